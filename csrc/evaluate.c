@@ -1,0 +1,528 @@
+/* evaluate.c -- problem set-up and full evaluation of placements (the cost model of DESIGN.md). */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcm_internal.h"
+
+/* Compute-time tables larger than this many entries are not built; times are computed on the fly instead. */
+#define MCM_CT_TABLE_MAX ((size_t)1 << 25)
+
+double mcm_compute_time(const mcm_problem *pr, int32_t i, int32_t d) {
+    const mcm_graph *g = pr->g;
+    const mcm_package *p = pr->p;
+    if (g->latency) return g->latency[(size_t)i * (size_t)g->n_kinds + (size_t)p->kind[d]];
+    double a = g->flops[i] / p->peak_flops[d];
+    double b = g->mem_bytes[i] / p->mem_bw[d];
+    return a > b ? a : b;
+}
+
+int mcm_problem_init(mcm_problem *pr, const mcm_graph *g, const mcm_package *p, const mcm_constraints *c,
+                     int overlap) {
+    memset(pr, 0, sizeof(*pr));
+    pr->g = g;
+    pr->p = p;
+    pr->cons = *c;
+    pr->overlap = p->interconnect == MCM_LINKS ? 1 : (overlap != 0);
+    int32_t N = g->n_nodes, K = p->n_devices;
+    if (K <= 0) {
+        snprintf(pr->error, sizeof(pr->error), "the package has no devices");
+        return MCM_ERR_ARG;
+    }
+    if (p->interconnect == MCM_PORT && !(p->bandwidth > 0)) {
+        snprintf(pr->error, sizeof(pr->error), "port bandwidth must be positive, got %g", p->bandwidth);
+        return MCM_ERR_ARG;
+    }
+    if (p->interconnect == MCM_LINKS && (!p->next_link || !p->hops || !p->route_bw)) {
+        snprintf(pr->error, sizeof(pr->error), "a links package needs routing tables (mcm_routes)");
+        return MCM_ERR_ARG;
+    }
+    for (int32_t d = 0; d < K; d++) {
+        if ((g->latency || g->supported) && (p->kind[d] < 0 || p->kind[d] >= g->n_kinds)) {
+            snprintf(pr->error, sizeof(pr->error),
+                     "device %d has kind %d, but the graph gives latency/support for %d device kind(s)", d,
+                     p->kind[d], g->n_kinds);
+            return MCM_ERR_ARG;
+        }
+        if (!g->latency && (!(p->peak_flops[d] > 0) || !(p->mem_bw[d] > 0))) {
+            snprintf(pr->error, sizeof(pr->error), "device %d needs positive peak_flops and mem_bw", d);
+            return MCM_ERR_ARG;
+        }
+    }
+    if (g->pin && c->pins) {
+        for (int32_t i = 0; i < N; i++) {
+            if (g->pin[i] >= K) {
+                snprintf(pr->error, sizeof(pr->error),
+                         "node %d is pinned to device %d, but the package has %d devices", i, g->pin[i], K);
+                return MCM_ERR_ARG;
+            }
+        }
+    }
+    /* Device classes: devices whose compute times are equal for every node share a table column. */
+    pr->dev_cls = (int32_t *)malloc(sizeof(int32_t) * (size_t)K);
+    pr->tx = (double *)malloc(sizeof(double) * ((size_t)N + 1));
+    if (!pr->dev_cls || !pr->tx) {
+        mcm_problem_free(pr);
+        return MCM_ERR_NOMEM;
+    }
+    int32_t n_cls = 0;
+    for (int32_t d = 0; d < K; d++) {
+        int32_t found = -1;
+        for (int32_t e = 0; e < d && found < 0; e++) {
+            int same = g->latency ? p->kind[e] == p->kind[d]
+                                  : (p->peak_flops[e] == p->peak_flops[d] && p->mem_bw[e] == p->mem_bw[d]);
+            if (same) found = pr->dev_cls[e];
+        }
+        pr->dev_cls[d] = found >= 0 ? found : n_cls++;
+    }
+    pr->n_cls = n_cls;
+    if ((size_t)N * (size_t)n_cls <= MCM_CT_TABLE_MAX) {
+        pr->ct = (double *)malloc(sizeof(double) * ((size_t)N * (size_t)n_cls + 1));
+        if (!pr->ct) {
+            mcm_problem_free(pr);
+            return MCM_ERR_NOMEM;
+        }
+        for (int32_t d = 0; d < K; d++) {
+            int32_t k = pr->dev_cls[d];
+            for (int32_t i = 0; i < N; i++) pr->ct[(size_t)i * n_cls + k] = mcm_compute_time(pr, i, d);
+        }
+    }
+    for (int32_t i = 0; i < N; i++) {
+        if (p->interconnect == MCM_PORT) {
+            pr->tx[i] = g->comm_time ? g->comm_time[i] : g->out_bytes[i] / p->bandwidth;
+        } else {
+            pr->tx[i] = g->out_bytes[i];
+        }
+    }
+    return MCM_OK;
+}
+
+void mcm_problem_free(mcm_problem *pr) {
+    free(pr->dev_cls);
+    free(pr->ct);
+    free(pr->tx);
+    pr->dev_cls = NULL;
+    pr->ct = NULL;
+    pr->tx = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+int32_t mcm__scc_pairs(int32_t K, int32_t P, const int32_t *pa, const int32_t *pb, int32_t *comp,
+                       int32_t *scratch) {
+    int32_t *ptr = scratch, *idx = ptr + K + 1, *index = idx + P, *low = index + K, *stk = low + K;
+    int32_t *cs_node = stk + K, *cs_edge = cs_node + K;
+    memset(ptr, 0, sizeof(int32_t) * ((size_t)K + 1));
+    for (int32_t i = 0; i < P; i++) ptr[pa[i] + 1]++;
+    for (int32_t v = 0; v < K; v++) ptr[v + 1] += ptr[v];
+    for (int32_t v = 0; v < K; v++) index[v] = ptr[v]; /* index[] as fill cursor for now */
+    for (int32_t i = 0; i < P; i++) idx[index[pa[i]]++] = pb[i];
+    for (int32_t v = 0; v < K; v++) {
+        index[v] = -1;
+        comp[v] = -1;
+    }
+    int32_t counter = 0, ncomp = 0, sp = 0;
+    for (int32_t r = 0; r < K; r++) {
+        if (index[r] != -1) continue;
+        int32_t csp = 0;
+        index[r] = low[r] = counter++;
+        stk[sp++] = r;
+        comp[r] = -2; /* on the stack */
+        cs_node[csp] = r;
+        cs_edge[csp] = ptr[r];
+        csp++;
+        while (csp > 0) {
+            int32_t v = cs_node[csp - 1];
+            int32_t e = cs_edge[csp - 1];
+            if (e < ptr[v + 1]) {
+                cs_edge[csp - 1]++;
+                int32_t w = idx[e];
+                if (index[w] == -1) {
+                    index[w] = low[w] = counter++;
+                    stk[sp++] = w;
+                    comp[w] = -2;
+                    cs_node[csp] = w;
+                    cs_edge[csp] = ptr[w];
+                    csp++;
+                } else if (comp[w] == -2 && index[w] < low[v]) {
+                    low[v] = index[w];
+                }
+            } else {
+                csp--;
+                if (low[v] == index[v]) {
+                    int32_t x;
+                    do {
+                        x = stk[--sp];
+                        comp[x] = ncomp;
+                    } while (x != v);
+                    ncomp++;
+                }
+                if (csp > 0) {
+                    int32_t u = cs_node[csp - 1];
+                    if (low[v] < low[u]) low[u] = low[v];
+                }
+            }
+        }
+    }
+    return ncomp;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+struct mcm_workspace {
+    int32_t K, L, N;
+    double *C, *X, *mem, *T, *fin, *devfree;
+    int32_t *cnt, *mark;
+    /* ACYCLIC dataflow: dense pair counts, the list of pairs touched, SCC scratch. */
+    int32_t *pair, *pa, *pb, *comp, *scratch;
+    int32_t pair_cap;
+};
+
+mcm_workspace *mcm_workspace_new(const mcm_problem *pr) {
+    mcm_workspace *ws = (mcm_workspace *)calloc(1, sizeof(mcm_workspace));
+    if (!ws) return NULL;
+    int32_t K = pr->p->n_devices, L = pr->p->n_links, N = pr->g->n_nodes;
+    ws->K = K;
+    ws->L = L;
+    ws->N = N;
+    ws->C = (double *)malloc(sizeof(double) * (4 * (size_t)K + (size_t)L + 1));
+    ws->fin = (double *)malloc(sizeof(double) * ((size_t)N + 1));
+    ws->cnt = (int32_t *)malloc(sizeof(int32_t) * (2 * (size_t)K + 1));
+    if (!ws->C || !ws->fin || !ws->cnt) {
+        mcm_workspace_free(ws);
+        return NULL;
+    }
+    ws->X = ws->C + K;
+    ws->mem = ws->X + K;
+    ws->devfree = ws->mem + K;
+    ws->T = ws->devfree + K;
+    ws->mark = ws->cnt + K;
+    if (pr->cons.dataflow == MCM_DATAFLOW_ACYCLIC) {
+        int64_t cap = (int64_t)K * K;
+        if (cap > pr->g->n_edges) cap = pr->g->n_edges;
+        ws->pair_cap = (int32_t)cap;
+        ws->pair = (int32_t *)calloc((size_t)K * (size_t)K, sizeof(int32_t));
+        ws->pa = (int32_t *)malloc(sizeof(int32_t) * (2 * (size_t)cap + 1));
+        ws->comp = (int32_t *)malloc(sizeof(int32_t) * ((size_t)K + 1));
+        ws->scratch = (int32_t *)malloc(sizeof(int32_t) * (6 * (size_t)K + (size_t)cap + 2));
+        if (!ws->pair || !ws->pa || !ws->comp || !ws->scratch) {
+            mcm_workspace_free(ws);
+            return NULL;
+        }
+        ws->pb = ws->pa + cap;
+    }
+    return ws;
+}
+
+void mcm_workspace_free(mcm_workspace *ws) {
+    if (!ws) return;
+    free(ws->C);
+    free(ws->fin);
+    free(ws->cnt);
+    free(ws->pair);
+    free(ws->pa);
+    free(ws->comp);
+    free(ws->scratch);
+    free(ws);
+}
+
+static double max_array(const double *x, int32_t n) {
+    double m = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        if (x[i] > m) m = x[i];
+    }
+    return m;
+}
+
+int mcm_evaluate(const mcm_problem *pr, const int32_t *pl, mcm_workspace *ws, int want_latency, mcm_report *out) {
+    const mcm_graph *g = pr->g;
+    const mcm_package *p = pr->p;
+    const mcm_constraints *cons = &pr->cons;
+    const int32_t N = g->n_nodes, K = p->n_devices, L = p->n_links;
+    double *restrict C = ws->C, *restrict X = ws->X, *restrict mem = ws->mem, *restrict T = ws->T;
+    int32_t *restrict cnt = ws->cnt, *restrict mark = ws->mark;
+    const int32_t *restrict sp = g->succ_ptr, *restrict si = g->succ_idx;
+    const double *restrict w = g->weight_bytes, *restrict tx = pr->tx, *restrict cf = p->comm_factor;
+    const int32_t *restrict pos = p->position;
+    const int links = p->interconnect == MCM_LINKS;
+
+    for (int32_t k = 0; k < K; k++) {
+        C[k] = X[k] = mem[k] = 0.0;
+        cnt[k] = 0;
+        mark[k] = -1;
+    }
+    for (int32_t l = 0; l < L; l++) T[l] = 0.0;
+    out->bad_node = -1;
+
+    /* Compute and memory per device. */
+    if (pr->ct) {
+        const double *restrict ct = pr->ct;
+        const int32_t *restrict cls = pr->dev_cls;
+        const size_t ncls = (size_t)pr->n_cls;
+        for (int32_t i = 0; i < N; i++) {
+            int32_t d = pl[i];
+            if ((uint32_t)d >= (uint32_t)K) {
+                out->bad_node = i;
+                return MCM_ERR_PLACEMENT;
+            }
+            C[d] += ct[(size_t)i * ncls + cls[d]];
+            mem[d] += w[i];
+            cnt[d]++;
+        }
+    } else {
+        for (int32_t i = 0; i < N; i++) {
+            int32_t d = pl[i];
+            if ((uint32_t)d >= (uint32_t)K) {
+                out->bad_node = i;
+                return MCM_ERR_PLACEMENT;
+            }
+            C[d] += mcm_compute_time(pr, i, d);
+            mem[d] += w[i];
+            cnt[d]++;
+        }
+    }
+
+    /* Communication: node u sends its output once to each distinct remote consumer device. */
+    if (!links) {
+        for (int32_t u = 0; u < N; u++) {
+            const int32_t a = pl[u];
+            const double t = tx[u];
+            int any = 0;
+            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
+                const int32_t d = pl[si[e]];
+                if (d != a && mark[d] != u) {
+                    mark[d] = u;
+                    X[d] += t * cf[d];
+                    any = 1;
+                }
+            }
+            if (any) X[a] += t * cf[a];
+        }
+    } else {
+        const int32_t *restrict nl = p->next_link, *restrict ld = p->link_dst;
+        const double *restrict ob = g->out_bytes;
+        for (int32_t u = 0; u < N; u++) {
+            const int32_t a = pl[u];
+            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
+                const int32_t d = pl[si[e]];
+                if (d != a && mark[d] != u) {
+                    mark[d] = u;
+                    int32_t x = a;
+                    while (x != d) {
+                        int32_t l = nl[(size_t)x * K + d];
+                        T[l] += ob[u];
+                        x = ld[l];
+                    }
+                }
+            }
+        }
+    }
+
+    /* Violations. */
+    int64_t *v = out->violations;
+    for (int i = 0; i < MCM_N_VIOLATIONS; i++) v[i] = 0;
+    if (cons->capacity) {
+        for (int32_t k = 0; k < K; k++) v[MCM_V_CAPACITY] += mcm__over_capacity(mem[k], p->sram_bytes[k]);
+    }
+    if (cons->dataflow == MCM_DATAFLOW_ORDERED) {
+        const int32_t skip = cons->max_skip;
+        const uint8_t *restrict bw = g->backward;
+        int64_t df = 0, sk = 0;
+        for (int32_t u = 0; u < N; u++) {
+            if (bw && bw[u]) continue;
+            const int32_t pu = pos[pl[u]];
+            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
+                const int32_t s = si[e];
+                if (bw && bw[s]) continue;
+                const int32_t ps = pos[pl[s]];
+                df += pu > ps;
+                if (skip > 0) sk += ps - pu > skip;
+            }
+        }
+        v[MCM_V_DATAFLOW] = df;
+        v[MCM_V_SKIP] = sk;
+    } else if (cons->dataflow == MCM_DATAFLOW_ACYCLIC) {
+        int32_t P = 0;
+        int32_t *pair = ws->pair;
+        for (int32_t u = 0; u < N; u++) {
+            if (!mcm__forward(g, u)) continue;
+            const int32_t a = pl[u];
+            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
+                const int32_t s = si[e];
+                const int32_t d = pl[s];
+                if (d == a || !mcm__forward(g, s)) continue;
+                if (pair[(size_t)a * K + d]++ == 0) {
+                    ws->pa[P] = a;
+                    ws->pb[P] = d;
+                    P++;
+                }
+            }
+        }
+        int32_t ncomp = mcm__scc_pairs(K, P, ws->pa, ws->pb, ws->comp, ws->scratch);
+        int64_t df = 0;
+        for (int32_t i = 0; i < P; i++) {
+            size_t key = (size_t)ws->pa[i] * K + ws->pb[i];
+            if (ncomp < K && ws->comp[ws->pa[i]] == ws->comp[ws->pb[i]]) df += pair[key];
+            pair[key] = 0;
+        }
+        v[MCM_V_DATAFLOW] = df;
+    }
+    if (cons->colors && g->color) {
+        int64_t n = 0;
+        for (int32_t c = 0; c < g->n_colors; c++) {
+            const int32_t lo = g->color_ptr[c], hi = g->color_ptr[c + 1];
+            const int32_t r = pl[g->color_members[lo]];
+            for (int32_t j = lo + 1; j < hi; j++) n += pl[g->color_members[j]] != r;
+        }
+        v[MCM_V_COLOR] = n;
+    }
+    if (cons->pins && g->pin) {
+        int64_t n = 0;
+        for (int32_t i = 0; i < N; i++) n += g->pin[i] >= 0 && pl[i] != g->pin[i];
+        v[MCM_V_PIN] = n;
+    }
+    if (cons->support && g->supported) {
+        int64_t n = 0;
+        for (int32_t i = 0; i < N; i++) n += mcm__unsupported(pr, i, pl[i]);
+        v[MCM_V_SUPPORT] = n;
+    }
+    if (cons->all_used) {
+        for (int32_t k = 0; k < K; k++) v[MCM_V_ALL_USED] += cnt[k] == 0;
+    }
+    int64_t total = 0;
+    for (int i = 0; i < MCM_N_VIOLATIONS; i++) total += v[i];
+    out->total_violations = total;
+
+    /* Interval. */
+    double iv;
+    if (!links && !pr->overlap) {
+        iv = 0.0;
+        for (int32_t k = 0; k < K; k++) {
+            if (C[k] + X[k] > iv) iv = C[k] + X[k];
+        }
+    } else if (!links) {
+        double mc = max_array(C, K), mx = max_array(X, K);
+        iv = mc > mx ? mc : mx;
+    } else {
+        double mc = max_array(C, K), mt = 0.0;
+        for (int32_t l = 0; l < L; l++) {
+            double t = T[l] / p->link_bw[l];
+            if (t > mt) mt = t;
+        }
+        iv = mc > mt ? mc : mt;
+    }
+    out->interval = iv;
+
+    /* Latency: list schedule in the graph's topological order. */
+    out->latency = NAN;
+    if (want_latency) {
+        double *restrict fin = ws->fin, *restrict devfree = ws->devfree;
+        const int32_t *restrict pp = g->pred_ptr, *restrict pi = g->pred_idx, *restrict topo = g->topo;
+        for (int32_t k = 0; k < K; k++) devfree[k] = 0.0;
+        double lat = 0.0;
+        for (int32_t j = 0; j < N; j++) {
+            const int32_t i = topo[j];
+            const int32_t d = pl[i];
+            double s = devfree[d];
+            for (int32_t e = pp[i]; e < pp[i + 1]; e++) {
+                const int32_t q = pi[e];
+                const int32_t a = pl[q];
+                double arr = fin[q];
+                if (a != d) arr += mcm__transfer(pr, q, a, d);
+                if (arr > s) s = arr;
+            }
+            const double f = s + mcm__ct(pr, i, d);
+            if (out->start) out->start[i] = s;
+            fin[i] = f;
+            devfree[d] = f;
+            if (f > lat) lat = f;
+        }
+        if (out->finish) memcpy(out->finish, fin, sizeof(double) * (size_t)N);
+        out->latency = lat;
+    }
+
+    if (out->compute) memcpy(out->compute, C, sizeof(double) * (size_t)K);
+    if (out->comm) memcpy(out->comm, X, sizeof(double) * (size_t)K);
+    if (out->memory) memcpy(out->memory, mem, sizeof(double) * (size_t)K);
+    if (out->node_count) memcpy(out->node_count, cnt, sizeof(int32_t) * (size_t)K);
+    if (out->traffic) memcpy(out->traffic, T, sizeof(double) * (size_t)L);
+    if (out->link_time) {
+        for (int32_t l = 0; l < L; l++) out->link_time[l] = T[l] / p->link_bw[l];
+    }
+    return MCM_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const mcm_problem *pr;
+    const int32_t *placements;
+    int64_t lo, hi;
+    double *interval, *latency;
+    int64_t *violations;
+    int status;
+    int64_t bad_row;
+    int32_t bad_node;
+} batch_task;
+
+static void *batch_worker(void *arg) {
+    batch_task *t = (batch_task *)arg;
+    const int32_t N = t->pr->g->n_nodes;
+    mcm_workspace *ws = mcm_workspace_new(t->pr);
+    if (!ws) {
+        t->status = MCM_ERR_NOMEM;
+        return NULL;
+    }
+    mcm_report rep;
+    memset(&rep, 0, sizeof(rep));
+    for (int64_t b = t->lo; b < t->hi; b++) {
+        int status = mcm_evaluate(t->pr, t->placements + (size_t)b * (size_t)N, ws, t->latency != NULL, &rep);
+        if (status != MCM_OK) {
+            t->status = status;
+            t->bad_row = b;
+            t->bad_node = rep.bad_node;
+            break;
+        }
+        if (t->interval) t->interval[b] = rep.interval;
+        if (t->latency) t->latency[b] = rep.latency;
+        if (t->violations) memcpy(t->violations + b * MCM_N_VIOLATIONS, rep.violations, sizeof(rep.violations));
+    }
+    mcm_workspace_free(ws);
+    return NULL;
+}
+
+int mcm_evaluate_batch(const mcm_problem *pr, const int32_t *placements, int64_t batch, int n_threads,
+                       double *interval, double *latency, int64_t *violations, int64_t *bad_row,
+                       int32_t *bad_node) {
+    if (batch <= 0) return MCM_OK;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > batch) n_threads = (int)batch;
+    batch_task tasks[256];
+    pthread_t threads[256];
+    if (n_threads > 256) n_threads = 256;
+    int64_t per = batch / n_threads, extra = batch % n_threads, lo = 0;
+    for (int t = 0; t < n_threads; t++) {
+        int64_t hi = lo + per + (t < extra ? 1 : 0);
+        tasks[t] = (batch_task){pr, placements, lo, hi, interval, latency, violations, MCM_OK, -1, -1};
+        lo = hi;
+    }
+    int started = 0;
+    for (int t = 1; t < n_threads; t++) {
+        if (pthread_create(&threads[t], NULL, batch_worker, &tasks[t]) != 0) break;
+        started = t;
+    }
+    batch_worker(&tasks[0]);
+    for (int t = 1; t <= started; t++) pthread_join(threads[t], NULL);
+    /* Threads that could not be started: run their share here. */
+    for (int t = started + 1; t < n_threads; t++) batch_worker(&tasks[t]);
+    for (int t = 0; t < n_threads; t++) {
+        if (tasks[t].status != MCM_OK) {
+            if (bad_row) *bad_row = tasks[t].bad_row;
+            if (bad_node) *bad_node = tasks[t].bad_node;
+            return tasks[t].status;
+        }
+    }
+    return MCM_OK;
+}

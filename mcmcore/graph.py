@@ -1,0 +1,483 @@
+"""The computation graph: an immutable DAG of operators in CSR form with per-node costs (DESIGN.md, data model)."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from mcmcore import _core
+from mcmcore.errors import GraphCycleError, InvalidGraphError
+
+__all__ = ["Graph"]
+
+_COST_FIELDS = ("flops", "mem_bytes", "weight_bytes", "out_bytes")
+_NODE_FIELDS = _COST_FIELDS + ("latency", "supported", "comm_time", "color", "pin", "backward")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+class Graph:
+    """An immutable DAG of operators with per-node costs, stored in CSR form.
+
+    Build one with :meth:`Graph.from_edges`, :meth:`Graph.from_networkx` or :func:`mcmcore.load_graph`. Every
+    per-node field is a read-only numpy array of length ``n_nodes``:
+
+    - ``flops`` (a multiply-add counts 2), ``mem_bytes`` (bytes moved to and from local memory),
+      ``weight_bytes`` (resident on the device), ``out_bytes`` (size of the output tensor): float64, finite, >= 0;
+    - ``latency``: None, or (n_nodes, n_kinds) seconds per device kind, overriding the roofline;
+    - ``supported``: None (every kind), or (n_nodes, n_kinds) bool: which device kinds can run the node;
+    - ``comm_time``: None, or seconds to ship the output once (overrides out_bytes / bandwidth, port model);
+    - ``color``: None, or ints (-1 = none): nodes of one color must share a device;
+    - ``pin``: None, or device ids (-1 = none);
+    - ``backward``: None, or bools marking training backward nodes (exempt from the dataflow constraint).
+
+    Edges are deduplicated; a self-loop or a cycle raises :class:`GraphCycleError`, any malformed value
+    :class:`InvalidGraphError`.
+    """
+
+    __slots__ = ("name", "n_nodes", "n_edges", "succ_ptr", "succ_idx", "pred_ptr", "pred_idx", "topo_order",
+                 "flops", "mem_bytes", "weight_bytes", "out_bytes", "latency", "supported", "comm_time", "color",
+                 "pin", "backward", "n_colors", "_color_compact", "_color_ptr", "_color_members", "_names",
+                 "_op_types", "_op_index", "_digest", "__weakref__")
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("build a Graph with Graph.from_edges, Graph.from_networkx or mcmcore.load_graph")
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Graph is immutable")
+
+    # ------------------------------------------------------------------------------------------------ construction
+    @classmethod
+    def from_edges(cls, n_nodes: int, edges: Any, *, flops=None, mem_bytes=None, weight_bytes=None,
+                   out_bytes=None, latency=None, comm_time=None, color=None, pin=None, backward=None,
+                   supported=None, names: Sequence[str] | None = None, ops: Sequence[str] | None = None,
+                   name: str | None = None) -> "Graph":
+        """Build a graph from ``n_nodes`` and an (E, 2) array-like of ``(src, dst)`` edges.
+
+        Parameters
+        ----------
+        n_nodes : int
+            Number of nodes; ids are ``0 .. n_nodes - 1``.
+        edges : array-like of shape (E, 2)
+            Directed edges ``src -> dst``. Duplicates are merged.
+        flops, mem_bytes, weight_bytes, out_bytes : array-like of shape (n_nodes,), optional
+            Costs (default zeros); finite and non-negative.
+        latency : array-like of shape (n_nodes,) or (n_nodes, n_kinds), optional
+            Seconds per device kind (a 1-D array is one kind).
+        comm_time : array-like of shape (n_nodes,), optional
+            Seconds to ship each node's output once.
+        color, pin : array-like of int of shape (n_nodes,), optional
+            -1 = none.
+        backward : array-like of bool of shape (n_nodes,), optional
+        supported : array-like of bool of shape (n_nodes, n_kinds), optional
+        names : sequence of str, optional
+            Unique node names (default ``"n0"``, ``"n1"``, ...).
+        ops : sequence of str, optional
+            Operator type of each node (default ``"op"``).
+        name : str, optional
+            Name of the graph.
+
+        Raises
+        ------
+        GraphCycleError
+            If the edges form a cycle (the message names one).
+        InvalidGraphError
+            On a dangling edge, a NaN / negative / infinite cost, a wrong array length or a duplicate name.
+        """
+        n = _check_n_nodes(n_nodes)
+        src, dst = _check_edges(edges, n, names)
+        fields = {
+            "flops": flops, "mem_bytes": mem_bytes, "weight_bytes": weight_bytes, "out_bytes": out_bytes,
+            "latency": latency, "comm_time": comm_time, "color": color, "pin": pin, "backward": backward,
+            "supported": supported,
+        }
+        return cls._build(n, src, dst, fields, names=names, ops=ops, name=name)
+
+    @classmethod
+    def _build(cls, n: int, src: np.ndarray, dst: np.ndarray, fields: dict, *, names=None, ops=None,
+               name=None) -> "Graph":
+        g = object.__new__(cls)
+        s = object.__setattr__
+        s(g, "name", None if name is None else str(name))
+        s(g, "n_nodes", n)
+        s(g, "_digest", None)
+
+        # Names first: later error messages use them.
+        if names is not None:
+            names = [str(x) for x in names]
+            if len(names) != n:
+                raise InvalidGraphError(f"names has {len(names)} entries, expected {n} (one per node)")
+            if len(set(names)) != n:
+                seen: dict[str, int] = {}
+                for i, x in enumerate(names):
+                    if x in seen:
+                        raise InvalidGraphError(f"duplicate node name {x!r} (nodes {seen[x]} and {i})")
+                    seen[x] = i
+            s(g, "_names", tuple(names))
+        else:
+            s(g, "_names", None)
+        if ops is not None:
+            ops = [str(x) for x in ops]
+            if len(ops) != n:
+                raise InvalidGraphError(f"ops has {len(ops)} entries, expected {n} (one per node)")
+            op_types, op_index = np.unique(np.asarray(ops, dtype=object), return_inverse=True)
+            s(g, "_op_types", tuple(str(x) for x in op_types))
+            s(g, "_op_index", _readonly(op_index.astype(np.int32)))
+        else:
+            s(g, "_op_types", ("op",))
+            s(g, "_op_index", None)
+
+        for f in _COST_FIELDS:
+            s(g, f, _readonly(g._cost_array(f, fields.get(f))))
+        lat = fields.get("latency")
+        if lat is not None:
+            lat = np.asarray(lat, dtype=np.float64)
+            if lat.ndim == 1:
+                lat = lat.reshape(-1, 1)
+            if lat.ndim != 2 or lat.shape[0] != n or lat.shape[1] < 1:
+                raise InvalidGraphError(f"latency has shape {lat.shape}, expected ({n},) or ({n}, n_kinds)")
+            g._check_costs("latency", lat)
+            lat = _readonly(lat)
+        s(g, "latency", lat)
+        sup = fields.get("supported")
+        if sup is not None:
+            sup = np.asarray(sup)
+            if sup.ndim == 1:
+                sup = sup.reshape(-1, 1)
+            if sup.ndim != 2 or sup.shape[0] != n:
+                raise InvalidGraphError(f"supported has shape {sup.shape}, expected ({n}, n_kinds)")
+            if lat is not None and sup.shape[1] != lat.shape[1]:
+                raise InvalidGraphError(f"supported has {sup.shape[1]} kinds but latency has {lat.shape[1]}")
+            sup = _readonly(sup.astype(bool))
+            bad = np.flatnonzero(~sup.any(axis=1))
+            if bad.size:
+                raise InvalidGraphError(f"node {g._label(int(bad[0]))} is supported on no device kind")
+        s(g, "supported", sup)
+        ct = fields.get("comm_time")
+        s(g, "comm_time", None if ct is None else _readonly(g._cost_array("comm_time", ct)))
+        for f in ("color", "pin"):
+            v = fields.get(f)
+            if v is not None:
+                v = g._int_array(f, v)
+            s(g, f, v)
+        bw = fields.get("backward")
+        if bw is not None:
+            bw = np.asarray(bw)
+            if bw.shape != (n,):
+                raise InvalidGraphError(f"backward has shape {bw.shape}, expected ({n},)")
+            bw = _readonly(bw.astype(bool))
+        s(g, "backward", bw)
+
+        # Colors: compact ids and member lists (the first member of a color anchors the color constraint).
+        color = g.color
+        if color is not None and (color >= 0).any():
+            used = color >= 0
+            uniq, compact_used = np.unique(color[used], return_inverse=True)
+            compact = np.full(n, -1, dtype=np.int32)
+            compact[used] = compact_used
+            members = np.flatnonzero(used)[np.argsort(compact_used, kind="stable")].astype(np.int32)
+            ptr = np.zeros(len(uniq) + 1, dtype=np.int32)
+            np.cumsum(np.bincount(compact_used, minlength=len(uniq)), out=ptr[1:])
+            s(g, "n_colors", int(len(uniq)))
+            s(g, "_color_compact", _readonly(compact))
+            s(g, "_color_ptr", _readonly(ptr))
+            s(g, "_color_members", _readonly(members))
+        else:
+            s(g, "n_colors", 0)
+            s(g, "_color_compact", None)
+            s(g, "_color_ptr", None)
+            s(g, "_color_members", None)
+
+        # CSR: sort and deduplicate (src, dst) pairs; successors come out in increasing order.
+        keys = np.unique(src.astype(np.int64) * max(n, 1) + dst.astype(np.int64))
+        usrc = (keys // max(n, 1)).astype(np.int32)
+        udst = (keys % max(n, 1)).astype(np.int32)
+        succ_ptr = np.zeros(n + 1, dtype=np.int32)
+        if n:
+            np.cumsum(np.bincount(usrc, minlength=n), out=succ_ptr[1:])
+        s(g, "n_edges", int(len(keys)))
+        s(g, "succ_ptr", _readonly(succ_ptr))
+        s(g, "succ_idx", _readonly(udst))
+        pred_ptr, pred_idx, topo, cycle = _core.derive_graph(succ_ptr, udst)
+        if cycle is not None:
+            path = " -> ".join(g._label(int(i)) for i in list(cycle) + [int(cycle[0])])
+            raise GraphCycleError(f"graph has a cycle: {path}", cycle=[int(i) for i in cycle])
+        s(g, "pred_ptr", _readonly(pred_ptr))
+        s(g, "pred_idx", _readonly(pred_idx))
+        s(g, "topo_order", _readonly(topo))
+        return g
+
+    def _label(self, i: int) -> str:
+        if self._names is not None:
+            return f"{self._names[i]!r} (id {i})"
+        return f"{i}"
+
+    def _cost_array(self, field: str, values) -> np.ndarray:
+        n = self.n_nodes
+        if values is None:
+            return np.zeros(n, dtype=np.float64)
+        try:
+            a = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidGraphError(f"{field} must be numbers: {exc}") from None
+        if a.ndim == 0:
+            a = np.full(n, float(a))
+        if a.shape != (n,):
+            raise InvalidGraphError(f"{field} has {a.size} entries (shape {a.shape}), expected {n} (one per node)")
+        self._check_costs(field, a)
+        return a
+
+    def _check_costs(self, field: str, a: np.ndarray) -> None:
+        bad = ~np.isfinite(a) | (a < 0)
+        if bad.any():
+            i = int(np.argwhere(bad)[0][0])
+            row = a[i]
+            value = row if np.ndim(row) == 0 else row[np.argwhere(bad[i])[0][0]]
+            what = "NaN" if np.isnan(value) else ("infinite" if np.isinf(value) else "negative")
+            raise InvalidGraphError(f"{field} of node {self._label(i)} is {what} ({value!r}); "
+                                    f"costs must be finite and >= 0")
+
+    def _int_array(self, field: str, values) -> np.ndarray:
+        n = self.n_nodes
+        a = np.asarray(values)
+        if a.shape != (n,):
+            raise InvalidGraphError(f"{field} has shape {a.shape}, expected ({n},)")
+        if a.size and not np.issubdtype(a.dtype, np.integer):
+            if not np.issubdtype(a.dtype, np.floating) or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+                raise InvalidGraphError(f"{field} must be integers (-1 = none)")
+        a = a.astype(np.int64)
+        bad = np.flatnonzero(a < -1)
+        if bad.size:
+            raise InvalidGraphError(f"{field} of node {self._label(int(bad[0]))} is {a[bad[0]]}; use -1 for none")
+        if a.size and a.max() > np.iinfo(np.int32).max:
+            raise InvalidGraphError(f"{field} values must fit in int32")
+        return _readonly(a.astype(np.int32))
+
+    # ---------------------------------------------------------------------------------------------- accessors
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Node names (generated as ``n0, n1, ...`` when none were given)."""
+        if self._names is None:
+            object.__setattr__(self, "_names", tuple(f"n{i}" for i in range(self.n_nodes)))
+        return self._names
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        """Operator type of each node."""
+        if self._op_index is None:
+            return ("op",) * self.n_nodes
+        return tuple(self._op_types[i] for i in self._op_index)
+
+    @property
+    def op_types(self) -> tuple[str, ...]:
+        """Distinct operator types, sorted; ``op_index`` indexes into it."""
+        return self._op_types
+
+    @property
+    def op_index(self) -> np.ndarray:
+        if self._op_index is None:
+            return _readonly(np.zeros(self.n_nodes, dtype=np.int32))
+        return self._op_index
+
+    @property
+    def n_kinds(self) -> int:
+        """Device kinds the graph gives latency or support for (0 when neither is given)."""
+        if self.latency is not None:
+            return int(self.latency.shape[1])
+        if self.supported is not None:
+            return int(self.supported.shape[1])
+        return 0
+
+    @property
+    def edges(self) -> np.ndarray:
+        """(E, 2) int32 array of edges, sorted by (src, dst)."""
+        src = np.repeat(np.arange(self.n_nodes, dtype=np.int32), np.diff(self.succ_ptr))
+        return np.stack([src, self.succ_idx], axis=1)
+
+    def successors(self, i: int) -> np.ndarray:
+        return self.succ_idx[self.succ_ptr[i]:self.succ_ptr[i + 1]]
+
+    def predecessors(self, i: int) -> np.ndarray:
+        return self.pred_idx[self.pred_ptr[i]:self.pred_ptr[i + 1]]
+
+    def index(self, name: str) -> int:
+        """Id of the node called ``name``."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no node named {name!r}") from None
+
+    @property
+    def total_flops(self) -> float:
+        return float(self.flops.sum())
+
+    @property
+    def total_weight_bytes(self) -> float:
+        return float(self.weight_bytes.sum())
+
+    def __len__(self) -> int:
+        return self.n_nodes
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return (f"<Graph{label}: {self.n_nodes} nodes, {self.n_edges} edges, "
+                f"{self.total_flops / 1e9:.3g} GFLOP, {self.total_weight_bytes / 2**20:.3g} MiB weights>")
+
+    # ------------------------------------------------------------------------------------------------ equality
+    def _fields(self) -> dict[str, Any]:
+        return {"name": self.name, "n_nodes": self.n_nodes, "names": self.names, "ops": self.ops,
+                "succ_ptr": self.succ_ptr, "succ_idx": self.succ_idx,
+                **{f: getattr(self, f) for f in _NODE_FIELDS}}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        if self is other:
+            return True
+        a, b = self._fields(), other._fields()
+        for k in a:
+            x, y = a[k], b[k]
+            if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+                if x is None or y is None or x.shape != y.shape or not np.array_equal(x, y):
+                    return False
+            elif x != y:
+                return False
+        return True
+
+    def __hash__(self) -> int:
+        return int.from_bytes(self.digest()[:8], "little")
+
+    def digest(self) -> bytes:
+        """A content hash of the graph (structure, costs, names), stable across processes."""
+        if self._digest is None:
+            h = hashlib.blake2b(digest_size=16)
+            h.update(repr((self.name, self.n_nodes)).encode())
+            for k, v in self._fields().items():
+                h.update(k.encode())
+                if isinstance(v, np.ndarray):
+                    h.update(str(v.dtype).encode() + str(v.shape).encode())
+                    h.update(np.ascontiguousarray(v).tobytes())
+                else:
+                    h.update(repr(v).encode())
+            object.__setattr__(self, "_digest", h.digest())
+        return self._digest
+
+    # ------------------------------------------------------------------------------------------ serialization
+    def to_dict(self) -> dict[str, Any]:
+        """The native JSON document (see :mod:`mcmcore.io.native`)."""
+        from mcmcore.io.native import graph_to_dict
+
+        return graph_to_dict(self)
+
+    def save(self, path) -> None:
+        """Write the graph to ``path``: native JSON (``.json``) or the compact binary form (``.npz``)."""
+        from mcmcore.io.native import save_graph
+
+        save_graph(self, path)
+
+    # ----------------------------------------------------------------------------------------------- networkx
+    @classmethod
+    def from_networkx(cls, g, *, name: str | None = None) -> "Graph":
+        """Build from a ``networkx.DiGraph`` whose node attributes carry the per-node fields.
+
+        Node keys become names (``str(key)``) unless a node has a ``name`` attribute; attributes ``flops``,
+        ``mem_bytes``, ``weight_bytes``, ``out_bytes``, ``latency``, ``comm_time``, ``color``, ``pin``,
+        ``backward``, ``supported`` and ``op`` are read when present (missing costs are 0).
+        """
+        import networkx as nx
+
+        if not isinstance(g, nx.DiGraph):
+            raise InvalidGraphError(f"from_networkx needs a networkx.DiGraph, got {type(g).__name__}")
+        keys = list(g.nodes)
+        index = {k: i for i, k in enumerate(keys)}
+        data = [g.nodes[k] for k in keys]
+        edges = np.array([(index[u], index[v]) for u, v in g.edges], dtype=np.int64).reshape(-1, 2)
+        fields: dict[str, Any] = {}
+        for f in _COST_FIELDS:
+            fields[f] = [float(d.get(f, 0.0)) for d in data]
+        for f, default in (("latency", None), ("comm_time", None), ("supported", None)):
+            if any(f in d for d in data):
+                missing = [keys[i] for i, d in enumerate(data) if f not in d]
+                if missing:
+                    raise InvalidGraphError(f"{f} is given for some nodes but not for {missing[0]!r}")
+                fields[f] = [d[f] for d in data]
+        for f, default in (("color", -1), ("pin", -1), ("backward", False)):
+            if any(f in d for d in data):
+                fields[f] = [d.get(f, default) for d in data]
+        names = [str(d.get("name", k)) for k, d in zip(keys, data)]
+        ops = [str(d.get("op", "op")) for d in data]
+        return cls.from_edges(len(keys), edges, names=names, ops=ops, name=name or g.graph.get("name"), **fields)
+
+    def to_networkx(self):
+        """A ``networkx.DiGraph`` keyed by node name, with every per-node field as attributes."""
+        import networkx as nx
+
+        g = nx.DiGraph(name=self.name)
+        names, ops = self.names, self.ops
+        for i in range(self.n_nodes):
+            attrs: dict[str, Any] = {"op": ops[i]}
+            for f in _COST_FIELDS:
+                attrs[f] = float(getattr(self, f)[i])
+            if self.latency is not None:
+                attrs["latency"] = [float(x) for x in self.latency[i]]
+            if self.supported is not None:
+                attrs["supported"] = [bool(x) for x in self.supported[i]]
+            if self.comm_time is not None:
+                attrs["comm_time"] = float(self.comm_time[i])
+            for f in ("color", "pin"):
+                v = getattr(self, f)
+                if v is not None:
+                    attrs[f] = int(v[i])
+            if self.backward is not None:
+                attrs["backward"] = bool(self.backward[i])
+            g.add_node(names[i], **attrs)
+        for u, v in self.edges:
+            g.add_edge(names[u], names[v])
+        return g
+
+
+def _check_n_nodes(n_nodes) -> int:
+    try:
+        n = int(n_nodes)
+    except (TypeError, ValueError):
+        raise InvalidGraphError(f"n_nodes must be an integer, got {n_nodes!r}") from None
+    if n != n_nodes or n < 0:
+        raise InvalidGraphError(f"n_nodes must be a non-negative integer, got {n_nodes!r}")
+    if n >= 2**31 - 1:
+        raise InvalidGraphError(f"n_nodes={n} is too large (at most {2**31 - 2})")
+    return n
+
+
+def _check_edges(edges, n: int, names=None) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        e = np.asarray(edges if not isinstance(edges, Iterable) or isinstance(edges, np.ndarray) else list(edges))
+    except (TypeError, ValueError) as exc:
+        raise InvalidGraphError(f"edges must be an (E, 2) array of node ids: {exc}") from None
+    if e.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if e.ndim != 2 or e.shape[1] != 2:
+        raise InvalidGraphError(f"edges must have shape (E, 2), got {e.shape}")
+    if not np.issubdtype(e.dtype, np.integer):
+        if not np.issubdtype(e.dtype, np.floating) or not np.all(np.isfinite(e)) or np.any(e != np.round(e)):
+            raise InvalidGraphError("edges must hold integer node ids")
+    e = e.astype(np.int64)
+    bad = np.flatnonzero((e < 0).any(axis=1) | (e >= n).any(axis=1))
+    if bad.size:
+        k = int(bad[0])
+        u, v = int(e[k, 0]), int(e[k, 1])
+        missing = u if not 0 <= u < n else v
+        raise InvalidGraphError(f"dangling edge {k} ({u} -> {v}): node {missing} does not exist "
+                                f"(the graph has {n} nodes)")
+    loops = np.flatnonzero(e[:, 0] == e[:, 1])
+    if loops.size:
+        i = int(e[loops[0], 0])
+        label = f"{names[i]!r} (id {i})" if names is not None and len(names) == n else str(i)
+        raise GraphCycleError(f"graph has a cycle: self-loop on node {label}", cycle=[i])
+    if len(e) >= 2**31 - 1:
+        raise InvalidGraphError("too many edges (at most 2**31 - 2)")
+    return e[:, 0], e[:, 1]

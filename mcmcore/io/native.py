@@ -1,0 +1,124 @@
+"""Native graph formats: versioned JSON (exact round trip) and a compact binary form (.npz)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcmcore.errors import InvalidGraphError
+from mcmcore.graph import Graph
+
+__all__ = ["graph_to_dict", "graph_from_dict", "save_graph", "load_graph", "FORMAT", "VERSION"]
+
+FORMAT = "mcmcore-graph"
+VERSION = 1
+_OPTIONAL = ("latency", "supported", "comm_time", "color", "pin", "backward")
+
+
+def graph_to_dict(g: Graph) -> dict[str, Any]:
+    """The native JSON document of a graph. Floats are written with repr, so loading gives identical values."""
+    doc: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": g.name, "n_nodes": g.n_nodes,
+                           "names": list(g.names), "ops": list(g.ops)}
+    for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes"):
+        doc[f] = getattr(g, f).tolist()
+    for f in _OPTIONAL:
+        v = getattr(g, f)
+        doc[f] = None if v is None else v.tolist()
+    doc["edges"] = g.edges.tolist()
+    return doc
+
+
+def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
+    """Build a graph from a native JSON document; errors name ``source`` and the field."""
+    if not isinstance(doc, dict):
+        raise InvalidGraphError(f"{source}: expected a JSON object at the top level, got {type(doc).__name__}")
+    if doc.get("format") != FORMAT:
+        raise InvalidGraphError(f"{source}: not an mcmcore graph (field 'format' is {doc.get('format')!r}, "
+                                f"expected {FORMAT!r})")
+    version = doc.get("version")
+    if version != VERSION:
+        raise InvalidGraphError(f"{source}: unsupported graph format version {version!r} (this mcmcore reads "
+                                f"version {VERSION})")
+    for req in ("n_nodes", "edges"):
+        if req not in doc:
+            raise InvalidGraphError(f"{source}: missing field {req!r}")
+    n = doc["n_nodes"]
+    fields = {f: doc.get(f) for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes") + _OPTIONAL}
+    try:
+        return Graph.from_edges(n, np.asarray(doc["edges"] or [], dtype=np.int64).reshape(-1, 2),
+                                names=doc.get("names"), ops=doc.get("ops"), name=doc.get("name"), **fields)
+    except InvalidGraphError as exc:
+        raise type(exc)(f"{source}: {exc}", *([exc.cycle] if hasattr(exc, "cycle") else [])) from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidGraphError(f"{source}: malformed graph ({exc})") from None
+
+
+def save_graph(g: Graph, path) -> None:
+    """Write ``g`` as native JSON (``.json``, the default) or the binary form (``.npz``)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        arrays: dict[str, Any] = {
+            "meta": np.frombuffer(json.dumps({"format": FORMAT, "version": VERSION, "name": g.name,
+                                              "n_nodes": g.n_nodes, "op_types": list(g.op_types)}).encode(),
+                                  dtype=np.uint8),
+            "names": np.frombuffer("\0".join(g.names).encode(), dtype=np.uint8),
+            "op_index": g.op_index, "succ_ptr": g.succ_ptr, "succ_idx": g.succ_idx,
+        }
+        for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes") + _OPTIONAL:
+            v = getattr(g, f)
+            if v is not None:
+                arrays[f] = v
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+        return
+    path.write_text(json.dumps(graph_to_dict(g), separators=(",", ":")))
+
+
+def load_graph(path) -> Graph:
+    """Load a graph from native JSON or the binary ``.npz`` form.
+
+    Raises
+    ------
+    InvalidGraphError
+        Naming the file: not found, truncated or malformed JSON, a missing field, a bad value.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InvalidGraphError(f"{path}: no such file")
+    if path.suffix == ".npz":
+        return _load_npz(path)
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidGraphError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                                f"is the file truncated?") from None
+    except UnicodeDecodeError:
+        raise InvalidGraphError(f"{path}: not a text file") from None
+    return graph_from_dict(doc, source=str(path))
+
+
+def _load_npz(path: Path) -> Graph:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError
+        raise InvalidGraphError(f"{path}: not a valid .npz graph ({exc})") from None
+    try:
+        meta = json.loads(bytes(data["meta"]).decode())
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise InvalidGraphError(f"{path}: not an mcmcore graph of version {VERSION}")
+        n = int(meta["n_nodes"])
+        names = bytes(data["names"]).decode().split("\0") if n else []
+        op_types = meta["op_types"]
+        ops = [op_types[i] for i in data["op_index"]]
+        ptr, idx = data["succ_ptr"], data["succ_idx"]
+        src = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
+        edges = np.stack([src, idx.astype(np.int64)], axis=1)
+        fields = {f: data.get(f) for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes") + _OPTIONAL}
+        return Graph.from_edges(n, edges, names=names, ops=ops, name=meta.get("name"), **fields)
+    except InvalidGraphError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise InvalidGraphError(f"{path}: malformed .npz graph ({exc})") from None
