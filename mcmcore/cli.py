@@ -1,0 +1,247 @@
+"""The ``mcm`` command line. It parses arguments and prints; every decision lives in the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mcmcore.errors import MCMError
+
+__all__ = ["main", "build_parser", "load_graph_arg", "load_placement"]
+
+# Subcommands register here: name -> (help, add_arguments(parser), run(args) -> int).
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help: str):
+    """Register ``run(args)`` as subcommand ``name``; its ``arguments`` attribute adds the options."""
+
+    def wrap(run):
+        COMMANDS[name] = (help, getattr(run, "arguments", lambda p: None), run)
+        return run
+
+    return wrap
+
+
+def arguments(add: Callable[[argparse.ArgumentParser], None]):
+    def wrap(run):
+        run.arguments = add
+        return run
+
+    return wrap
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def load_graph_arg(spec: str):
+    """A graph from a file (native .json / .npz), or a zoo model name when the zoo is available."""
+    from mcmcore.io.native import load_graph
+
+    path = Path(spec)
+    if path.exists():
+        return load_graph(path)
+    try:
+        from mcmcore import zoo  # the model zoo (optional at this layer)
+    except ImportError:
+        zoo = None
+    if zoo is not None and spec in zoo.names():
+        return zoo.load(spec)
+    raise MCMError(f"{spec!r} is neither a graph file nor a zoo model"
+                   + (f" (zoo models: {', '.join(zoo.names())})" if zoo is not None else ""))
+
+
+def load_placement(path: str, n_nodes: int) -> np.ndarray:
+    """Read a placement: a JSON list, a JSON object with a ``placement`` list (a result file), a ``.npy`` array,
+    or a text file with one device id per line."""
+    p = Path(path)
+    if not p.exists():
+        raise MCMError(f"{path}: no such placement file")
+    if p.suffix == ".npy":
+        arr = np.load(p, allow_pickle=False)
+    else:
+        text = p.read_text()
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            try:
+                doc = [int(x) for x in text.split()]
+            except ValueError:
+                raise MCMError(f"{path}: not a placement (expected a JSON list, a result JSON with 'placement', "
+                               f"or one device id per line)") from None
+        if isinstance(doc, dict):
+            if "placement" not in doc:
+                raise MCMError(f"{path}: JSON object without a 'placement' field")
+            doc = doc["placement"]
+        arr = np.asarray(doc)
+    if arr.ndim != 1 or len(arr) != n_nodes:
+        raise MCMError(f"{path}: placement has {arr.size} entries, the graph has {n_nodes} nodes")
+    return arr
+
+
+def _constraints_from_args(args):
+    from mcmcore.constraints import Constraints
+
+    kw = {}
+    if getattr(args, "dataflow", None) is not None:
+        kw["dataflow"] = None if args.dataflow == "none" else args.dataflow
+    if getattr(args, "max_skip", None) is not None:
+        kw["max_skip"] = args.max_skip
+    if getattr(args, "all_used", False):
+        kw["all_used"] = True
+    if getattr(args, "no_capacity", False):
+        kw["capacity"] = False
+    return Constraints(**kw)
+
+
+def add_constraint_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("constraints")
+    g.add_argument("--dataflow", choices=["auto", "ordered", "acyclic", "none"], default=None,
+                   help="dataflow constraint (default auto: acyclic on port packages, ordered on link topologies)")
+    g.add_argument("--max-skip", type=int, default=None, help="with ordered dataflow: largest pipeline step")
+    g.add_argument("--all-used", action="store_true", help="no device may be left empty")
+    g.add_argument("--no-capacity", action="store_true", help="ignore SRAM capacity")
+
+
+def _fmt_time(s: float) -> str:
+    if s == 0 or not np.isfinite(s):
+        return f"{s:g}"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if abs(s) >= scale:
+            return f"{s / scale:.4g} {unit}"
+    return f"{s:.3g} s"
+
+
+def _fmt_bytes(b: float) -> str:
+    if not np.isfinite(b):
+        return "inf"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if b >= scale:
+            return f"{b / scale:.4g} {unit}"
+    return f"{b:.0f} B"
+
+
+def print_report(report, package, *, title: str = "placement") -> None:
+    """A rich table of a CostReport."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    state = "[green]valid[/green]" if report.valid else "[red]INVALID[/red]"
+    console.print(f"[bold]{title}[/bold]: interval {_fmt_time(report.interval)} "
+                  f"(throughput {report.throughput:.6g}/s), latency {_fmt_time(report.latency)}, {state}; "
+                  f"bottleneck {report.bottleneck}")
+    t = Table(title="devices")
+    for col in ("device", "kind", "nodes", "compute", "comm", "memory", "sram"):
+        t.add_column(col, justify="right")
+    for k in package.order:
+        k = int(k)
+        over = report.memory[k] > package.sram_bytes[k]
+        t.add_row(str(k), package.kind_names[package.kinds[k]], str(int(report.node_count[k])),
+                  _fmt_time(report.compute[k]), _fmt_time(report.comm[k]),
+                  ("[red]" if over else "") + _fmt_bytes(report.memory[k]) + ("[/red]" if over else ""),
+                  _fmt_bytes(package.sram_bytes[k]))
+    console.print(t)
+    if package.n_links and report.traffic.any():
+        busiest = np.argsort(-report.link_time)[:8]
+        lt = Table(title="busiest links")
+        for col in ("link", "traffic", "time"):
+            lt.add_column(col, justify="right")
+        for l in busiest:
+            if report.traffic[l] > 0:
+                lt.add_row(f"{package.link_src[l]}->{package.link_dst[l]}", _fmt_bytes(report.traffic[l]),
+                           _fmt_time(report.link_time[l]))
+        console.print(lt)
+    vt = ", ".join(f"{k}={v}" for k, v in report.violations.items())
+    console.print(f"violations: {vt or 'none checked'}")
+
+
+# -------------------------------------------------------------------------------------------------- commands
+def _evaluate_args(p):
+    p.add_argument("graph", help="graph file (.json / .npz) or zoo model name")
+    p.add_argument("--package", required=True, help="package preset name or spec file (.json / .yaml)")
+    p.add_argument("--placement", required=True, help="placement file (JSON list, result JSON, .npy, text)")
+    p.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
+                   help="overlap compute and communication (default: off for port, always on for links)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_constraint_arguments(p)
+
+
+@command("evaluate", "evaluate a placement: interval, throughput, latency, per-device loads, violations")
+@arguments(_evaluate_args)
+def cmd_evaluate(args) -> int:
+    from mcmcore.evaluate import evaluate
+    from mcmcore.package import load_package
+
+    graph = load_graph_arg(args.graph)
+    package = load_package(args.package)
+    placement = load_placement(args.placement, graph.n_nodes)
+    report = evaluate(graph, package, placement, constraints=_constraints_from_args(args), overlap=args.overlap)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print_report(report, package, title=graph.name or Path(args.graph).name)
+    return 0 if report.valid else 3
+
+
+def _presets_args(p):
+    p.add_argument("--json", action="store_true")
+
+
+@command("presets", "list the built-in package presets")
+@arguments(_presets_args)
+def cmd_presets(args) -> int:
+    from mcmcore.package import Package
+
+    if args.json:
+        print(json.dumps({k: Package.preset(k).to_spec() for k in Package.presets()}, indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="package presets")
+    t.add_column("name")
+    t.add_column("description")
+    for k, v in Package.presets().items():
+        t.add_row(k, v)
+    Console().print(t)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcm", description="mcmcore: partition and place ML graphs onto multi-chip modules.")
+    parser.add_argument("--version", action="version", version=f"mcmcore {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add, _run) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def _version() -> str:
+    from mcmcore import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command][2](args) or 0
+    except MCMError as exc:
+        print(f"mcm {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"mcm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
