@@ -1,6 +1,7 @@
 """Constraint switches (DESIGN.md, constraints)."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 __all__ = ["Constraints", "VIOLATION_NAMES"]
@@ -47,8 +48,10 @@ class Constraints:
         if self.dataflow not in _DATAFLOW:
             raise ValueError(f"dataflow must be one of {_DATAFLOW}, got {self.dataflow!r}")
         if self.max_skip is not None:
-            if not isinstance(self.max_skip, int) or isinstance(self.max_skip, bool) or self.max_skip < 1:
+            if not isinstance(self.max_skip, numbers.Integral) or isinstance(self.max_skip, bool) or self.max_skip < 1:
                 raise ValueError(f"max_skip must be an integer >= 1 or None, got {self.max_skip!r}")
+            # numpy integers (e.g. from a sweep grid) are fine; store a plain int so equal constraints hash equal.
+            object.__setattr__(self, "max_skip", int(self.max_skip))
             if self.dataflow == "acyclic" or self.dataflow is None:
                 raise ValueError("max_skip needs dataflow='ordered' (or 'auto' on a link topology)")
         for name in ("capacity", "colors", "pins", "support", "all_used"):

@@ -109,6 +109,8 @@ class Graph:
 
         # Names first: later error messages use them.
         if names is not None:
+            if isinstance(names, (str, bytes)):
+                raise InvalidGraphError(f"names must be a sequence of strings, one per node, got a string {names!r}")
             names = [str(x) for x in names]
             if len(names) != n:
                 raise InvalidGraphError(f"names has {len(names)} entries, expected {n} (one per node)")
@@ -122,6 +124,8 @@ class Graph:
         else:
             s(g, "_names", None)
         if ops is not None:
+            if isinstance(ops, (str, bytes)):
+                raise InvalidGraphError(f"ops must be a sequence of strings, one per node, got a string {ops!r}")
             ops = [str(x) for x in ops]
             if len(ops) != n:
                 raise InvalidGraphError(f"ops has {len(ops)} entries, expected {n} (one per node)")
@@ -142,7 +146,7 @@ class Graph:
             if lat.ndim != 2 or lat.shape[0] != n or lat.shape[1] < 1:
                 raise InvalidGraphError(f"latency has shape {lat.shape}, expected ({n},) or ({n}, n_kinds)")
             g._check_costs("latency", lat)
-            lat = _readonly(lat)
+            lat = _readonly(lat + 0.0)  # -0.0 -> 0.0, so equal graphs hash equal
         s(g, "latency", lat)
         sup = fields.get("supported")
         if sup is not None:
@@ -230,7 +234,8 @@ class Graph:
         if a.shape != (n,):
             raise InvalidGraphError(f"{field} has {a.size} entries (shape {a.shape}), expected {n} (one per node)")
         self._check_costs(field, a)
-        return a
+        # -0.0 + 0.0 == +0.0: equality compares values but the digest compares bytes, so normalise the sign.
+        return a + 0.0
 
     def _check_costs(self, field: str, a: np.ndarray) -> None:
         bad = ~np.isfinite(a) | (a < 0)
@@ -239,7 +244,7 @@ class Graph:
             row = a[i]
             value = row if np.ndim(row) == 0 else row[np.argwhere(bad[i])[0][0]]
             what = "NaN" if np.isnan(value) else ("infinite" if np.isinf(value) else "negative")
-            raise InvalidGraphError(f"{field} of node {self._label(i)} is {what} ({value!r}); "
+            raise InvalidGraphError(f"{field} of node {self._label(i)} is {what} ({float(value)!r}); "
                                     f"costs must be finite and >= 0")
 
     def _int_array(self, field: str, values) -> np.ndarray:
@@ -396,7 +401,8 @@ class Graph:
         keys = list(g.nodes)
         index = {k: i for i, k in enumerate(keys)}
         data = [g.nodes[k] for k in keys]
-        edges = np.array([(index[u], index[v]) for u, v in g.edges], dtype=np.int64).reshape(-1, 2)
+        # A MultiDiGraph yields (u, v, key): parallel edges collapse into one, as from_edges deduplicates.
+        edges = np.array([(index[e[0]], index[e[1]]) for e in g.edges], dtype=np.int64).reshape(-1, 2)
         fields: dict[str, Any] = {}
         for f in _COST_FIELDS:
             fields[f] = [float(d.get(f, 0.0)) for d in data]

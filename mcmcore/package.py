@@ -71,20 +71,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _per_device(name: str, value, k: int, *, positive: bool = True, allow_inf: bool = False) -> np.ndarray:
+def _per_device(name: str, value, k: int, *, positive: bool = True, allow_inf: bool = False,
+                what: str = "device") -> np.ndarray:
     try:
         a = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InvalidPackageError(f"{name} must be a number or one number per device, got {value!r}") from None
+        raise InvalidPackageError(f"{name} must be a number or one number per {what}, got {value!r}") from None
     if a.ndim == 0:
         a = np.full(k, float(a))
     if a.shape != (k,):
-        raise InvalidPackageError(f"{name} has {a.size} values, expected 1 or {k} (one per device)")
+        raise InvalidPackageError(f"{name} has {a.size} values, expected 1 or {k} (one per {what})")
     bad = np.isnan(a) | (a <= 0 if positive else a < 0) | (np.isinf(a) & (not allow_inf))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         need = "positive" if positive else "non-negative"
-        raise InvalidPackageError(f"{name} of device {i} is {a[i]!r}; it must be {need}"
+        raise InvalidPackageError(f"{name} of {what} {i} is {float(a[i])!r}; it must be {need}"
                                   + ("" if allow_inf else " and finite"))
     a.setflags(write=False)
     return a
@@ -96,9 +97,22 @@ def _ints(name: str, value, k: int) -> np.ndarray:
         a = np.full(k, a)
     if a.shape != (k,) or (a.size and not np.issubdtype(a.dtype, np.integer)):
         raise InvalidPackageError(f"{name} must be {k} integers, got {value!r}")
+    if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
+        raise InvalidPackageError(f"{name} values must fit in int32, got {value!r}")
     a = a.astype(np.int32)
     a.setflags(write=False)
     return a
+
+
+def _count(name: str, value) -> int:
+    """An integer count given by the user (``int()`` alone would turn 2.5 into 2 without a word)."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise InvalidPackageError(f"{name} must be an integer, got {value!r}") from None
+    if n != value or isinstance(value, bool):
+        raise InvalidPackageError(f"{name} must be an integer, got {value!r}")
+    return n
 
 
 def snake_order(rows: int, cols: int) -> list[int]:
@@ -170,7 +184,7 @@ class Package:
                                         positive=False))
         kinds_a = _ints("kinds", 0 if kinds is None else kinds, k)
         if (kinds_a < 0).any():
-            raise InvalidPackageError(f"kinds must be >= 0, got {list(kinds_a)}")
+            raise InvalidPackageError(f"kinds must be >= 0, got {kinds_a.tolist()}")
         s(p, "kinds", kinds_a)
         n_kinds = int(kinds_a.max()) + 1
         if kind_names is None:
@@ -181,7 +195,7 @@ class Package:
         s(p, "kind_names", kind_names)
         order_a = _ints("order", np.arange(k) if order is None else order, k)
         if sorted(order_a.tolist()) != list(range(k)):
-            raise InvalidPackageError(f"order must be a permutation of 0..{k - 1}, got {list(order_a)}")
+            raise InvalidPackageError(f"order must be a permutation of 0..{k - 1}, got {order_a.tolist()}")
         position = np.empty(k, dtype=np.int32)
         position[order_a] = np.arange(k, dtype=np.int32)
         position.setflags(write=False)
@@ -218,7 +232,7 @@ class Package:
         n_links = len(links)
         if n_links == 0 and k > 1:
             raise InvalidPackageError("a links package with more than one device needs links")
-        lbw = _per_device("link_bandwidth", link_bandwidth, n_links) if n_links else np.zeros(0)
+        lbw = _per_device("link_bandwidth", link_bandwidth, n_links, what="link") if n_links else np.zeros(0)
         src = links[:, 0].astype(np.int32)
         dst = links[:, 1].astype(np.int32)
         for a in (src, dst, lbw):
@@ -258,7 +272,7 @@ class Package:
              name: str | None = None) -> "Package":
         """Devices 0..n-1 on a ring. Links: ``i -> i+1`` for each i (ids 0..n-1), then ``i+1 -> i`` when
         bidirectional (ids n..2n-1). Routes take the shorter direction (ties clockwise)."""
-        n = int(n)
+        n = _count("n_devices", n)
         links = [(i, (i + 1) % n) for i in range(n)] if n > 1 else []
         if bidirectional and n > 2:
             links += [((i + 1) % n, i) for i in range(n)]
@@ -273,7 +287,7 @@ class Package:
 
     @classmethod
     def _grid(cls, topology: str, rows: int, cols: int, **kw) -> "Package":
-        rows, cols = int(rows), int(cols)
+        rows, cols = _count("rows", rows), _count("cols", cols)
         if rows < 1 or cols < 1:
             raise InvalidPackageError(f"a {topology} needs rows, cols >= 1, got {rows} x {cols}")
         wrap = topology == "torus"
@@ -323,7 +337,7 @@ class Package:
     def full(cls, n: int, *, link_bandwidth, hop_latency: float = 0.0, peak_flops, mem_bw, sram_bytes,
              kinds=None, comm_factor=None, order=None, kind_names=None, name: str | None = None) -> "Package":
         """n devices with a direct link between every ordered pair."""
-        n = int(n)
+        n = _count("n_devices", n)
         links = [(a, b) for a in range(n) for b in range(n) if a != b]
         return cls._build(topology="full", n_devices=n, links=links, link_bandwidth=link_bandwidth,
                           hop_latency=hop_latency, peak_flops=peak_flops, mem_bw=mem_bw, sram_bytes=sram_bytes,
@@ -337,10 +351,14 @@ class Package:
         the lower link id)."""
         pairs, bws = [], []
         for item in links:
-            if len(item) not in (2, 3):
+            if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) not in (2, 3):
                 raise InvalidPackageError(f"a link is (src, dst) or (src, dst, bandwidth), got {item!r}")
-            pairs.append((int(item[0]), int(item[1])))
-            bws.append(float(item[2]) if len(item) == 3 else link_bandwidth)
+            try:
+                pairs.append((_count("link src", item[0]), _count("link dst", item[1])))
+                bws.append(float(item[2]) if len(item) == 3 else link_bandwidth)
+            except (InvalidPackageError, TypeError, ValueError):
+                raise InvalidPackageError(f"a link is (src, dst) or (src, dst, bandwidth) with integer device ids "
+                                          f"and a numeric bandwidth, got {item!r}") from None
         if any(b is None for b in bws):
             raise InvalidPackageError("links without their own bandwidth need link_bandwidth")
         return cls._build(topology="custom", n_devices=n_devices, links=pairs, link_bandwidth=bws,
@@ -370,9 +388,11 @@ class Package:
             raise InvalidPackageError(f"{where}a package spec must be a mapping, got {type(spec).__name__}")
         spec = dict(spec)
         if "preset" in spec:
-            base = dict(PRESETS.get(spec.pop("preset"), None) or {})
+            preset = spec.pop("preset")
+            base = dict(PRESETS.get(preset, None) or {}) if isinstance(preset, str) else {}
             if not base:
-                raise InvalidPackageError(f"{where}unknown preset; presets are {', '.join(PRESETS)}")
+                raise InvalidPackageError(f"{where}unknown package preset {preset!r}; presets are "
+                                          f"{', '.join(PRESETS)}")
             base.update(spec)
             spec = base
         topology = spec.pop("topology", None)
@@ -385,8 +405,13 @@ class Package:
         unknown = set(spec) - allowed
         if unknown:
             raise InvalidPackageError(f"{where}unknown package field(s): {', '.join(sorted(unknown))}")
-        spec.pop("format", None)
-        spec.pop("version", None)
+        fmt, version = spec.pop("format", "mcmcore-package"), spec.pop("version", 1)
+        if fmt != "mcmcore-package":
+            raise InvalidPackageError(f"{where}not an mcmcore package (field 'format' is {fmt!r}, expected "
+                                      f"'mcmcore-package')")
+        if version != 1:
+            raise InvalidPackageError(f"{where}unsupported package format version {version!r} (this mcmcore reads "
+                                      f"version 1)")
         for req in ("peak_flops", "mem_bw", "sram_bytes"):
             if req not in spec:
                 raise InvalidPackageError(f"{where}missing field {req!r}")
@@ -394,20 +419,27 @@ class Package:
         common = {k: spec.get(k) for k in ("peak_flops", "mem_bw", "sram_bytes", "kinds", "comm_factor", "order",
                                             "kind_names", "name")}
         common["name"] = spec.get("name")
+
+        def need(key: str):
+            return _need(spec, key, where, topology)
+
         try:
             if topology == "port":
-                pkg = cls.port(_need(spec, "n_devices", where), bandwidth=_need(spec, "bandwidth", where), **common)
+                pkg = cls.port(need("n_devices"), bandwidth=need("bandwidth"), **common)
             elif topology in ("ring", "full"):
                 builder = cls.ring if topology == "ring" else cls.full
-                pkg = builder(_need(spec, "n_devices", where), link_bandwidth=_need(spec, "link_bandwidth", where),
+                pkg = builder(need("n_devices"), link_bandwidth=need("link_bandwidth"),
                               hop_latency=spec.get("hop_latency", 0.0), **common)
             elif topology in ("mesh", "torus"):
                 builder = cls.mesh if topology == "mesh" else cls.torus
-                pkg = builder(_need(spec, "rows", where), _need(spec, "cols", where),
-                              link_bandwidth=_need(spec, "link_bandwidth", where),
+                rows, cols = need("rows"), need("cols")
+                pkg = builder(rows, cols, link_bandwidth=need("link_bandwidth"),
                               hop_latency=spec.get("hop_latency", 0.0), **common)
+                n_given = spec.get("n_devices")
+                if n_given is not None and n_given != pkg.n_devices:
+                    raise InvalidPackageError(f"{where}n_devices={n_given!r} contradicts a {rows} x {cols} {topology}")
             else:
-                pkg = cls.custom(_need(spec, "n_devices", where), _need(spec, "links", where),
+                pkg = cls.custom(need("n_devices"), need("links"),
                                  link_bandwidth=spec.get("link_bandwidth"), hop_latency=spec.get("hop_latency", 0.0),
                                  **common)
         except InvalidPackageError as exc:
@@ -508,7 +540,9 @@ class Package:
         return a == b
 
     def __hash__(self) -> int:
-        return hash(json.dumps(self.to_spec(), sort_keys=True, default=str))
+        spec = self.to_spec()
+        spec.pop("description", None)  # __eq__ ignores it, so the hash must too
+        return hash(json.dumps(spec, sort_keys=True, default=str))
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
@@ -524,9 +558,9 @@ def _parse_inf(v):
     return v
 
 
-def _need(spec: dict, key: str, where: str):
+def _need(spec: dict, key: str, where: str, topology: str):
     if key not in spec:
-        raise InvalidPackageError(f"{where}missing field {key!r} for topology")
+        raise InvalidPackageError(f"{where}missing field {key!r} (needed by topology {topology!r})")
     return spec[key]
 
 

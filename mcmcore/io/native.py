@@ -47,7 +47,9 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     n = doc["n_nodes"]
     fields = {f: doc.get(f) for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes") + _OPTIONAL}
     try:
-        return Graph.from_edges(n, np.asarray(doc["edges"] or [], dtype=np.int64).reshape(-1, 2),
+        # No int cast here: from_edges rejects non-integer ids (a cast would truncate 0.5 to node 0).
+        edges = doc["edges"] if doc["edges"] is not None else []
+        return Graph.from_edges(n, edges,
                                 names=doc.get("names"), ops=doc.get("ops"), name=doc.get("name"), **fields)
     except InvalidGraphError as exc:
         raise type(exc)(f"{source}: {exc}", *([exc.cycle] if hasattr(exc, "cycle") else [])) from None
@@ -63,7 +65,9 @@ def save_graph(g: Graph, path) -> None:
             "meta": np.frombuffer(json.dumps({"format": FORMAT, "version": VERSION, "name": g.name,
                                               "n_nodes": g.n_nodes, "op_types": list(g.op_types)}).encode(),
                                   dtype=np.uint8),
-            "names": np.frombuffer("\0".join(g.names).encode(), dtype=np.uint8),
+            # Names as concatenated UTF-8 plus byte lengths, so any name (even one holding "\0") round-trips.
+            "names": np.frombuffer("".join(g.names).encode(), dtype=np.uint8),
+            "name_lengths": np.array([len(x.encode()) for x in g.names], dtype=np.int64),
             "op_index": g.op_index, "succ_ptr": g.succ_ptr, "succ_idx": g.succ_idx,
         }
         for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes") + _OPTIONAL:
@@ -96,6 +100,8 @@ def load_graph(path) -> Graph:
                                 f"is the file truncated?") from None
     except UnicodeDecodeError:
         raise InvalidGraphError(f"{path}: not a text file") from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise InvalidGraphError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     return graph_from_dict(doc, source=str(path))
 
 
@@ -110,7 +116,12 @@ def _load_npz(path: Path) -> Graph:
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise InvalidGraphError(f"{path}: not an mcmcore graph of version {VERSION}")
         n = int(meta["n_nodes"])
-        names = bytes(data["names"]).decode().split("\0") if n else []
+        raw = bytes(data["names"])
+        if "name_lengths" in data:
+            ends = np.cumsum(data["name_lengths"]).tolist()
+            names = [raw[a:b].decode() for a, b in zip([0] + ends[:-1], ends)]
+        else:  # files written before name_lengths: names joined by "\0"
+            names = raw.decode().split("\0") if n else []
         op_types = meta["op_types"]
         ops = [op_types[i] for i in data["op_index"]]
         ptr, idx = data["succ_ptr"], data["succ_idx"]
@@ -118,7 +129,9 @@ def _load_npz(path: Path) -> Graph:
         edges = np.stack([src, idx.astype(np.int64)], axis=1)
         fields = {f: data.get(f) for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes") + _OPTIONAL}
         return Graph.from_edges(n, edges, names=names, ops=ops, name=meta.get("name"), **fields)
-    except InvalidGraphError:
-        raise
+    except InvalidGraphError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise type(exc)(f"{path}: {exc}", *([exc.cycle] if hasattr(exc, "cycle") else [])) from None
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise InvalidGraphError(f"{path}: malformed .npz graph ({exc})") from None

@@ -1,0 +1,576 @@
+"""Graph: CSR construction, immutability, validation errors, equality, native formats, networkx."""
+from __future__ import annotations
+
+import json
+import re
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcmcore import Graph, GraphCycleError, InvalidGraphError, load_graph
+from mcmcore.io.native import FORMAT, graph_from_dict, graph_to_dict, save_graph
+
+SETTINGS = settings(deadline=None, max_examples=40)
+
+
+def chain(n: int, **kw) -> Graph:
+    return Graph.from_edges(n, [(i, i + 1) for i in range(n - 1)], **kw)
+
+
+def full_graph() -> Graph:
+    """Every optional field set, with floats that a lossy writer would change."""
+    return Graph.from_edges(
+        5, [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4)],
+        flops=[0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, 3.0],
+        mem_bytes=[1.0, 2.5, 1e-300, 0.0, 7.0],
+        weight_bytes=[0.0, 1.0, 2.0, 3.0, 1e15],
+        out_bytes=[3.0, 0.1, 0.2, 1e-300, 0.0],
+        latency=[[0.1, 0.3], [1e-300, 2.0], [3.0, 0.1 + 0.2], [5.0, 6.0], [0.0, 1e-9]],
+        supported=[[True, False], [True, True], [False, True], [True, True], [True, True]],
+        comm_time=[0.1, 0.2, 0.1 + 0.2, 0.0, 1e-300],
+        color=[-1, 0, 0, 7, -1], pin=[-1, -1, 1, 0, -1], backward=[False, False, True, True, False],
+        names=["in", "mm.1", "mm.2", "add/é", "out"], ops=["input", "matmul", "matmul", "add", "output"],
+        name="full",
+    )
+
+
+def assert_identical(a: Graph, b: Graph) -> None:
+    """Equality plus bit-exact arrays (== would hide -0.0 vs 0.0 or dtype drift)."""
+    assert a == b
+    assert hash(a) == hash(b)
+    assert a.names == b.names and a.ops == b.ops and a.name == b.name
+    for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes", "latency", "supported", "comm_time", "color",
+              "pin", "backward", "succ_ptr", "succ_idx", "topo_order"):
+        x, y = getattr(a, f), getattr(b, f)
+        if x is None:
+            assert y is None, f
+            continue
+        assert x.dtype == y.dtype and x.shape == y.shape, f
+        assert x.tobytes() == y.tobytes(), f
+
+
+@st.composite
+def dags(draw, max_nodes: int = 12):
+    """A random DAG: edges go from lower to higher position in a random permutation of the ids."""
+    n = draw(st.integers(0, max_nodes))
+    perm = draw(st.permutations(list(range(n))))
+    pairs = draw(st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.integers(0, max(n - 1, 0))),
+                          max_size=3 * n)) if n else []
+    edges = [(perm[min(a, b)], perm[max(a, b)]) for a, b in pairs if a != b]
+    return n, edges
+
+
+# ------------------------------------------------------------------------------------------------- basics
+def test_csr_dedup_successors_predecessors():
+    g = Graph.from_edges(4, [(0, 2), (0, 1), (0, 1), (1, 2), (2, 3), (0, 2)])
+    assert g.n_nodes == 4 and len(g) == 4
+    assert g.n_edges == 4
+    assert g.succ_ptr.tolist() == [0, 2, 3, 4, 4]
+    assert g.succ_idx.tolist() == [1, 2, 2, 3]
+    assert g.pred_ptr.tolist() == [0, 0, 1, 3, 4]
+    assert g.pred_idx.tolist() == [0, 0, 1, 2]
+    assert g.succ_ptr.dtype == g.succ_idx.dtype == g.pred_ptr.dtype == g.pred_idx.dtype == np.int32
+    assert g.edges.tolist() == [[0, 1], [0, 2], [1, 2], [2, 3]]
+    assert g.successors(0).tolist() == [1, 2]
+    assert g.successors(3).tolist() == []
+    assert g.predecessors(2).tolist() == [0, 1]
+    assert g.predecessors(0).tolist() == []
+    assert g.flops.dtype == np.float64 and g.flops.tolist() == [0.0] * 4
+    assert g.latency is None and g.supported is None and g.comm_time is None
+    assert g.color is None and g.pin is None and g.backward is None
+    assert g.names == ("n0", "n1", "n2", "n3") and g.ops == ("op",) * 4
+    assert g.n_kinds == 0
+
+
+def test_empty_and_edgeless_graphs():
+    g = Graph.from_edges(0, [])
+    assert (g.n_nodes, g.n_edges) == (0, 0)
+    assert g.topo_order.tolist() == [] and g.edges.shape == (0, 2)
+    h = Graph.from_edges(3, np.zeros((0, 2), dtype=np.int64))
+    assert h.n_edges == 0 and sorted(h.topo_order.tolist()) == [0, 1, 2]
+
+
+def test_topo_order_identity_for_sorted_ids():
+    g = Graph.from_edges(5, [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4), (0, 4)])
+    assert g.topo_order.tolist() == [0, 1, 2, 3, 4]
+    assert chain(50).topo_order.tolist() == list(range(50))
+
+
+def _assert_topological(g: Graph) -> None:
+    order = g.topo_order.tolist()
+    assert sorted(order) == list(range(g.n_nodes))
+    pos = {v: i for i, v in enumerate(order)}
+    for u, v in g.edges.tolist():
+        assert pos[u] < pos[v]
+
+
+def test_topo_order_valid_for_unsorted_ids():
+    g = Graph.from_edges(5, [(4, 3), (3, 2), (4, 0), (0, 2), (2, 1)])
+    _assert_topological(g)
+    assert g.topo_order[0] == 4 and g.topo_order[-1] == 1
+
+
+@SETTINGS
+@given(dags())
+def test_topo_order_valid_random(dag):
+    n, edges = dag
+    g = Graph.from_edges(n, edges)
+    assert g.n_edges == len(set(edges))
+    _assert_topological(g)
+    # successors and predecessors describe the same edge set
+    succ = {(u, int(v)) for u in range(n) for v in g.successors(u)}
+    pred = {(int(u), v) for v in range(n) for u in g.predecessors(v)}
+    assert succ == pred == set(edges)
+    assert nx.is_directed_acyclic_graph(g.to_networkx())
+
+
+def test_arrays_are_read_only():
+    g = full_graph()
+    for f in ("succ_ptr", "succ_idx", "pred_ptr", "pred_idx", "topo_order", "flops", "mem_bytes", "weight_bytes",
+              "out_bytes", "latency", "supported", "comm_time", "color", "pin", "backward", "op_index"):
+        a = getattr(g, f)
+        assert not a.flags.writeable, f
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = a[0]
+
+
+def test_input_arrays_are_copied():
+    flops = np.array([1.0, 2.0, 3.0])
+    g = Graph.from_edges(3, [(0, 1)], flops=flops)
+    flops[0] = 99.0
+    assert g.flops[0] == 1.0
+
+
+def test_attributes_cannot_be_set():
+    g = chain(3)
+    with pytest.raises(AttributeError, match="immutable"):
+        g.flops = np.ones(3)
+    with pytest.raises(AttributeError, match="immutable"):
+        g.n_nodes = 5
+    with pytest.raises(AttributeError, match="immutable"):
+        g.anything = 1
+    with pytest.raises(TypeError, match="from_edges"):
+        Graph()
+
+
+def test_fields_and_names():
+    g = full_graph()
+    assert g.n_kinds == 2 and g.latency.shape == (5, 2)
+    assert g.index("mm.2") == 2
+    with pytest.raises(KeyError, match="nope"):
+        g.index("nope")
+    assert g.op_types == ("add", "input", "matmul", "output")
+    assert [g.op_types[i] for i in g.op_index] == list(g.ops)
+    assert g.n_colors == 2
+    assert g.color.dtype == g.pin.dtype == np.int32 and g.backward.dtype == bool
+    # a 1-D latency is one device kind
+    h = Graph.from_edges(2, [], latency=[1.0, 2.0])
+    assert h.latency.shape == (2, 1) and h.n_kinds == 1
+    # a scalar cost is broadcast
+    assert Graph.from_edges(3, [], flops=2.0).flops.tolist() == [2.0, 2.0, 2.0]
+
+
+# ------------------------------------------------------------------------------------------------- errors
+def test_cycle_error_names_cycle():
+    with pytest.raises(GraphCycleError, match=r"cycle: 1 -> 2 -> 0 -> 1") as info:
+        Graph.from_edges(3, [(0, 1), (1, 2), (2, 0)])
+    assert sorted(info.value.cycle) == [0, 1, 2]
+    assert isinstance(info.value, InvalidGraphError)
+
+
+def test_cycle_error_uses_names():
+    with pytest.raises(GraphCycleError, match=r"cycle: .*'b' \(id 1\) -> 'c' \(id 2\) -> 'a' \(id 0\)") as info:
+        Graph.from_edges(4, [(3, 0), (0, 1), (1, 2), (2, 0)], names=["a", "b", "c", "d"])
+    cyc = info.value.cycle
+    assert sorted(cyc) == [0, 1, 2]
+    # the cycle is listed in edge order
+    edges = {(0, 1), (1, 2), (2, 0)}
+    assert all((cyc[i], cyc[(i + 1) % 3]) in edges for i in range(3))
+
+
+def test_self_loop_is_a_cycle():
+    with pytest.raises(GraphCycleError, match=r"self-loop on node 1\b") as info:
+        Graph.from_edges(3, [(0, 1), (1, 1)])
+    assert info.value.cycle == [1]
+    with pytest.raises(GraphCycleError, match=r"self-loop on node 'y' \(id 1\)") as info:
+        Graph.from_edges(3, [(1, 1)], names=["x", "y", "z"])
+    assert info.value.cycle == [1]
+
+
+@pytest.mark.parametrize("field", ["flops", "mem_bytes", "weight_bytes", "out_bytes", "comm_time"])
+@pytest.mark.parametrize("value, word", [(float("nan"), "NaN"), (-1.0, "negative"), (float("inf"), "infinite")])
+def test_bad_cost(field, value, word):
+    vals = [1.0, value, 2.0]
+    with pytest.raises(InvalidGraphError, match=rf"^{field} of node 1 is {word} \((nan|-1\.0|inf)\)"):
+        Graph.from_edges(3, [(0, 1)], **{field: vals})
+    with pytest.raises(InvalidGraphError, match=rf"^{field} of node 'b' \(id 1\) is {word}"):
+        Graph.from_edges(3, [(0, 1)], names=["a", "b", "c"], **{field: vals})
+
+
+@pytest.mark.parametrize("value, word", [(float("nan"), "NaN"), (-0.5, "negative"), (float("-inf"), "infinite")])
+def test_bad_latency(value, word):
+    lat = [[1.0, 1.0], [1.0, value], [1.0, 1.0]]
+    with pytest.raises(InvalidGraphError, match=rf"latency of node 'b' \(id 1\) is {word}"):
+        Graph.from_edges(3, [], latency=lat, names="a b c".split())
+
+
+def test_non_numeric_cost():
+    with pytest.raises(InvalidGraphError, match="flops must be numbers"):
+        Graph.from_edges(2, [], flops=["x", 1])
+
+
+@pytest.mark.parametrize("edge, missing", [((0, 3), 3), ((7, 1), 7), ((-1, 2), -1), ((0, -5), -5)])
+def test_dangling_edge(edge, missing):
+    with pytest.raises(InvalidGraphError, match=rf"dangling edge 1 \({edge[0]} -> {edge[1]}\): node {missing} "
+                                                r"does not exist \(the graph has 3 nodes\)"):
+        Graph.from_edges(3, [(0, 1), edge])
+
+
+def test_duplicate_name():
+    with pytest.raises(InvalidGraphError, match=r"duplicate node name 'a' \(nodes 0 and 2\)"):
+        Graph.from_edges(3, [], names=["a", "b", "a"])
+
+
+def test_names_must_not_be_a_string():
+    with pytest.raises(InvalidGraphError, match="names must be a sequence of strings"):
+        Graph.from_edges(3, [], names="abc")
+    with pytest.raises(InvalidGraphError, match="ops must be a sequence of strings"):
+        Graph.from_edges(3, [], ops="abc")
+
+
+@pytest.mark.parametrize("kw, pattern", [
+    ({"flops": [1.0, 2.0]}, r"flops has 2 entries .* expected 3"),
+    ({"out_bytes": np.ones((3, 1))}, r"out_bytes has 3 entries \(shape \(3, 1\)\), expected 3"),
+    ({"comm_time": [1.0] * 4}, r"comm_time has 4 entries"),
+    ({"names": ["a", "b"]}, r"names has 2 entries, expected 3"),
+    ({"ops": ["a"] * 4}, r"ops has 4 entries, expected 3"),
+    ({"color": [0, 0]}, r"color has shape \(2,\), expected \(3,\)"),
+    ({"pin": [0, 0, 0, 0]}, r"pin has shape \(4,\), expected \(3,\)"),
+    ({"backward": [True]}, r"backward has shape \(1,\), expected \(3,\)"),
+    ({"supported": np.ones((2, 2), bool)}, r"supported has shape \(2, 2\), expected \(3, n_kinds\)"),
+])
+def test_wrong_length(kw, pattern):
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_edges(3, [(0, 1)], **kw)
+
+
+@pytest.mark.parametrize("lat", [np.ones((2, 2)), np.ones((3, 2, 1)), np.ones((3, 0)), np.ones(4)])
+def test_latency_wrong_shape(lat):
+    with pytest.raises(InvalidGraphError, match=r"latency has shape .*, expected \(3,\) or \(3, n_kinds\)"):
+        Graph.from_edges(3, [], latency=lat)
+
+
+def test_supported_kinds_must_match_latency():
+    with pytest.raises(InvalidGraphError, match="supported has 3 kinds but latency has 2"):
+        Graph.from_edges(2, [], latency=np.ones((2, 2)), supported=np.ones((2, 3), bool))
+
+
+def test_supported_row_with_no_kind():
+    with pytest.raises(InvalidGraphError, match=r"node 'b' \(id 1\) is supported on no device kind"):
+        Graph.from_edges(3, [], supported=[[True, False], [False, False], [False, True]], names=["a", "b", "c"])
+
+
+@pytest.mark.parametrize("edges", [[(0.5, 1)], [(0, 1.25)], [("a", "b")], [(0, float("nan"))],
+                                   [(True, False)]])
+def test_non_integer_edges(edges):
+    with pytest.raises(InvalidGraphError, match="edges must hold integer node ids"):
+        Graph.from_edges(3, edges)
+
+
+def test_integral_float_edges_are_accepted():
+    assert Graph.from_edges(3, [(0.0, 1.0), (1.0, 2.0)]).edges.tolist() == [[0, 1], [1, 2]]
+
+
+@pytest.mark.parametrize("edges", [[(0, 1, 2)], [0, 1, 2], np.zeros((2, 2, 2), int)])
+def test_edges_wrong_shape(edges):
+    with pytest.raises(InvalidGraphError, match=r"edges must have shape \(E, 2\)"):
+        Graph.from_edges(3, edges)
+
+
+def test_ragged_edges():
+    with pytest.raises(InvalidGraphError, match=r"edges must"):
+        Graph.from_edges(3, [(0, 1), (2,)])
+
+
+@pytest.mark.parametrize("field", ["color", "pin"])
+def test_color_pin_below_minus_one(field):
+    with pytest.raises(InvalidGraphError, match=rf"{field} of node 'c' \(id 2\) is -2; use -1 for none"):
+        Graph.from_edges(3, [], names=["a", "b", "c"], **{field: [0, -1, -2]})
+
+
+@pytest.mark.parametrize("field", ["color", "pin"])
+def test_color_pin_non_integer(field):
+    with pytest.raises(InvalidGraphError, match=rf"{field} must be integers"):
+        Graph.from_edges(3, [], **{field: [0, 0.5, 1]})
+    # integral floats are fine
+    assert getattr(Graph.from_edges(3, [], **{field: [0.0, -1.0, 2.0]}), field).tolist() == [0, -1, 2]
+
+
+@pytest.mark.parametrize("n", [-1, 2.5, "x", None])
+def test_bad_n_nodes(n):
+    with pytest.raises(InvalidGraphError, match="n_nodes must be"):
+        Graph.from_edges(n, [])
+
+
+# --------------------------------------------------------------------------------------------- equality / hash
+def test_equality_and_hash():
+    a = full_graph()
+    b = full_graph()
+    assert a is not b and a == b and hash(a) == hash(b) and a.digest() == b.digest()
+    assert len({a, b}) == 1
+    flops = a.flops.copy()
+    flops[4] = 3.5
+    c = Graph.from_edges(5, a.edges, **{**_kwargs(a), "flops": flops})
+    assert c != a and hash(c) != hash(a)
+    assert a != Graph.from_edges(5, a.edges[:-1], **_kwargs(a))
+    assert a != Graph.from_edges(5, a.edges, **{**_kwargs(a), "name": "other"})
+    assert (a == 3) is False
+
+
+def test_equal_graphs_hash_equal_with_negative_zero():
+    a = Graph.from_edges(2, [], flops=[-0.0, 0.0], latency=[[-0.0], [1.0]])
+    b = Graph.from_edges(2, [], flops=[0.0, 0.0], latency=[[0.0], [1.0]])
+    assert a == b and hash(a) == hash(b)
+
+
+def test_default_names_equal_explicit_ones():
+    a = chain(3)
+    b = chain(3, names=["n0", "n1", "n2"])
+    assert a == b and hash(a) == hash(b)
+
+
+def _kwargs(g: Graph) -> dict:
+    return {f: getattr(g, f) for f in ("flops", "mem_bytes", "weight_bytes", "out_bytes", "latency", "supported",
+                                       "comm_time", "color", "pin", "backward")} | {
+        "names": g.names, "ops": g.ops, "name": g.name}
+
+
+# ----------------------------------------------------------------------------------------------- native JSON
+def test_json_round_trip_exact(tmp_path):
+    g = full_graph()
+    path = tmp_path / "g.json"
+    g.save(path)
+    back = load_graph(path)
+    assert_identical(g, back)
+    assert back.flops[0] == 0.1 + 0.2 and back.flops[1] == 1e-300 and back.latency[2, 1] == 0.1 + 0.2
+    doc = json.loads(path.read_text())
+    assert doc["format"] == FORMAT and doc["version"] == 1
+    # the dict form round-trips too, and to_dict is the same document
+    assert_identical(graph_from_dict(g.to_dict()), g)
+    assert g.to_dict() == graph_to_dict(g) == doc
+
+
+@pytest.mark.parametrize("g", [Graph.from_edges(0, []), chain(4), Graph.from_edges(3, [], names=["", " ", "\0"])],
+                         ids=["empty", "chain", "odd-names"])
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_round_trip_small(tmp_path, g, suffix):
+    path = tmp_path / f"g{suffix}"
+    save_graph(g, path)
+    assert_identical(load_graph(path), g)
+
+
+def test_npz_round_trip_exact(tmp_path):
+    g = full_graph()
+    path = tmp_path / "g.npz"
+    g.save(path)
+    assert_identical(load_graph(path), g)
+
+
+@SETTINGS
+@given(dags(), st.data())
+def test_round_trip_random(tmp_path_factory, dag, data):
+    n, edges = dag
+    floats = st.floats(0, 1e300, allow_nan=False, allow_infinity=False) | st.sampled_from([0.0, 5e-324, 0.1])
+    kw = {f: data.draw(st.lists(floats, min_size=n, max_size=n)) for f in ("flops", "out_bytes")}
+    if data.draw(st.booleans()):
+        kw["color"] = data.draw(st.lists(st.integers(-1, 3), min_size=n, max_size=n))
+    if data.draw(st.booleans()):
+        kw["names"] = data.draw(st.lists(st.text(max_size=4), min_size=n, max_size=n, unique=True))
+    g = Graph.from_edges(n, edges, **kw)
+    d = tmp_path_factory.mktemp("rt")
+    for suffix in (".json", ".npz"):
+        g.save(d / f"g{suffix}")
+        assert_identical(load_graph(d / f"g{suffix}"), g)
+
+
+# ------------------------------------------------------------------------------------------ load_graph errors
+def _write_doc(path, **changes):
+    doc = chain(3).to_dict()
+    for k, v in changes.items():
+        if v is _DELETE:
+            del doc[k]
+        else:
+            doc[k] = v
+    path.write_text(json.dumps(doc))
+    return path
+
+
+_DELETE = object()
+
+
+def test_load_missing_file(tmp_path):
+    path = tmp_path / "nope.json"
+    with pytest.raises(InvalidGraphError, match=re.escape(f"{path}: no such file")):
+        load_graph(path)
+
+
+def test_load_directory(tmp_path):
+    path = tmp_path / "dir.json"
+    path.mkdir()
+    with pytest.raises(InvalidGraphError, match=re.escape(f"{path}: cannot read")):
+        load_graph(path)
+
+
+def test_load_truncated_json(tmp_path):
+    path = tmp_path / "g.json"
+    full_graph().save(path)
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": not valid JSON .*truncated"):
+        load_graph(path)
+    path.write_text("")
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": not valid JSON"):
+        load_graph(path)
+
+
+def test_load_binary_garbage_json(tmp_path):
+    path = tmp_path / "g.json"
+    path.write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": not a text file"):
+        load_graph(path)
+
+
+def test_load_not_an_object(tmp_path):
+    path = tmp_path / "g.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": expected a JSON object"):
+        load_graph(path)
+
+
+def test_load_wrong_format(tmp_path):
+    path = _write_doc(tmp_path / "g.json", format="onnx")
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": not an mcmcore graph .*'onnx'"):
+        load_graph(path)
+    path = _write_doc(tmp_path / "h.json", format=_DELETE)
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": not an mcmcore graph .*None"):
+        load_graph(path)
+
+
+def test_load_wrong_version(tmp_path):
+    path = _write_doc(tmp_path / "g.json", version=2)
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": unsupported graph format version 2"):
+        load_graph(path)
+
+
+@pytest.mark.parametrize("field", ["n_nodes", "edges"])
+def test_load_missing_field(tmp_path, field):
+    path = _write_doc(tmp_path / "g.json", **{field: _DELETE})
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + rf": missing field '{field}'"):
+        load_graph(path)
+
+
+def test_load_wrong_length(tmp_path):
+    path = _write_doc(tmp_path / "g.json", flops=[1.0, 2.0])
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": flops has 2 entries .* expected 3"):
+        load_graph(path)
+
+
+def test_load_bad_values(tmp_path):
+    path = _write_doc(tmp_path / "a.json", edges=[[0, 1], [0, 0.5]])
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": edges must hold integer node ids"):
+        load_graph(path)
+    path = _write_doc(tmp_path / "b.json", edges=[[0, 1], [1, 9]])
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": dangling edge 1 \(1 -> 9\)"):
+        load_graph(path)
+    path = _write_doc(tmp_path / "c.json", edges=[[0, 1], [1, 2], [2, 0]])
+    with pytest.raises(GraphCycleError, match=re.escape(str(path)) + r": graph has a cycle") as info:
+        load_graph(path)
+    assert sorted(info.value.cycle) == [0, 1, 2]
+    path = _write_doc(tmp_path / "d.json", n_nodes="three")
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": n_nodes must be an integer"):
+        load_graph(path)
+    path = _write_doc(tmp_path / "e.json", mem_bytes=[1.0, -2.0, 0.0])
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": mem_bytes of node 'n1' \(id 1\) is "
+                                                                         r"negative"):
+        load_graph(path)
+
+
+def test_load_npz_errors(tmp_path):
+    path = tmp_path / "g.npz"
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": not a valid .npz graph"):
+        load_graph(path)
+    np.savez(path, x=np.zeros(3))
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": malformed .npz graph"):
+        load_graph(path)
+    # a structurally broken graph inside a well-formed file still names the file
+    chain(3).save(path)
+    with np.load(path) as z:
+        data = {k: z[k] for k in z.files}
+    data["flops"] = np.array([1.0, np.nan, 0.0])
+    np.savez(path, **data)
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": flops of node 'n1' \(id 1\) is NaN"):
+        load_graph(path)
+
+
+# ------------------------------------------------------------------------------------------------ networkx
+def test_networkx_round_trip():
+    for g in (full_graph(), chain(4), Graph.from_edges(0, [])):
+        assert_identical(Graph.from_networkx(g.to_networkx(), name=g.name), g)
+    nxg = full_graph().to_networkx()
+    assert set(nxg.nodes) == set(full_graph().names)
+    assert nxg.nodes["mm.1"]["latency"] == [1e-300, 2.0]
+
+
+def test_from_networkx_arbitrary_keys():
+    G = nx.DiGraph(name="keys")
+    G.add_edge((1, 2), "x")
+    G.add_edge("x", 3)
+    G.add_node(frozenset({1}), flops=5.0, op="relu")
+    G.add_node(3, color=1)
+    g = Graph.from_networkx(G)
+    assert g.name == "keys"
+    assert g.names == ("(1, 2)", "x", "3", "frozenset({1})")
+    assert g.edges.tolist() == [[0, 1], [1, 2]]
+    assert g.flops.tolist() == [0.0, 0.0, 0.0, 5.0]
+    assert g.ops == ("op", "op", "op", "relu")
+    assert g.color.tolist() == [-1, -1, 1, -1]
+
+
+def test_from_networkx_name_attribute_and_errors():
+    G = nx.DiGraph()
+    G.add_node(0, name="first")
+    G.add_edge(0, 1)
+    assert Graph.from_networkx(G).names == ("first", "1")
+    H = nx.DiGraph()
+    H.add_edge(1, "1")
+    with pytest.raises(InvalidGraphError, match="duplicate node name '1'"):
+        Graph.from_networkx(H)
+    C = nx.DiGraph([("a", "b"), ("b", "a")])
+    with pytest.raises(GraphCycleError, match="'a'.*'b'|'b'.*'a'"):
+        Graph.from_networkx(C)
+    L = nx.DiGraph()
+    L.add_node("p", latency=[1.0])
+    L.add_node("q")
+    with pytest.raises(InvalidGraphError, match="latency is given for some nodes but not for 'q'"):
+        Graph.from_networkx(L)
+    with pytest.raises(InvalidGraphError, match="needs a networkx.DiGraph, got Graph"):
+        Graph.from_networkx(nx.Graph())
+
+
+def test_from_networkx_multidigraph_merges_parallel_edges():
+    G = nx.MultiDiGraph([("a", "b"), ("a", "b"), ("b", "c")])
+    g = Graph.from_networkx(G)
+    assert g.n_edges == 2 and g.edges.tolist() == [[0, 1], [1, 2]]
+
+
+# -------------------------------------------------------------------------------------------------- scale
+def test_million_node_chain():
+    n = 1_000_000
+    idx = np.arange(n - 1, dtype=np.int64)
+    g = Graph.from_edges(n, np.stack([idx, idx + 1], axis=1))
+    assert g.n_nodes == n and g.n_edges == n - 1
+    assert g.topo_order[0] == 0 and g.topo_order[-1] == n - 1
