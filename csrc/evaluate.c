@@ -10,6 +10,10 @@
 /* Compute-time tables larger than this many entries are not built; times are computed on the fly instead. */
 #define MCM_CT_TABLE_MAX ((size_t)1 << 25)
 
+/* Accumulator lanes: sums over consecutive nodes/edges alternate between lanes, so a run of nodes on one device
+ * does not serialise on one floating-point add chain. */
+#define MCM_LANES 4
+
 double mcm_compute_time(const mcm_problem *pr, int32_t i, int32_t d) {
     const mcm_graph *g = pr->g;
     const mcm_package *p = pr->p;
@@ -63,7 +67,8 @@ int mcm_problem_init(mcm_problem *pr, const mcm_graph *g, const mcm_package *p, 
     /* Device classes: devices whose compute times are equal for every node share a table column. */
     pr->dev_cls = (int32_t *)malloc(sizeof(int32_t) * (size_t)K);
     pr->tx = (double *)malloc(sizeof(double) * ((size_t)N + 1));
-    if (!pr->dev_cls || !pr->tx) {
+    pr->edge_src = (int32_t *)malloc(sizeof(int32_t) * ((size_t)g->n_edges + 1));
+    if (!pr->dev_cls || !pr->tx || !pr->edge_src) {
         mcm_problem_free(pr);
         return MCM_ERR_NOMEM;
     }
@@ -89,6 +94,9 @@ int mcm_problem_init(mcm_problem *pr, const mcm_graph *g, const mcm_package *p, 
             for (int32_t i = 0; i < N; i++) pr->ct[(size_t)i * n_cls + k] = mcm_compute_time(pr, i, d);
         }
     }
+    for (int32_t u = 0; u < N; u++) {
+        for (int32_t e = g->succ_ptr[u]; e < g->succ_ptr[u + 1]; e++) pr->edge_src[e] = u;
+    }
     for (int32_t i = 0; i < N; i++) {
         if (p->interconnect == MCM_PORT) {
             pr->tx[i] = g->comm_time ? g->comm_time[i] : g->out_bytes[i] / p->bandwidth;
@@ -106,6 +114,8 @@ void mcm_problem_free(mcm_problem *pr) {
     pr->dev_cls = NULL;
     pr->ct = NULL;
     pr->tx = NULL;
+    free(pr->edge_src);
+    pr->edge_src = NULL;
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -173,8 +183,9 @@ int32_t mcm__scc_pairs(int32_t K, int32_t P, const int32_t *pa, const int32_t *p
 
 struct mcm_workspace {
     int32_t K, L, N;
-    double *C, *X, *mem, *T, *fin, *devfree;
-    int32_t *cnt, *mark;
+    double *C, *X, *mem, *T, *fin, *devfree, *C2, *pairT, *lane;
+    int32_t *cnt, *mark, *lane_cnt;
+    int32_t *any; /* int, not char: a char store would alias every array in the hot loop */
     /* ACYCLIC dataflow: dense pair counts, the list of pairs touched, SCC scratch. */
     int32_t *pair, *pa, *pb, *comp, *scratch;
     int32_t pair_cap;
@@ -187,17 +198,22 @@ mcm_workspace *mcm_workspace_new(const mcm_problem *pr) {
     ws->K = K;
     ws->L = L;
     ws->N = N;
-    ws->C = (double *)malloc(sizeof(double) * (4 * (size_t)K + (size_t)L + 1));
+    ws->C = (double *)malloc(sizeof(double) * (6 * (size_t)K + (size_t)L + 1));
+    if (K <= 64 && pr->p->interconnect == MCM_LINKS) ws->pairT = (double *)calloc((size_t)K * (size_t)K, sizeof(double));
+    ws->lane = (double *)malloc(sizeof(double) * (4 * MCM_LANES * (size_t)K + 1));
+    ws->lane_cnt = (int32_t *)malloc(sizeof(int32_t) * (MCM_LANES * (size_t)K + 1));
+    ws->any = (int32_t *)calloc((size_t)N + 1, sizeof(int32_t));
     ws->fin = (double *)malloc(sizeof(double) * ((size_t)N + 1));
     ws->cnt = (int32_t *)malloc(sizeof(int32_t) * (2 * (size_t)K + 1));
-    if (!ws->C || !ws->fin || !ws->cnt) {
+    if (!ws->C || !ws->fin || !ws->cnt || !ws->lane || !ws->lane_cnt || !ws->any || (K <= 64 && pr->p->interconnect == MCM_LINKS && !ws->pairT)) {
         mcm_workspace_free(ws);
         return NULL;
     }
     ws->X = ws->C + K;
     ws->mem = ws->X + K;
     ws->devfree = ws->mem + K;
-    ws->T = ws->devfree + K;
+    ws->C2 = ws->devfree + K;
+    ws->T = ws->C2 + 2 * (size_t)K;
     ws->mark = ws->cnt + K;
     if (pr->cons.dataflow == MCM_DATAFLOW_ACYCLIC) {
         int64_t cap = (int64_t)K * K;
@@ -219,6 +235,10 @@ mcm_workspace *mcm_workspace_new(const mcm_problem *pr) {
 void mcm_workspace_free(mcm_workspace *ws) {
     if (!ws) return;
     free(ws->C);
+    free(ws->pairT);
+    free(ws->lane);
+    free(ws->lane_cnt);
+    free(ws->any);
     free(ws->fin);
     free(ws->cnt);
     free(ws->pair);
@@ -236,123 +256,172 @@ static double max_array(const double *x, int32_t n) {
     return m;
 }
 
-int mcm_evaluate(const mcm_problem *pr, const int32_t *pl, mcm_workspace *ws, int want_latency, mcm_report *out) {
+/* Walk the route a -> d adding `bytes` to every link on it. */
+static inline void add_route(const mcm_package *p, double *T, int32_t a, int32_t d, double bytes) {
+    const int32_t K = p->n_devices;
+    int32_t x = a;
+    while (x != d) {
+        int32_t l = p->next_link[(size_t)x * K + d];
+        T[l] += bytes;
+        x = p->link_dst[l];
+    }
+}
+
+typedef struct {
+    int64_t df, sk;
+    int32_t P;
+} pass_state;
+
+
+/* The same pass for K <= 64, without data-dependent branches: nodes in one loop, edges in one flat loop. An edge
+ * u -> v is a fresh message when v's device differs from u's and from the devices of u's earlier out-edges
+ * (kept as a 64-bit mask). Port: R[d] collects t_u of messages into d, S[a] t_u of nodes on a that send;
+ * X = cf * (S + R). Links: pairT[a][d] collects the bytes that a sends to d, routed once per pair afterwards. */
+static inline __attribute__((always_inline)) void flat_pass(const mcm_problem *pr, const int32_t *restrict pl,
+                                                             mcm_workspace *ws, pass_state *st, int32_t skip,
+                                                             const int links, const int dataflow, const int ct1,
+                                                             const int has_bwd) {
     const mcm_graph *g = pr->g;
     const mcm_package *p = pr->p;
-    const mcm_constraints *cons = &pr->cons;
-    const int32_t N = g->n_nodes, K = p->n_devices, L = p->n_links;
-    double *restrict C = ws->C, *restrict X = ws->X, *restrict mem = ws->mem, *restrict T = ws->T;
-    int32_t *restrict cnt = ws->cnt, *restrict mark = ws->mark;
-    const int32_t *restrict sp = g->succ_ptr, *restrict si = g->succ_idx;
+    const int32_t N = g->n_nodes, K = p->n_devices, E = g->n_edges;
+    double *restrict lane = ws->lane; /* MCM_LANES * K each: compute, memory, R, S */
+    double *restrict lc = lane, *restrict lm = lane + MCM_LANES * K, *restrict lr = lane + 2 * MCM_LANES * K;
+    double *restrict ls = lane + 3 * MCM_LANES * K;
+    int32_t *restrict lcnt = ws->lane_cnt;
+    int32_t *restrict any = ws->any;
+    double *restrict pairT = ws->pairT;
+    int32_t *restrict pair = ws->pair;
+    const int32_t *restrict si = g->succ_idx, *restrict es = pr->edge_src, *restrict pos = p->position;
+    const double *restrict w = g->weight_bytes, *restrict tx = pr->tx, *restrict ct = pr->ct;
+    const uint8_t *restrict bwd = g->backward;
+    int32_t df = 0, sk = 0; /* at most n_edges < 2^31 */
+    /* Edges. */
+    uint64_t m = 0;
+    int acc = 0;
+    int32_t prev = -1;
+    for (int32_t e = 0; e < E; e++) {
+        const int32_t s = es[e], v = si[e];
+        const int32_t a = pl[s], d = pl[v];
+        const uint64_t keep = (uint64_t)0 - (uint64_t)(s == prev); /* all ones within a node's out-edges */
+        m &= keep;
+        prev = s;
+        const int fresh = (int)((~m >> d) & 1) & (d != a);
+        m |= (uint64_t)1 << d;
+        acc = (acc & (int)(keep & 1)) | fresh;
+        any[s] = acc;
+        const double t = tx[s] * (double)fresh; /* arithmetic, not a branch */
+        if (links) pairT[(size_t)a * K + d] += t;
+        else lr[(size_t)d * MCM_LANES + (e & (MCM_LANES - 1))] += t;
+        if (dataflow != MCM_DATAFLOW_NONE) {
+            const int f = has_bwd ? !(bwd[s] | bwd[v]) : 1;
+            if (dataflow == MCM_DATAFLOW_ORDERED) {
+                const int32_t pa = pos[a], pd = pos[d];
+                df += f & (pa > pd);
+                sk += f & (pd - pa > skip);
+            } else {
+                pair[(size_t)a * K + d] += f & (a != d);
+            }
+        }
+    }
+    /* Nodes. */
+    for (int32_t u = 0; u < N; u++) {
+        const int32_t a = pl[u];
+        const size_t j = (size_t)a * MCM_LANES + (u & (MCM_LANES - 1));
+        lc[j] += ct1 ? ct[u] : mcm__ct(pr, u, a);
+        lm[j] += w[u];
+        lcnt[j]++;
+        if (!links) ls[j] += tx[u] * (double)any[u];
+        any[u] = 0;
+    }
+    st->df = df;
+    st->sk = sk;
+}
+
+
+/* One pass over the nodes in id order: compute, memory and node counts per device; the node's messages (its
+ * output goes once to each distinct remote consumer device); the dataflow constraint on its forward out-edges.
+ * Always inlined with constant flags, so each call site is a specialised loop. */
+static inline __attribute__((always_inline)) void node_edge_pass(const mcm_problem *pr, const int32_t *restrict pl,
+                                                                  mcm_workspace *ws, pass_state *st, int32_t skip,
+                                                                  const int links, const int dataflow,
+                                                                  const int ct1) {
+    const mcm_graph *g = pr->g;
+    const mcm_package *p = pr->p;
+    const int32_t N = g->n_nodes, K = p->n_devices;
+    const int small = K <= 64;
+    double *restrict C2 = ws->C2, *restrict X = ws->X, *restrict mem = ws->mem, *restrict T = ws->T;
+    double *restrict pairT = ws->pairT;
+    int32_t *restrict cnt = ws->cnt, *restrict mark = ws->mark, *restrict pair = ws->pair;
+    const int32_t *restrict sp = g->succ_ptr, *restrict si = g->succ_idx, *restrict pos = p->position;
     const double *restrict w = g->weight_bytes, *restrict tx = pr->tx, *restrict cf = p->comm_factor;
-    const int32_t *restrict pos = p->position;
-    const int links = p->interconnect == MCM_LINKS;
-
-    for (int32_t k = 0; k < K; k++) {
-        C[k] = X[k] = mem[k] = 0.0;
-        cnt[k] = 0;
-        mark[k] = -1;
-    }
-    for (int32_t l = 0; l < L; l++) T[l] = 0.0;
-    out->bad_node = -1;
-
-    /* Compute and memory per device. */
-    if (pr->ct) {
-        const double *restrict ct = pr->ct;
-        const int32_t *restrict cls = pr->dev_cls;
-        const size_t ncls = (size_t)pr->n_cls;
-        for (int32_t i = 0; i < N; i++) {
-            int32_t d = pl[i];
-            if ((uint32_t)d >= (uint32_t)K) {
-                out->bad_node = i;
-                return MCM_ERR_PLACEMENT;
+    const double *restrict ct = pr->ct;
+    const uint8_t *restrict bwd = g->backward;
+    int64_t df = 0, sk = 0;
+    int32_t P = 0;
+    for (int32_t u = 0; u < N; u++) {
+        const int32_t a = pl[u];
+        C2[(u & 1) * K + a] += ct1 ? ct[u] : mcm__ct(pr, u, a);
+        mem[a] += w[u];
+        cnt[a]++;
+        const int32_t lo = sp[u], hi = sp[u + 1];
+        if (lo == hi) continue;
+        const double t = tx[u];
+        if (small) {
+            uint64_t mask = 0;
+            for (int32_t e = lo; e < hi; e++) mask |= (uint64_t)1 << pl[si[e]];
+            mask &= ~((uint64_t)1 << a);
+            if (mask) {
+                if (!links) {
+                    X[a] += t * cf[a];
+                    do {
+                        const int32_t d = __builtin_ctzll(mask);
+                        X[d] += t * cf[d];
+                        mask &= mask - 1;
+                    } while (mask);
+                } else {
+                    double *row = pairT + (size_t)a * K;
+                    do {
+                        row[__builtin_ctzll(mask)] += t;
+                        mask &= mask - 1;
+                    } while (mask);
+                }
             }
-            C[d] += ct[(size_t)i * ncls + cls[d]];
-            mem[d] += w[i];
-            cnt[d]++;
-        }
-    } else {
-        for (int32_t i = 0; i < N; i++) {
-            int32_t d = pl[i];
-            if ((uint32_t)d >= (uint32_t)K) {
-                out->bad_node = i;
-                return MCM_ERR_PLACEMENT;
-            }
-            C[d] += mcm_compute_time(pr, i, d);
-            mem[d] += w[i];
-            cnt[d]++;
-        }
-    }
-
-    /* Communication: node u sends its output once to each distinct remote consumer device. */
-    if (!links) {
-        for (int32_t u = 0; u < N; u++) {
-            const int32_t a = pl[u];
-            const double t = tx[u];
+        } else {
             int any = 0;
-            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
+            for (int32_t e = lo; e < hi; e++) {
                 const int32_t d = pl[si[e]];
                 if (d != a && mark[d] != u) {
                     mark[d] = u;
-                    X[d] += t * cf[d];
                     any = 1;
+                    if (links) add_route(p, T, a, d, t);
+                    else X[d] += t * cf[d];
                 }
             }
-            if (any) X[a] += t * cf[a];
+            if (any && !links) X[a] += t * cf[a];
         }
-    } else {
-        const int32_t *restrict nl = p->next_link, *restrict ld = p->link_dst;
-        const double *restrict ob = g->out_bytes;
-        for (int32_t u = 0; u < N; u++) {
-            const int32_t a = pl[u];
-            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
-                const int32_t d = pl[si[e]];
-                if (d != a && mark[d] != u) {
-                    mark[d] = u;
-                    int32_t x = a;
-                    while (x != d) {
-                        int32_t l = nl[(size_t)x * K + d];
-                        T[l] += ob[u];
-                        x = ld[l];
-                    }
+        if (dataflow == MCM_DATAFLOW_NONE || (bwd != NULL && bwd[u])) continue;
+        if (dataflow == MCM_DATAFLOW_ORDERED) {
+            const int32_t pu = pos[a];
+            if (bwd == NULL) {
+                for (int32_t e = lo; e < hi; e++) {
+                    const int32_t ps = pos[pl[si[e]]];
+                    df += pu > ps;
+                    sk += ps - pu > skip;
+                }
+            } else {
+                for (int32_t e = lo; e < hi; e++) {
+                    const int32_t s = si[e];
+                    const int32_t ps = pos[pl[s]];
+                    const int f = !bwd[s];
+                    df += f & (pu > ps);
+                    sk += f & (ps - pu > skip);
                 }
             }
-        }
-    }
-
-    /* Violations. */
-    int64_t *v = out->violations;
-    for (int i = 0; i < MCM_N_VIOLATIONS; i++) v[i] = 0;
-    if (cons->capacity) {
-        for (int32_t k = 0; k < K; k++) v[MCM_V_CAPACITY] += mcm__over_capacity(mem[k], p->sram_bytes[k]);
-    }
-    if (cons->dataflow == MCM_DATAFLOW_ORDERED) {
-        const int32_t skip = cons->max_skip;
-        const uint8_t *restrict bw = g->backward;
-        int64_t df = 0, sk = 0;
-        for (int32_t u = 0; u < N; u++) {
-            if (bw && bw[u]) continue;
-            const int32_t pu = pos[pl[u]];
-            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
-                const int32_t s = si[e];
-                if (bw && bw[s]) continue;
-                const int32_t ps = pos[pl[s]];
-                df += pu > ps;
-                if (skip > 0) sk += ps - pu > skip;
-            }
-        }
-        v[MCM_V_DATAFLOW] = df;
-        v[MCM_V_SKIP] = sk;
-    } else if (cons->dataflow == MCM_DATAFLOW_ACYCLIC) {
-        int32_t P = 0;
-        int32_t *pair = ws->pair;
-        for (int32_t u = 0; u < N; u++) {
-            if (!mcm__forward(g, u)) continue;
-            const int32_t a = pl[u];
-            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
+        } else {
+            for (int32_t e = lo; e < hi; e++) {
                 const int32_t s = si[e];
                 const int32_t d = pl[s];
-                if (d == a || !mcm__forward(g, s)) continue;
+                if (d == a || (bwd != NULL && bwd[s])) continue;
                 if (pair[(size_t)a * K + d]++ == 0) {
                     ws->pa[P] = a;
                     ws->pb[P] = d;
@@ -360,14 +429,144 @@ int mcm_evaluate(const mcm_problem *pr, const int32_t *pl, mcm_workspace *ws, in
                 }
             }
         }
+    }
+    st->df = df;
+    st->sk = sk;
+    st->P = P;
+}
+
+int mcm_evaluate(const mcm_problem *pr, const int32_t *pl, mcm_workspace *ws, int want_latency, mcm_report *out) {
+    const mcm_graph *g = pr->g;
+    const mcm_package *p = pr->p;
+    const mcm_constraints *cons = &pr->cons;
+    const int32_t N = g->n_nodes, K = p->n_devices, L = p->n_links;
+    double *restrict C = ws->C, *restrict X = ws->X, *restrict mem = ws->mem, *restrict T = ws->T;
+    double *restrict C2 = ws->C2;
+    int32_t *restrict cnt = ws->cnt, *restrict mark = ws->mark;
+    const int32_t *restrict sp = g->succ_ptr, *restrict si = g->succ_idx;
+    const double *restrict w = g->weight_bytes, *restrict tx = pr->tx, *restrict cf = p->comm_factor;
+    const int32_t *restrict pos = p->position;
+    const uint8_t *restrict bwd = g->backward;
+    const int links = p->interconnect == MCM_LINKS;
+    const int small = K <= 64; /* device sets fit a 64-bit mask */
+    (void)tx; (void)cf; (void)w; (void)sp; (void)si; (void)pos; (void)bwd; (void)mark; (void)X; (void)mem; (void)cnt;
+
+    for (int32_t k = 0; k < K; k++) {
+        C[k] = X[k] = mem[k] = 0.0;
+        C2[k] = C2[K + k] = 0.0;
+        cnt[k] = 0;
+        mark[k] = -1;
+    }
+    for (int32_t l = 0; l < L; l++) T[l] = 0.0;
+    out->bad_node = -1;
+
+    /* Validate first (a vectorisable pass), so the hot loop needs no bounds checks. */
+    {
+        uint32_t bad = 0;
+        for (int32_t i = 0; i < N; i++) bad |= (uint32_t)pl[i] >= (uint32_t)K;
+        if (bad) {
+            for (int32_t i = 0; i < N; i++) {
+                if ((uint32_t)pl[i] >= (uint32_t)K) {
+                    out->bad_node = i;
+                    break;
+                }
+            }
+            return MCM_ERR_PLACEMENT;
+        }
+    }
+    int64_t *v = out->violations;
+    for (int i = 0; i < MCM_N_VIOLATIONS; i++) v[i] = 0;
+    const int dataflow = cons->dataflow;
+    const int32_t skip = cons->max_skip > 0 ? cons->max_skip : INT32_MAX;
+    pass_state st = {0, 0, 0};
+    const int ct1 = pr->ct != NULL && pr->n_cls == 1;
+    /* Dispatch to a specialised copy of the pass: the flags are compile-time constants there. */
+#define MCM_PASS(LINKS, DF, CT1)                                                                               \
+    do {                                                                                                       \
+        if (g->backward) flat_pass(pr, pl, ws, &st, skip, LINKS, DF, CT1, 1);                                  \
+        else flat_pass(pr, pl, ws, &st, skip, LINKS, DF, CT1, 0);                                              \
+    } while (0)
+    if (!small) {
+        node_edge_pass(pr, pl, ws, &st, skip, links, dataflow, ct1);
+        for (int32_t k = 0; k < K; k++) C[k] = C2[k] + C2[K + k];
+    } else {
+        memset(ws->lane, 0, sizeof(double) * 4 * MCM_LANES * (size_t)K);
+        memset(ws->lane_cnt, 0, sizeof(int32_t) * MCM_LANES * (size_t)K);
+        if (!links) {
+            if (dataflow == MCM_DATAFLOW_NONE) { if (ct1) MCM_PASS(0, 0, 1); else MCM_PASS(0, 0, 0); }
+            else if (dataflow == MCM_DATAFLOW_ORDERED) { if (ct1) MCM_PASS(0, 1, 1); else MCM_PASS(0, 1, 0); }
+            else { if (ct1) MCM_PASS(0, 2, 1); else MCM_PASS(0, 2, 0); }
+        } else {
+            if (dataflow == MCM_DATAFLOW_NONE) { if (ct1) MCM_PASS(1, 0, 1); else MCM_PASS(1, 0, 0); }
+            else if (dataflow == MCM_DATAFLOW_ORDERED) { if (ct1) MCM_PASS(1, 1, 1); else MCM_PASS(1, 1, 0); }
+            else { if (ct1) MCM_PASS(1, 2, 1); else MCM_PASS(1, 2, 0); }
+        }
+        const double *lc = ws->lane, *lm = lc + MCM_LANES * K, *lr = lm + MCM_LANES * K, *ls = lr + MCM_LANES * K;
+        for (int32_t k = 0; k < K; k++) {
+            double c = 0.0, mm = 0.0, r = 0.0, sd = 0.0;
+            int32_t n = 0;
+            for (int j = 0; j < MCM_LANES; j++) {
+                c += lc[k * MCM_LANES + j];
+                mm += lm[k * MCM_LANES + j];
+                r += lr[k * MCM_LANES + j];
+                sd += ls[k * MCM_LANES + j];
+                n += ws->lane_cnt[k * MCM_LANES + j];
+            }
+            C[k] = c;
+            mem[k] = mm;
+            cnt[k] = n;
+            if (!links) X[k] = cf[k] * (sd + r);
+        }
+        if (dataflow == MCM_DATAFLOW_ACYCLIC) {
+            /* Collect the device pairs with forward edges from the dense count matrix. */
+            int32_t P = 0;
+            for (int32_t a = 0; a < K; a++) {
+                for (int32_t d = 0; d < K; d++) {
+                    if (ws->pair[(size_t)a * K + d]) {
+                        ws->pa[P] = a;
+                        ws->pb[P] = d;
+                        P++;
+                    }
+                }
+            }
+            st.P = P;
+        }
+    }
+#undef MCM_PASS
+    const int ordered = dataflow == MCM_DATAFLOW_ORDERED, acyclic = dataflow == MCM_DATAFLOW_ACYCLIC;
+    const int64_t df = st.df, sk = st.sk;
+    const int32_t P = st.P;
+    int32_t *restrict pair = ws->pair;
+    double *restrict pairT = ws->pairT;
+    if (links && small) {
+        /* Route the aggregated traffic of each device pair once. */
+        for (int32_t a = 0; a < K; a++) {
+            double *row = pairT + (size_t)a * K;
+            for (int32_t d = 0; d < K; d++) {
+                if (row[d] != 0.0) {
+                    add_route(p, T, a, d, row[d]);
+                    row[d] = 0.0;
+                }
+            }
+        }
+    }
+
+    /* Violations. */
+    if (cons->capacity) {
+        for (int32_t k = 0; k < K; k++) v[MCM_V_CAPACITY] += mcm__over_capacity(mem[k], p->sram_bytes[k]);
+    }
+    if (ordered) {
+        v[MCM_V_DATAFLOW] = df;
+        v[MCM_V_SKIP] = cons->max_skip > 0 ? sk : 0;
+    } else if (acyclic) {
         int32_t ncomp = mcm__scc_pairs(K, P, ws->pa, ws->pb, ws->comp, ws->scratch);
-        int64_t df = 0;
+        int64_t n = 0;
         for (int32_t i = 0; i < P; i++) {
             size_t key = (size_t)ws->pa[i] * K + ws->pb[i];
-            if (ncomp < K && ws->comp[ws->pa[i]] == ws->comp[ws->pb[i]]) df += pair[key];
+            if (ncomp < K && ws->comp[ws->pa[i]] == ws->comp[ws->pb[i]]) n += pair[key];
             pair[key] = 0;
         }
-        v[MCM_V_DATAFLOW] = df;
+        v[MCM_V_DATAFLOW] = n;
     }
     if (cons->colors && g->color) {
         int64_t n = 0;

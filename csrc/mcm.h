@@ -145,6 +145,7 @@ typedef struct {
     int32_t *dev_cls;    /* K */
     double *ct;          /* n_nodes * n_cls compute times, or NULL when too large (computed on the fly) */
     double *tx;          /* n_nodes: port transfer time t_u (comm_time or out_bytes / bandwidth) */
+    int32_t *edge_src;   /* n_edges: source node of each CSR edge */
     char error[256];
 } mcm_problem;
 
@@ -205,6 +206,41 @@ int64_t mcm_incremental_total_violations(const mcm_incremental *inc);
 /* Copy per-device compute, comm, memory (K each, any may be NULL) and per-link traffic (bytes). */
 void mcm_incremental_state(const mcm_incremental *inc, double *compute, double *comm, double *memory,
                            double *traffic);
+
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Repair: move as few nodes as possible to make a placement valid (DESIGN.md, repair), and random valid
+ * placements. A repair context (colors and co-cyclic nodes contracted into units, unit DAG, allowed devices) is
+ * built once per problem and shared read-only by threads; each thread owns a workspace.
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef struct mcm_repair mcm_repair;
+typedef struct mcm_repair_ws mcm_repair_ws;
+
+/* Build a context for pr (which must outlive it). node_weight: NULL (every moved node costs 1) or n_nodes
+ * non-negative costs of moving each node. Returns MCM_ERR_INFEASIBLE with the reason in err when the instance
+ * is trivially infeasible (conflicting pins inside a co-location unit, a unit allowed on no device). */
+int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_weight, char *err, size_t err_len);
+void mcm_repair_free(mcm_repair *rp);
+mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp);
+void mcm_repair_ws_free(mcm_repair_ws *ws);
+
+/* Heuristic repair of one placement. Writes out (n_nodes; may alias nothing) and the number / weighted cost of
+ * changed nodes. A valid placement comes back unchanged. Returns MCM_OK when out is valid, MCM_ERR_INFEASIBLE
+ * when the heuristic found no valid placement (out is then its best effort: NOT a proof of infeasibility),
+ * MCM_ERR_PLACEMENT on a device id outside [0, n_devices). */
+int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, int32_t *out, int64_t *moved,
+                   double *moved_weight);
+
+/* Repair `batch` placements (row-major) on n_threads POSIX threads; per-row status, moved and moved_weight
+ * (each may be NULL). Returns MCM_OK, or MCM_ERR_NOMEM. */
+int mcm_repair_batch(const mcm_repair *rp, const int32_t *in, int64_t batch, int n_threads, int32_t *out,
+                     int32_t *status, int64_t *moved, double *moved_weight);
+
+/* n random valid placements (row-major n x n_nodes): a random topological order of the units cut at random
+ * points into pipeline stages, then repaired. Row b depends only on (seed, b), whatever n_threads. status[b]
+ * (may be NULL) is MCM_OK or MCM_ERR_INFEASIBLE (no valid placement found for that row). */
+int mcm_random_valid(const mcm_repair *rp, uint64_t seed, int64_t n, int n_threads, int32_t *out,
+                     int32_t *status);
 
 #ifdef __cplusplus
 }

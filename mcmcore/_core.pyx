@@ -226,13 +226,14 @@ cdef class Problem:
             rep.link_time = &vl[0]
         cdef double[::1] vs, vf
         start = finish = None
-        if schedule and N > 0:
+        if schedule:
             start = np.empty(N, dtype=np.float64)
             finish = np.empty(N, dtype=np.float64)
-            vs = start
-            vf = finish
-            rep.start = &vs[0]
-            rep.finish = &vf[0]
+            if N > 0:
+                vs = start
+                vf = finish
+                rep.start = &vs[0]
+                rep.finish = &vf[0]
         cdef int status
         cdef const int32_t *pl = &placement[0] if N > 0 else NULL
         with nogil:
@@ -276,14 +277,8 @@ cdef class Problem:
         cdef int64_t bad_row = -1
         cdef int32_t bad_node = -1
         cdef int status
-        cdef const int32_t *pls = &placements[0, 0] if self.n_nodes > 0 else NULL
-        if pls == NULL:
-            interval[:] = 0.0
-            if lat is not None:
-                lat[:] = 0.0
-            if viol is not None:
-                viol[:] = 0
-            return interval, lat, viol
+        cdef int32_t dummy = 0
+        cdef const int32_t *pls = &placements[0, 0] if self.n_nodes > 0 else &dummy
         with nogil:
             status = mcm_evaluate_batch(&self.pr, pls, B, n_threads, &vi[0], plat, pviol, &bad_row, &bad_node)
         if status == MCM_ERR_PLACEMENT:
@@ -375,3 +370,4 @@ cdef class Incremental:
         cdef double[::1] a = compute, b = comm, c = memory, d = traffic
         mcm_incremental_state(self.inc, &a[0], &b[0], &c[0], &d[0])
         return compute, comm, memory, traffic[:L]
+include "_repair.pxi"
