@@ -210,6 +210,87 @@ def cmd_presets(args) -> int:
     return 0
 
 
+def _import_args(p):
+    p.add_argument("model", help="model or graph file: .onnx, .pt2 (torch.export), NeurIPS 2020 .json, native "
+                                 ".json / .npz")
+    p.add_argument("-o", "--output", required=True, help="graph file to write (.json or .npz)")
+    p.add_argument("--package-output", help="with a NeurIPS 2020 file: also write its package spec here")
+
+
+@command("import", "import a model (ONNX, torch.export, NeurIPS 2020 JSON) into a native graph file")
+@arguments(_import_args)
+def cmd_import(args) -> int:
+    from mcmcore.io.convert import import_graph
+
+    graph, package = import_graph(args.model)
+    graph.save(args.output)
+    print(f"{args.output}: {graph!r}")
+    if package is not None and args.package_output:
+        package.save(args.package_output)
+        print(f"{args.package_output}: {package.n_devices} devices ({', '.join(package.kind_names)})")
+    return 0
+
+
+def _zoo_args(p):
+    p.add_argument("action", choices=["list", "build"], help="list the models, or build one")
+    p.add_argument("name", nargs="?", help="model name (for build)")
+    p.add_argument("-o", "--output", help="graph file to write (.json or .npz)")
+    p.add_argument("--batch", type=int, help="batch size")
+    p.add_argument("--seq", type=int, help="sequence length (text models)")
+    p.add_argument("--image-size", type=int, help="image side in pixels (image models)")
+    p.add_argument("--training", action="store_true", help="add a backward node per forward node")
+
+
+@command("zoo", "the model zoo: `mcm zoo list`, `mcm zoo build NAME -o graph.json`")
+@arguments(_zoo_args)
+def cmd_zoo(args) -> int:
+    from mcmcore import zoo
+
+    if args.action == "list":
+        for name in zoo.names():
+            opts = ", ".join(f"{k}={v}" for k, v in zoo.defaults(name).items())
+            print(f"{name:14s} {zoo.describe(name)} [{opts}]")
+        return 0
+    if not args.name or not args.output:
+        raise MCMError("zoo build needs a model name and -o OUTPUT")
+    options = {k: v for k, v in (("batch", args.batch), ("seq", args.seq), ("image_size", args.image_size))
+               if v is not None}
+    if options:
+        graph = zoo.build(args.name, training=args.training, **options)
+    else:  # the default options: the shipped graph, no torch needed
+        zoo.defaults(args.name)
+        graph = zoo.load(args.name, training=args.training)
+    graph.save(args.output)
+    print(f"{args.output}: {graph!r}")
+    return 0
+
+
+def _info_args(p):
+    p.add_argument("graph", help="graph file (.json / .npz) or zoo model name")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--top", type=int, default=12, help="op types to show in the histogram")
+
+
+@command("info", "summarise a graph: counts, FLOPs, weights, critical path, op types")
+@arguments(_info_args)
+def cmd_info(args) -> int:
+    from mcmcore.io.convert import graph_info
+
+    info = graph_info(load_graph_arg(args.graph))
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"graph {info['name'] or args.graph}: {info['nodes']} nodes, {info['edges']} edges, "
+          f"{info['backward_nodes']} backward, {info['colors']} colors")
+    print(f"  FLOPs {info['flops'] / 1e9:.4g} G, weights {_fmt_bytes(info['weight_bytes'])}, "
+          f"memory traffic {_fmt_bytes(info['mem_bytes'])}")
+    print(f"  critical path: {info['critical_path_nodes']} nodes, {info['critical_path_flops'] / 1e9:.4g} GFLOPs")
+    print("  op types:")
+    for op, count in list(info["op_histogram"].items())[:args.top]:
+        print(f"    {op:32s} {count:6d}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

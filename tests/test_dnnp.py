@@ -154,3 +154,19 @@ def test_truncated_and_missing(tmp_path):
         read_dnnp(tmp_path / "nope.json")
     with pytest.raises(InvalidGraphError, match="top level"):
         read_dnnp(write(tmp_path, "[1, 2]"))
+
+
+def test_cli_import(tmp_path, capsys):
+    from mcmcore import load_graph, load_package
+    from mcmcore.cli import main
+
+    src = write(tmp_path, problem())
+    out, pkg = tmp_path / "g.json", tmp_path / "pkg.json"
+    assert main(["import", str(src), "-o", str(out), "--package-output", str(pkg)]) == 0
+    g, p = read_dnnp(src)
+    assert load_graph(out) == g
+    r = evaluate(load_graph(out), load_package(pkg), [0, 1, 2, 0])
+    assert r.interval == pytest.approx(2.85)
+    bad = write(tmp_path, "{", "bad.json")
+    assert main(["import", str(bad), "-o", str(out)]) == 1
+    assert "bad.json" in capsys.readouterr().err

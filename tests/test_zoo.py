@@ -87,3 +87,26 @@ def test_build_options():
     # 64x64 has 17 tokens instead of 197; two samples: far fewer FLOPs than the default, but still a ViT.
     assert 0 < g.total_flops < base.total_flops
     assert g.n_nodes == 2 * base.n_nodes
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def test_cli_zoo_and_info(tmp_path, capsys):
+    from mcmcore.cli import main
+    from mcmcore.io import load_graph
+
+    assert main(["zoo", "list"]) == 0
+    assert "bert-large" in capsys.readouterr().out
+    out = tmp_path / "g.json"
+    assert main(["zoo", "build", "resnet50", "-o", str(out)]) == 0
+    assert load_graph(out) == zoo.load("resnet50")
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"{zoo.load('resnet50').n_nodes} nodes" in text
+    assert "conv2d" in text and "critical path" in text
+    assert main(["info", "bert-base", "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)
+    assert info["op_histogram"]["linear"] == 72 and info["critical_path_nodes"] > 12
+    assert main(["zoo", "build", "alexnet", "-o", str(out)]) == 1
+    assert "unknown zoo model" in capsys.readouterr().err
