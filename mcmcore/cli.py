@@ -59,13 +59,20 @@ def load_placement(path: str, n_nodes: int) -> np.ndarray:
     p = Path(path)
     if not p.exists():
         raise MCMError(f"{path}: no such placement file")
-    if p.suffix == ".npy":
-        arr = np.load(p, allow_pickle=False)
-    else:
-        text = p.read_text()
+    try:
+        if p.suffix == ".npy":
+            arr = np.load(p, allow_pickle=False)
+        else:
+            text = p.read_text()
+    except (OSError, ValueError) as exc:  # a directory, a corrupt or pickled .npy, bytes that are not UTF-8
+        raise MCMError(f"{path}: cannot read the placement ({exc})") from None
+    if p.suffix != ".npy":
         try:
             doc = json.loads(text)
         except json.JSONDecodeError:
+            doc = None
+        # A lone number is a one-line text file (the placement of a one-node graph), not a JSON scalar.
+        if doc is None or (isinstance(doc, int) and not isinstance(doc, bool)):
             try:
                 doc = [int(x) for x in text.split()]
             except ValueError:
@@ -75,8 +82,14 @@ def load_placement(path: str, n_nodes: int) -> np.ndarray:
             if "placement" not in doc:
                 raise MCMError(f"{path}: JSON object without a 'placement' field")
             doc = doc["placement"]
-        arr = np.asarray(doc)
-    if arr.ndim != 1 or len(arr) != n_nodes:
+        try:
+            arr = np.asarray(doc)
+        except ValueError:  # a ragged nested list
+            raise MCMError(f"{path}: the placement must be a flat list with one device id per node") from None
+    if arr.ndim != 1:
+        raise MCMError(f"{path}: the placement must be a flat list with one device id per node, got an array of "
+                       f"shape {arr.shape}")
+    if len(arr) != n_nodes:
         raise MCMError(f"{path}: placement has {arr.size} entries, the graph has {n_nodes} nodes")
     return arr
 
@@ -93,7 +106,10 @@ def _constraints_from_args(args):
         kw["all_used"] = True
     if getattr(args, "no_capacity", False):
         kw["capacity"] = False
-    return Constraints(**kw)
+    try:
+        return Constraints(**kw)
+    except ValueError as exc:  # contradicting flags, e.g. --max-skip with --dataflow none
+        raise MCMError(str(exc)) from None
 
 
 def add_constraint_arguments(p: argparse.ArgumentParser) -> None:
@@ -175,10 +191,16 @@ def cmd_evaluate(args) -> int:
     from mcmcore.evaluate import evaluate
     from mcmcore.package import load_package
 
+    constraints = _constraints_from_args(args)
     graph = load_graph_arg(args.graph)
     package = load_package(args.package)
     placement = load_placement(args.placement, graph.n_nodes)
-    report = evaluate(graph, package, placement, constraints=_constraints_from_args(args), overlap=args.overlap)
+    try:
+        report = evaluate(graph, package, placement, constraints=constraints, overlap=args.overlap)
+    except ValueError as exc:  # options that do not fit this package, e.g. --no-overlap on a links package
+        if isinstance(exc, MCMError):
+            raise
+        raise MCMError(str(exc)) from None
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
