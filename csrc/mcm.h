@@ -242,6 +242,36 @@ int mcm_repair_batch(const mcm_repair *rp, const int32_t *in, int64_t batch, int
 int mcm_random_valid(const mcm_repair *rp, uint64_t seed, int64_t n, int n_threads, int32_t *out,
                      int32_t *status);
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * Simulated annealing over the incremental evaluator (DESIGN.md, search). The run is resumable: call
+ * mcm_anneal_run repeatedly with consecutive slices of the schedule (fraction of the budget used), which lets the
+ * caller show progress, honour a wall-clock budget and stop on an interrupt between slices.
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef struct {
+    double t_start;      /* start temperature, relative to the start interval */
+    double t_end;        /* end temperature, relative to the start interval */
+    double beta;         /* soft-max sharpness of the energy (loads scaled by the start interval); 0 = bare max */
+    double penalty;      /* energy per constraint violation, relative to the start interval */
+    double p_block;      /* probability of a block move (a node with its same-device descendants or ancestors) */
+    int32_t block_limit; /* largest block moved at once */
+    int objective;       /* 0: interval, 1: latency (full evaluation per move) */
+    uint64_t seed;
+} mcm_anneal_params;
+
+void mcm_anneal_defaults(mcm_anneal_params *prm);
+
+typedef struct mcm_anneal mcm_anneal;
+int mcm_anneal_new(mcm_anneal **out, const mcm_problem *pr, const int32_t *start, const mcm_anneal_params *prm);
+void mcm_anneal_free(mcm_anneal *an);
+/* Run `iters` proposals with the temperature going geometrically along the schedule from fraction f0 to f1. */
+int mcm_anneal_run(mcm_anneal *an, int64_t iters, double f0, double f1);
+/* Best valid objective value found so far (INFINITY when none) and its placement (n_nodes, may be NULL). */
+double mcm_anneal_best(const mcm_anneal *an, int32_t *placement);
+int64_t mcm_anneal_evals(const mcm_anneal *an);
+int64_t mcm_anneal_accepted(const mcm_anneal *an);
+/* Objective value of the current state (may be invalid), and its total violations. */
+double mcm_anneal_current(const mcm_anneal *an, int64_t *violations);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,6 +25,7 @@ from mcmcore.evaluate import CostReport, IncrementalEvaluator, evaluate, evaluat
 from mcmcore.graph import Graph
 from mcmcore.io.native import load_graph
 from mcmcore.package import Package, load_package
+from mcmcore.repair import RepairResult, RepairStatus, random_valid, repair
 
 __version__ = "0.1.0"
 
@@ -32,4 +33,5 @@ __all__ = [
     "Graph", "Package", "Constraints", "CostReport", "IncrementalEvaluator", "evaluate", "evaluate_batch",
     "load_graph", "load_package", "VIOLATION_NAMES", "MCMError", "GraphCycleError", "InvalidGraphError",
     "InvalidPackageError", "InvalidPlacementError", "InfeasibleError", "__version__",
+    "repair", "random_valid", "RepairResult", "RepairStatus",
 ]

@@ -370,3 +370,5 @@ cdef class Incremental:
         cdef double[::1] a = compute, b = comm, c = memory, d = traffic
         mcm_incremental_state(self.inc, &a[0], &b[0], &c[0], &d[0])
         return compute, comm, memory, traffic[:L]
+include "_repair.pxi"
+include "_anneal.pxi"

@@ -1,0 +1,1043 @@
+/* repair.c -- heuristic constraint repair and random valid placements (DESIGN.md, repair).
+ *
+ * Nodes that must share a device (a color, or a cycle that colors create in the graph) are contracted into
+ * units once per problem. A repair then works on pipeline positions of units:
+ *   1. candidate: each unit's majority device; a valid candidate is returned unchanged;
+ *   2. device order: the package's pipeline order (ordered), or for acyclic a topological order of the
+ *      candidate's device graph (greedy feedback-arc removal when it has cycles), so acyclic becomes ordered;
+ *   3. bounds: the least/greatest positions that pins, support and max_skip allow (difference constraints);
+ *   4. scores: a forward and a backward dynamic program count how many units can keep their candidate when
+ *      this unit sits at each position (a longest-non-decreasing-subsequence generalised to DAGs, each unit's
+ *      value shared among its neighbours so reconvergent paths do not blow it up);
+ *   5. assignment in topological order: the best-scoring position inside the window the assigned predecessors
+ *      (and, with max_skip, the co-predecessors of the successors) leave open;
+ *   6. capacity: units at the boundary of an overfull stage move to the next / previous stage;
+ *   7. all_used: an empty stage takes a boundary unit from a neighbour.
+ * The result is checked; if it is not valid the caller learns so (the exact CP-SAT engine can take over). */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcm_internal.h"
+
+struct mcm_repair {
+    const mcm_problem *pr;
+    int32_t N, K, U;
+    int32_t *unit_of;            /* N */
+    int32_t *mem_ptr, *mem;      /* U + 1, N: members of each unit */
+    int32_t *topo;               /* U: units in a topological order of the unit DAG */
+    int32_t *succ_ptr, *succ;    /* unit DAG (forward edges only, deduplicated) */
+    int32_t *pred_ptr, *pred;
+    double *uweight;             /* U: weight bytes */
+    double *ncost;               /* N: cost of moving each node */
+    uint8_t *dev_ok;             /* U * K: allowed devices (support, pins) */
+    uint8_t *df;                 /* U: takes part in the dataflow constraint */
+    int dataflow, skip, capacity, all_used;
+};
+
+struct mcm_repair_ws {
+    int32_t *pos_dev, *dev_pos;  /* K */
+    int32_t *cdev, *c, *f, *L, *H, *dlo, *dhi; /* U */
+    int32_t *next, *prev, *head, *tail, *cnt;  /* U, U, K, K, K */
+    double *fw, *bw, *pm;        /* U * K, U * K, K */
+    double *load, *acc;          /* K, K */
+    double *ukeep;               /* U: cost of moving each unit off its candidate */
+    int32_t *pair;               /* K * K (acyclic, K <= MCM_REPAIR_DENSE_K) */
+    double *inw, *rank_sum;      /* K, K */
+    int32_t *taken, *ready, *indeg; /* K, U, U */
+    int32_t *cand;               /* N (random_valid) */
+};
+
+#define MCM_REPAIR_DENSE_K 1024
+
+static void set_err(char *err, size_t len, const char *msg) {
+    if (err && len) snprintf(err, len, "%s", msg);
+}
+
+static int32_t uf_find(int32_t *parent, int32_t x) {
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+
+void mcm_repair_free(mcm_repair *rp) {
+    if (!rp) return;
+    free(rp->unit_of);
+    free(rp->mem_ptr);
+    free(rp->mem);
+    free(rp->topo);
+    free(rp->succ_ptr);
+    free(rp->succ);
+    free(rp->pred_ptr);
+    free(rp->pred);
+    free(rp->uweight);
+    free(rp->ncost);
+    free(rp->dev_ok);
+    free(rp->df);
+    free(rp);
+}
+
+/* Unit edges (deduplicated) from the node graph; writes CSR into ptr/idx (idx may be NULL to count). */
+static int64_t unit_edges(const mcm_graph *g, int32_t U, const int32_t *unit_of, const int32_t *mem_ptr,
+                          const int32_t *mem, int32_t *mark, int32_t *ptr, int32_t *idx) {
+    int64_t m = 0;
+    for (int32_t a = 0; a < U; a++) mark[a] = -1;
+    for (int32_t a = 0; a < U; a++) {
+        if (ptr) ptr[a] = (int32_t)m;
+        for (int32_t j = mem_ptr[a]; j < mem_ptr[a + 1]; j++) {
+            int32_t i = mem[j];
+            if (!mcm__forward(g, i)) continue;
+            for (int32_t e = g->succ_ptr[i]; e < g->succ_ptr[i + 1]; e++) {
+                int32_t s = g->succ_idx[e];
+                if (!mcm__forward(g, s)) continue;
+                int32_t b = unit_of[s];
+                if (b == a || mark[b] == a) continue;
+                mark[b] = a;
+                if (idx) idx[m] = b;
+                m++;
+            }
+        }
+    }
+    if (ptr) ptr[U] = (int32_t)m;
+    return m;
+}
+
+/* Members CSR for a unit map with U units. */
+static int members_of(int32_t N, int32_t U, const int32_t *unit_of, int32_t **mem_ptr, int32_t **mem) {
+    *mem_ptr = (int32_t *)calloc((size_t)U + 1, sizeof(int32_t));
+    *mem = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
+    if (!*mem_ptr || !*mem) return MCM_ERR_NOMEM;
+    for (int32_t i = 0; i < N; i++) (*mem_ptr)[unit_of[i] + 1]++;
+    for (int32_t a = 0; a < U; a++) (*mem_ptr)[a + 1] += (*mem_ptr)[a];
+    int32_t *fill = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+    if (!fill) return MCM_ERR_NOMEM;
+    memcpy(fill, *mem_ptr, sizeof(int32_t) * (size_t)U);
+    for (int32_t i = 0; i < N; i++) (*mem)[fill[unit_of[i]]++] = i;
+    free(fill);
+    return MCM_OK;
+}
+
+int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_weight, char *err, size_t err_len) {
+    *out = NULL;
+    const mcm_graph *g = pr->g;
+    const mcm_package *p = pr->p;
+    const int32_t N = g->n_nodes, K = p->n_devices;
+    mcm_repair *rp = (mcm_repair *)calloc(1, sizeof(mcm_repair));
+    if (!rp) return MCM_ERR_NOMEM;
+    rp->pr = pr;
+    rp->N = N;
+    rp->K = K;
+    rp->dataflow = pr->cons.dataflow;
+    rp->skip = (pr->cons.dataflow == MCM_DATAFLOW_ORDERED && pr->cons.max_skip > 0 && pr->cons.max_skip < K)
+                   ? pr->cons.max_skip
+                   : K;
+    rp->capacity = pr->cons.capacity;
+    rp->all_used = pr->cons.all_used;
+    int status = MCM_ERR_NOMEM;
+    int32_t *parent = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
+    int32_t *pre = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
+    int32_t *mark = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
+    int32_t *pmem_ptr = NULL, *pmem = NULL, *eptr = NULL, *eidx = NULL, *pa = NULL, *comp = NULL, *scratch = NULL;
+    if (!parent || !pre || !mark) goto fail;
+    /* 1. colors: union-find. */
+    for (int32_t i = 0; i < N; i++) parent[i] = i;
+    if (pr->cons.colors && g->color) {
+        for (int32_t c = 0; c < g->n_colors; c++) {
+            int32_t a = uf_find(parent, g->color_members[g->color_ptr[c]]);
+            for (int32_t j = g->color_ptr[c] + 1; j < g->color_ptr[c + 1]; j++) {
+                int32_t b = uf_find(parent, g->color_members[j]);
+                if (a != b) parent[b] = a;
+            }
+        }
+    }
+    int32_t P = 0;
+    for (int32_t i = 0; i < N; i++) pre[i] = -1;
+    for (int32_t i = 0; i < N; i++) {
+        int32_t r = uf_find(parent, i);
+        if (pre[r] < 0) pre[r] = P++;
+    }
+    for (int32_t i = 0; i < N; i++) mark[i] = pre[uf_find(parent, i)];
+    memcpy(pre, mark, sizeof(int32_t) * (size_t)N); /* pre[i]: pre-unit of node i */
+    if (members_of(N, P, pre, &pmem_ptr, &pmem) != MCM_OK) goto fail;
+    /* 2. with dataflow, cycles among pre-units (colors can create them) must share a device: contract SCCs. */
+    int32_t *unit_of = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
+    rp->unit_of = unit_of;
+    if (!unit_of) goto fail;
+    int32_t U = P;
+    if (rp->dataflow != MCM_DATAFLOW_NONE && P > 0) {
+        eptr = (int32_t *)malloc(sizeof(int32_t) * ((size_t)P + 1));
+        if (!eptr) goto fail;
+        int64_t M = unit_edges(g, P, pre, pmem_ptr, pmem, mark, NULL, NULL);
+        eidx = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
+        pa = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
+        comp = (int32_t *)malloc(sizeof(int32_t) * ((size_t)P + 1));
+        scratch = (int32_t *)malloc(sizeof(int32_t) * (6 * (size_t)P + (size_t)M + 1));
+        if (!eidx || !pa || !comp || !scratch) goto fail;
+        unit_edges(g, P, pre, pmem_ptr, pmem, mark, eptr, eidx);
+        for (int32_t a = 0; a < P; a++) {
+            for (int32_t e = eptr[a]; e < eptr[a + 1]; e++) pa[e] = a;
+        }
+        U = mcm__scc_pairs(P, (int32_t)M, pa, eidx, comp, scratch);
+        for (int32_t i = 0; i < N; i++) unit_of[i] = comp[pre[i]];
+    } else {
+        memcpy(unit_of, pre, sizeof(int32_t) * (size_t)N);
+    }
+    rp->U = U;
+    if (members_of(N, U, unit_of, &rp->mem_ptr, &rp->mem) != MCM_OK) goto fail;
+    /* 3. unit DAG, topological order (Kahn, smallest id first among the ready is not needed: FIFO). */
+    rp->succ_ptr = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+    rp->pred_ptr = (int32_t *)calloc((size_t)U + 1, sizeof(int32_t));
+    rp->topo = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+    rp->uweight = (double *)calloc((size_t)U + 1, sizeof(double));
+    rp->ncost = (double *)malloc(sizeof(double) * ((size_t)N + 1));
+    rp->dev_ok = (uint8_t *)malloc((size_t)U * (size_t)K + 1);
+    rp->df = (uint8_t *)calloc((size_t)U + 1, 1);
+    if (!rp->succ_ptr || !rp->pred_ptr || !rp->topo || !rp->uweight || !rp->ncost || !rp->dev_ok || !rp->df) goto fail;
+    int64_t M = 0;
+    if (rp->dataflow != MCM_DATAFLOW_NONE) M = unit_edges(g, U, unit_of, rp->mem_ptr, rp->mem, mark, NULL, NULL);
+    rp->succ = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
+    rp->pred = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
+    if (!rp->succ || !rp->pred) goto fail;
+    if (rp->dataflow != MCM_DATAFLOW_NONE) {
+        unit_edges(g, U, unit_of, rp->mem_ptr, rp->mem, mark, rp->succ_ptr, rp->succ);
+    } else {
+        for (int32_t a = 0; a <= U; a++) rp->succ_ptr[a] = 0;
+    }
+    for (int64_t e = 0; e < M; e++) rp->pred_ptr[rp->succ[e] + 1]++;
+    for (int32_t a = 0; a < U; a++) rp->pred_ptr[a + 1] += rp->pred_ptr[a];
+    for (int32_t a = 0; a < U; a++) mark[a] = rp->pred_ptr[a];
+    for (int32_t a = 0; a < U; a++) {
+        for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) rp->pred[mark[rp->succ[e]]++] = a;
+    }
+    {
+        int32_t *indeg = mark, head = 0, tail = 0;
+        for (int32_t a = 0; a < U; a++) {
+            indeg[a] = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
+            if (indeg[a] == 0) rp->topo[tail++] = a;
+        }
+        while (head < tail) {
+            int32_t a = rp->topo[head++];
+            for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
+                if (--indeg[rp->succ[e]] == 0) rp->topo[tail++] = rp->succ[e];
+            }
+        }
+        if (tail != U) {
+            set_err(err, err_len, "internal error: the unit graph has a cycle after contraction");
+            status = MCM_ERR_ARG;
+            goto fail;
+        }
+    }
+    /* 4. per unit: weight, dataflow participation, allowed devices. */
+    for (int32_t i = 0; i < N; i++) {
+        rp->ncost[i] = node_weight ? node_weight[i] : 1.0;
+        if (rp->capacity) rp->uweight[unit_of[i]] += g->weight_bytes[i];
+        if (rp->dataflow != MCM_DATAFLOW_NONE && mcm__forward(g, i)) rp->df[unit_of[i]] = 1;
+    }
+    memset(rp->dev_ok, 1, (size_t)U * (size_t)K);
+    for (int32_t a = 0; a < U; a++) {
+        uint8_t *ok = rp->dev_ok + (size_t)a * K;
+        int32_t pinned = -1;
+        for (int32_t j = rp->mem_ptr[a]; j < rp->mem_ptr[a + 1]; j++) {
+            int32_t i = rp->mem[j];
+            if (pr->cons.support && g->supported) {
+                for (int32_t d = 0; d < K; d++) {
+                    if (mcm__unsupported(pr, i, d)) ok[d] = 0;
+                }
+            }
+            if (pr->cons.pins && g->pin && g->pin[i] >= 0) {
+                if (pinned >= 0 && pinned != g->pin[i]) {
+                    if (err && err_len)
+                        snprintf(err, err_len,
+                                 "nodes %d and %d must share a device (same color%s) but are pinned to devices "
+                                 "%d and %d",
+                                 rp->mem[rp->mem_ptr[a]], i,
+                                 rp->mem_ptr[a + 1] - rp->mem_ptr[a] > 1 ? " or a cycle through colors" : "",
+                                 pinned, g->pin[i]);
+                    status = MCM_ERR_INFEASIBLE;
+                    goto fail;
+                }
+                pinned = g->pin[i];
+            }
+        }
+        if (pinned >= 0) {
+            for (int32_t d = 0; d < K; d++) {
+                if (d != pinned) ok[d] = 0;
+            }
+        }
+        int any = 0;
+        for (int32_t d = 0; d < K; d++) any |= ok[d];
+        if (!any) {
+            if (err && err_len)
+                snprintf(err, err_len, "node %d%s has no device it may use (support and pins exclude all %d)",
+                         rp->mem[rp->mem_ptr[a]], rp->mem_ptr[a + 1] - rp->mem_ptr[a] > 1 ? " and its co-located nodes" : "",
+                         K);
+            status = MCM_ERR_INFEASIBLE;
+            goto fail;
+        }
+    }
+    status = MCM_OK;
+    *out = rp;
+    rp = NULL;
+fail:
+    free(parent);
+    free(pre);
+    free(mark);
+    free(pmem_ptr);
+    free(pmem);
+    free(eptr);
+    free(eidx);
+    free(pa);
+    free(comp);
+    free(scratch);
+    mcm_repair_free(rp);
+    if (status == MCM_ERR_NOMEM) set_err(err, err_len, "out of memory");
+    return status;
+}
+
+void mcm_repair_ws_free(mcm_repair_ws *ws) {
+    if (!ws) return;
+    free(ws->pos_dev);
+    free(ws->cdev);
+    free(ws->ukeep);
+    free(ws->next);
+    free(ws->fw);
+    free(ws->load);
+    free(ws->pair);
+    free(ws->cand);
+    free(ws);
+}
+
+mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
+    mcm_repair_ws *ws = (mcm_repair_ws *)calloc(1, sizeof(mcm_repair_ws));
+    if (!ws) return NULL;
+    size_t K = (size_t)rp->K, U = (size_t)rp->U, N = (size_t)rp->N;
+    ws->pos_dev = (int32_t *)malloc(sizeof(int32_t) * (6 * K + 1));
+    ws->cdev = (int32_t *)malloc(sizeof(int32_t) * (7 * U + 1));
+    ws->ukeep = (double *)malloc(sizeof(double) * (U + 1));
+    ws->next = (int32_t *)malloc(sizeof(int32_t) * (4 * U + 1));
+    ws->fw = (double *)malloc(sizeof(double) * (2 * U * K + K + 1));
+    ws->load = (double *)malloc(sizeof(double) * (4 * K + 1));
+    ws->cand = (int32_t *)malloc(sizeof(int32_t) * (N + 1));
+    if (K <= MCM_REPAIR_DENSE_K) ws->pair = (int32_t *)calloc(K * K + 1, sizeof(int32_t));
+    if (!ws->pos_dev || !ws->cdev || !ws->ukeep || !ws->next || !ws->fw || !ws->load || !ws->cand ||
+        (K <= MCM_REPAIR_DENSE_K && !ws->pair)) {
+        mcm_repair_ws_free(ws);
+        return NULL;
+    }
+    ws->dev_pos = ws->pos_dev + K;
+    ws->head = ws->dev_pos + K;
+    ws->tail = ws->head + K;
+    ws->cnt = ws->tail + K;
+    ws->taken = ws->cnt + K;
+    ws->c = ws->cdev + U;
+    ws->f = ws->c + U;
+    ws->L = ws->f + U;
+    ws->H = ws->L + U;
+    ws->dlo = ws->H + U;
+    ws->dhi = ws->dlo + U;
+    ws->prev = ws->next + U;
+    ws->ready = ws->prev + U;
+    ws->indeg = ws->ready + U;
+    ws->bw = ws->fw + U * K;
+    ws->pm = ws->bw + U * K;
+    ws->acc = ws->load + K;
+    ws->inw = ws->acc + K;
+    ws->rank_sum = ws->inw + K;
+    return ws;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+static inline int pos_ok(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t a, int32_t k) {
+    return rp->dev_ok[(size_t)a * rp->K + ws->pos_dev[k]];
+}
+
+static inline double cap_at(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t k) {
+    return rp->pr->p->sram_bytes[ws->pos_dev[k]];
+}
+
+/* Is the unit-level assignment f valid (dataflow under the current order, skip, allowed, capacity, all used)? */
+static int check_units(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *f) {
+    const int32_t U = rp->U, K = rp->K, s = rp->skip;
+    for (int32_t k = 0; k < K; k++) {
+        ws->load[k] = 0.0;
+        ws->cnt[k] = 0;
+    }
+    for (int32_t a = 0; a < U; a++) {
+        const int32_t fa = f[a];
+        if (!pos_ok(rp, ws, a, fa)) return 0;
+        ws->load[fa] += rp->uweight[a];
+        ws->cnt[fa]++;
+        for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
+            const int32_t d = f[rp->succ[e]] - fa;
+            if (d < 0 || d > s) return 0;
+        }
+    }
+    for (int32_t k = 0; k < K; k++) {
+        if (rp->capacity && mcm__over_capacity(ws->load[k], cap_at(rp, ws, k))) return 0;
+        if (rp->all_used && ws->cnt[k] == 0) return 0;
+    }
+    return 1;
+}
+
+/* Acyclic: an order of the devices in which the candidate's device graph is as forward as possible. */
+static void acyclic_order(const mcm_repair *rp, mcm_repair_ws *ws) {
+    const int32_t U = rp->U, K = rp->K;
+    for (int32_t d = 0; d < K; d++) {
+        ws->rank_sum[d] = 0.0;
+        ws->cnt[d] = 0;
+        ws->taken[d] = 0;
+        ws->inw[d] = 0.0;
+    }
+    for (int32_t j = 0; j < U; j++) {
+        int32_t a = rp->topo[j];
+        ws->rank_sum[ws->cdev[a]] += j;
+        ws->cnt[ws->cdev[a]]++;
+    }
+    for (int32_t d = 0; d < K; d++) ws->rank_sum[d] = ws->cnt[d] ? ws->rank_sum[d] / ws->cnt[d] : (double)U;
+    int dense = ws->pair != NULL;
+    if (dense) {
+        for (int32_t a = 0; a < U; a++) {
+            const int32_t x = ws->cdev[a];
+            for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
+                const int32_t y = ws->cdev[rp->succ[e]];
+                if (x != y) {
+                    if (ws->pair[(size_t)x * K + y]++ == 0) ws->inw[y] += 0; /* touched */
+                    ws->inw[y] += 1.0;
+                }
+            }
+        }
+    }
+    /* Greedy: repeatedly take the device with the least incoming weight from the devices not yet taken
+     * (0 when the remaining device graph has a source), ties to the earliest mean topological rank. */
+    for (int32_t k = 0; k < K; k++) {
+        int32_t best = -1;
+        for (int32_t d = 0; d < K; d++) {
+            if (ws->taken[d]) continue;
+            if (best < 0 || ws->inw[d] < ws->inw[best] ||
+                (ws->inw[d] == ws->inw[best] && ws->rank_sum[d] < ws->rank_sum[best]))
+                best = d;
+        }
+        ws->taken[best] = 1;
+        ws->pos_dev[k] = best;
+        ws->dev_pos[best] = k;
+        if (dense) {
+            for (int32_t d = 0; d < K; d++) ws->inw[d] -= ws->pair[(size_t)best * K + d];
+        }
+    }
+    if (dense) {
+        for (int32_t a = 0; a < U; a++) {
+            const int32_t x = ws->cdev[a];
+            for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++)
+                ws->pair[(size_t)x * K + ws->cdev[rp->succ[e]]] = 0;
+        }
+    }
+}
+
+/* Bounds L/H per unit from allowed positions, pins and edges (difference constraints, iterated with skip). */
+static int unit_bounds(const mcm_repair *rp, mcm_repair_ws *ws) {
+    const int32_t U = rp->U, K = rp->K, s = rp->skip;
+    int32_t *L = ws->L, *H = ws->H;
+    for (int32_t a = 0; a < U; a++) {
+        int32_t lo = 0, hi = K - 1;
+        while (lo < K && !pos_ok(rp, ws, a, lo)) lo++;
+        while (hi >= 0 && !pos_ok(rp, ws, a, hi)) hi--;
+        L[a] = lo;
+        H[a] = hi;
+    }
+    for (int round = 0; round < 64; round++) {
+        int changed = 0;
+        for (int32_t j = 0; j < U; j++) {
+            const int32_t v = rp->topo[j];
+            int32_t lo = L[v], hi = H[v];
+            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+                const int32_t u = rp->pred[e];
+                if (L[u] > lo) lo = L[u];
+                if (s < K && H[u] + s < hi) hi = H[u] + s;
+            }
+            while (lo <= hi && !pos_ok(rp, ws, v, lo)) lo++;
+            while (hi >= lo && !pos_ok(rp, ws, v, hi)) hi--;
+            if (lo != L[v] || hi != H[v]) changed = 1;
+            L[v] = lo;
+            H[v] = hi;
+            if (lo > hi) return 0;
+        }
+        for (int32_t j = U - 1; j >= 0; j--) {
+            const int32_t v = rp->topo[j];
+            int32_t lo = L[v], hi = H[v];
+            for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+                const int32_t w = rp->succ[e];
+                if (H[w] < hi) hi = H[w];
+                if (s < K && L[w] - s > lo) lo = L[w] - s;
+            }
+            while (lo <= hi && !pos_ok(rp, ws, v, lo)) lo++;
+            while (hi >= lo && !pos_ok(rp, ws, v, hi)) hi--;
+            if (lo != L[v] || hi != H[v]) changed = 1;
+            L[v] = lo;
+            H[v] = hi;
+            if (lo > hi) return 0;
+        }
+        if (!changed || s >= K) break;
+    }
+    return 1;
+}
+
+/* Value of keeping unit a at position k: its moving cost when k is its candidate position. */
+static inline double keep_value(const mcm_repair_ws *ws, const double *ukeep, int32_t a, int32_t k) {
+    return ws->c[a] == k ? ukeep[a] : 0.0;
+}
+
+/* Steps 4-5: scores and assignment of the dataflow units. Returns 0 when a window closed. */
+static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
+    const int32_t U = rp->U, K = rp->K, s = rp->skip;
+    double *fw = ws->fw, *bw = ws->bw, *pm = ws->pm;
+    const int32_t *L = ws->L, *H = ws->H;
+    memset(fw, 0, sizeof(double) * (size_t)U * K);
+    memset(bw, 0, sizeof(double) * (size_t)U * K);
+    for (int32_t j = 0; j < U; j++) {
+        const int32_t a = rp->topo[j];
+        double *fa = fw + (size_t)a * K;
+        double run = -INFINITY;
+        for (int32_t k = 0; k < K; k++) {
+            if (k < L[a] || k > H[a] || !pos_ok(rp, ws, a, k)) fa[k] = -INFINITY;
+            else fa[k] += keep_value(ws, ukeep, a, k);
+            if (fa[k] > run) run = fa[k];
+            pm[k] = run;
+        }
+        const int32_t od = rp->succ_ptr[a + 1] - rp->succ_ptr[a];
+        if (od == 0) continue;
+        const double share = 1.0 / od;
+        for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
+            double *fb = fw + (size_t)rp->succ[e] * K;
+            for (int32_t k = 0; k < K; k++) fb[k] += pm[k] * share;
+        }
+    }
+    for (int32_t j = U - 1; j >= 0; j--) {
+        const int32_t a = rp->topo[j];
+        double *ba = bw + (size_t)a * K;
+        double run = -INFINITY;
+        for (int32_t k = K - 1; k >= 0; k--) {
+            if (k < L[a] || k > H[a] || !pos_ok(rp, ws, a, k)) ba[k] = -INFINITY;
+            else ba[k] += keep_value(ws, ukeep, a, k);
+            if (ba[k] > run) run = ba[k];
+            pm[k] = run;
+        }
+        const int32_t id = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
+        if (id == 0) continue;
+        const double share = 1.0 / id;
+        for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) {
+            double *bb = bw + (size_t)rp->pred[e] * K;
+            for (int32_t k = 0; k < K; k++) bb[k] += pm[k] * share;
+        }
+    }
+    int32_t *f = ws->f, *dlo = ws->dlo, *dhi = ws->dhi;
+    for (int32_t a = 0; a < U; a++) {
+        dlo[a] = 0;
+        dhi[a] = K - 1;
+    }
+    int ok = 1;
+    for (int32_t j = 0; j < U; j++) {
+        const int32_t v = rp->topo[j];
+        int32_t lo = dlo[v] > L[v] ? dlo[v] : L[v];
+        int32_t hi = dhi[v] < H[v] ? dhi[v] : H[v];
+        if (s < K) {
+            /* Keep every successor's window open: f(v) <= dhi(w) and f(v) >= dlo(w) - s. */
+            for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+                const int32_t w = rp->succ[e];
+                if (dhi[w] < hi) hi = dhi[w];
+                if (dlo[w] - s > lo) lo = dlo[w] - s;
+            }
+        }
+        const double *fv = fw + (size_t)v * K, *bv = bw + (size_t)v * K;
+        int32_t best = -1;
+        double bs = -INFINITY;
+        for (int32_t k = lo; k <= hi; k++) {
+            if (!pos_ok(rp, ws, v, k)) continue;
+            double sc = fv[k] + bv[k] - keep_value(ws, ukeep, v, k);
+            if (best < 0 || sc > bs + 1e-12 || (sc > bs - 1e-12 && k == ws->c[v])) {
+                if (!(best >= 0 && best == ws->c[v] && sc <= bs + 1e-12)) {
+                    best = k;
+                    bs = sc;
+                }
+            }
+        }
+        if (best < 0) {
+            ok = 0;
+            best = lo < K ? (lo < 0 ? 0 : lo) : K - 1;
+        }
+        f[v] = best;
+        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+            const int32_t w = rp->succ[e];
+            if (best > dlo[w]) dlo[w] = best;
+            if (s < K && best + s < dhi[w]) dhi[w] = best + s;
+        }
+    }
+    return ok;
+}
+
+/* After a window closed (max_skip): alternate forward and backward projections of the difference constraints
+ * f(u) <= f(v) <= f(u) + skip until they hold (values mostly rise, like a least-fixpoint iteration). */
+static int fix_windows(const mcm_repair *rp, mcm_repair_ws *ws) {
+    const int32_t U = rp->U, K = rp->K, s = rp->skip;
+    int32_t *f = ws->f;
+    for (int round = 0; round < 4 * K + 8; round++) {
+        int bad = 0;
+        for (int32_t j = 0; j < U; j++) {
+            const int32_t v = rp->topo[j];
+            int32_t lo = ws->L[v], hi = ws->H[v], mn = K;
+            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+                const int32_t fu = f[rp->pred[e]];
+                if (fu > lo) lo = fu;
+                if (fu < mn) mn = fu;
+            }
+            if (mn < K && mn + s < hi) hi = mn + s;
+            if (f[v] < lo) f[v] = lo;
+            else if (f[v] > hi) f[v] = hi > lo ? hi : lo;
+            if (lo > hi) bad = 1;
+        }
+        for (int32_t j = U - 1; j >= 0; j--) {
+            const int32_t u = rp->topo[j];
+            int32_t lo = ws->L[u], hi = ws->H[u], mx = -1;
+            for (int32_t e = rp->succ_ptr[u]; e < rp->succ_ptr[u + 1]; e++) {
+                const int32_t fw = f[rp->succ[e]];
+                if (fw < hi) hi = fw;
+                if (fw > mx) mx = fw;
+            }
+            if (mx >= 0 && mx - s > lo) lo = mx - s;
+            if (f[u] < lo) f[u] = lo < hi ? lo : hi;
+            else if (f[u] > hi) f[u] = hi;
+            if (lo > hi) bad = 1;
+        }
+        if (!bad) {
+            for (int32_t a = 0; a < U; a++) {
+                if (!pos_ok(rp, ws, a, f[a])) return 0;
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Linked lists of units per position, each in reverse topological order from head (latest first). */
+static void build_lists(const mcm_repair *rp, mcm_repair_ws *ws) {
+    const int32_t U = rp->U, K = rp->K;
+    for (int32_t k = 0; k < K; k++) {
+        ws->head[k] = ws->tail[k] = -1;
+        ws->cnt[k] = 0;
+        ws->load[k] = 0.0;
+    }
+    for (int32_t j = 0; j < U; j++) {
+        const int32_t a = rp->topo[j], k = ws->f[a];
+        ws->prev[a] = -1;
+        ws->next[a] = ws->head[k];
+        if (ws->head[k] >= 0) ws->prev[ws->head[k]] = a;
+        else ws->tail[k] = a;
+        ws->head[k] = a;
+        ws->cnt[k]++;
+        ws->load[k] += rp->uweight[a];
+    }
+}
+
+static void list_remove(mcm_repair_ws *ws, int32_t a, int32_t k) {
+    if (ws->prev[a] >= 0) ws->next[ws->prev[a]] = ws->next[a];
+    else ws->head[k] = ws->next[a];
+    if (ws->next[a] >= 0) ws->prev[ws->next[a]] = ws->prev[a];
+    else ws->tail[k] = ws->prev[a];
+}
+
+static void move_unit(const mcm_repair *rp, mcm_repair_ws *ws, int32_t a, int32_t to, int at_head) {
+    const int32_t k = ws->f[a];
+    list_remove(ws, a, k);
+    ws->cnt[k]--;
+    ws->load[k] -= rp->uweight[a];
+    if (at_head) {
+        ws->prev[a] = -1;
+        ws->next[a] = ws->head[to];
+        if (ws->head[to] >= 0) ws->prev[ws->head[to]] = a;
+        else ws->tail[to] = a;
+        ws->head[to] = a;
+    } else {
+        ws->next[a] = -1;
+        ws->prev[a] = ws->tail[to];
+        if (ws->tail[to] >= 0) ws->next[ws->tail[to]] = a;
+        else ws->head[to] = a;
+        ws->tail[to] = a;
+    }
+    ws->cnt[to]++;
+    ws->load[to] += rp->uweight[a];
+    ws->f[a] = to;
+}
+
+/* Can unit a move from its position to `to` (one step) without breaking dataflow or skip? */
+static int can_step(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t a, int32_t to) {
+    if (!pos_ok(rp, ws, a, to)) return 0;
+    const int32_t s = rp->skip;
+    for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
+        const int32_t d = ws->f[rp->succ[e]] - to;
+        if (d < 0 || d > s) return 0;
+    }
+    for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) {
+        const int32_t d = to - ws->f[rp->pred[e]];
+        if (d < 0 || d > s) return 0;
+    }
+    return 1;
+}
+
+static inline int fits(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t k, double extra) {
+    return !mcm__over_capacity(ws->load[k] + extra, cap_at(rp, ws, k));
+}
+
+/* Free units (no dataflow edges) may jump anywhere with room; the nearest allowed position wins. */
+static int relocate_free(const mcm_repair *rp, mcm_repair_ws *ws, int32_t a, int need_room) {
+    const int32_t K = rp->K, k0 = ws->f[a];
+    for (int32_t d = 1; d < K; d++) {
+        for (int side = 0; side < 2; side++) {
+            const int32_t k = side ? k0 + d : k0 - d;
+            if (k < 0 || k >= K || !pos_ok(rp, ws, a, k)) continue;
+            if (need_room && !fits(rp, ws, k, rp->uweight[a])) continue;
+            move_unit(rp, ws, a, k, 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Step 6: move boundary units off overfull stages. */
+static void fix_capacity(const mcm_repair *rp, mcm_repair_ws *ws) {
+    const int32_t K = rp->K;
+    for (int round = 0; round < 4; round++) {
+        int over = 0;
+        /* Forward sweep: the latest units of stage k go to k + 1 (cascading overflow onward). */
+        for (int32_t k = 0; k < K; k++) {
+            if (fits(rp, ws, k, 0.0)) continue;
+            int32_t a = ws->head[k];
+            while (a >= 0 && !fits(rp, ws, k, 0.0)) {
+                const int32_t nx = ws->next[a];
+                {
+                    if (!rp->df[a]) {
+                        relocate_free(rp, ws, a, 1);
+                    } else if (k + 1 < K && can_step(rp, ws, a, k + 1) &&
+                               (round % 2 == 0 || fits(rp, ws, k + 1, rp->uweight[a]))) {
+                        move_unit(rp, ws, a, k + 1, 0);
+                    }
+                }
+                a = nx;
+            }
+            over |= !fits(rp, ws, k, 0.0);
+        }
+        if (!over) return;
+        over = 0;
+        /* Backward sweep: the earliest units of stage k go to k - 1. */
+        for (int32_t k = K - 1; k >= 0; k--) {
+            if (fits(rp, ws, k, 0.0)) continue;
+            int32_t a = ws->tail[k];
+            while (a >= 0 && !fits(rp, ws, k, 0.0)) {
+                const int32_t pv = ws->prev[a];
+                {
+                    if (!rp->df[a]) {
+                        relocate_free(rp, ws, a, 1);
+                    } else if (k > 0 && can_step(rp, ws, a, k - 1) &&
+                               (round % 2 == 0 || fits(rp, ws, k - 1, rp->uweight[a]))) {
+                        move_unit(rp, ws, a, k - 1, 1);
+                    }
+                }
+                a = pv;
+            }
+            over |= !fits(rp, ws, k, 0.0);
+        }
+        if (!over) return;
+    }
+}
+
+/* Step 7: every empty stage takes a boundary unit from a neighbour that has more than one. */
+static void fix_all_used(const mcm_repair *rp, mcm_repair_ws *ws) {
+    const int32_t K = rp->K;
+    for (int round = 0; round < 2 * K; round++) {
+        int empty = 0, progress = 0;
+        for (int32_t k = 0; k < K; k++) {
+            if (ws->cnt[k] > 0) continue;
+            empty = 1;
+            int done = 0;
+            if (k > 0 && ws->cnt[k - 1] > 1) {
+                for (int32_t a = ws->head[k - 1]; a >= 0 && !done; a = ws->next[a]) {
+                    if (can_step(rp, ws, a, k) && (!rp->capacity || fits(rp, ws, k, rp->uweight[a]))) {
+                        move_unit(rp, ws, a, k, 0);
+                        done = 1;
+                    }
+                }
+            }
+            if (!done && k + 1 < K && ws->cnt[k + 1] > 1) {
+                for (int32_t a = ws->tail[k + 1]; a >= 0 && !done; a = ws->prev[a]) {
+                    if (can_step(rp, ws, a, k) && (!rp->capacity || fits(rp, ws, k, rp->uweight[a]))) {
+                        move_unit(rp, ws, a, k, 1);
+                        done = 1;
+                    }
+                }
+            }
+            if (!done) {
+                /* A free unit from anywhere with more than one unit. */
+                for (int32_t j = 0; j < K && !done; j++) {
+                    if (ws->cnt[j] < 2) continue;
+                    for (int32_t a = ws->head[j]; a >= 0 && !done; a = ws->next[a]) {
+                        if (!rp->df[a] && pos_ok(rp, ws, a, k) &&
+                            (!rp->capacity || fits(rp, ws, k, rp->uweight[a]))) {
+                            move_unit(rp, ws, a, k, 1);
+                            done = 1;
+                        }
+                    }
+                }
+            }
+            progress |= done;
+        }
+        if (!empty || !progress) return;
+    }
+}
+
+int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, int32_t *out, int64_t *moved,
+                   double *moved_weight) {
+    const int32_t N = rp->N, K = rp->K, U = rp->U;
+    const mcm_package *p = rp->pr->p;
+    for (int32_t i = 0; i < N; i++) {
+        if (in[i] < 0 || in[i] >= K) return MCM_ERR_PLACEMENT;
+    }
+    /* 1. candidate device of each unit: its members' weighted majority (ties to the first member). */
+    double *ukeep = ws->ukeep;
+    for (int32_t a = 0; a < U; a++) {
+        const int32_t lo = rp->mem_ptr[a], hi = rp->mem_ptr[a + 1];
+        if (hi - lo == 1) {
+            ws->cdev[a] = in[rp->mem[lo]];
+            ukeep[a] = rp->ncost[rp->mem[lo]];
+            continue;
+        }
+        int32_t best = in[rp->mem[lo]];
+        for (int32_t j = lo; j < hi; j++) ws->acc[in[rp->mem[j]]] = 0.0;
+        for (int32_t j = lo; j < hi; j++) ws->acc[in[rp->mem[j]]] += rp->ncost[rp->mem[j]] + 1e-9;
+        for (int32_t j = lo; j < hi; j++) {
+            if (ws->acc[in[rp->mem[j]]] > ws->acc[best]) best = in[rp->mem[j]];
+        }
+        ws->cdev[a] = best;
+        ukeep[a] = ws->acc[best];
+    }
+    /* 2. device order. */
+    if (rp->dataflow == MCM_DATAFLOW_ACYCLIC) {
+        acyclic_order(rp, ws);
+    } else {
+        for (int32_t d = 0; d < K; d++) {
+            ws->dev_pos[d] = p->position[d];
+            ws->pos_dev[p->position[d]] = d;
+        }
+    }
+    for (int32_t a = 0; a < U; a++) ws->c[a] = ws->dev_pos[ws->cdev[a]];
+    int valid = check_units(rp, ws, ws->c);
+    if (valid) {
+        memcpy(ws->f, ws->c, sizeof(int32_t) * (size_t)U);
+    } else {
+        int ok = unit_bounds(rp, ws);
+        if (ok && rp->dataflow != MCM_DATAFLOW_NONE) {
+            ok = assign_positions(rp, ws, ukeep);
+            if (!ok && rp->skip < K) ok = fix_windows(rp, ws);
+            /* Last resort: the least solution of the bounds is itself dataflow- and skip-valid. */
+            if (!ok) memcpy(ws->f, ws->L, sizeof(int32_t) * (size_t)U);
+        } else if (ok) {
+            for (int32_t a = 0; a < U; a++) ws->f[a] = pos_ok(rp, ws, a, ws->c[a]) ? ws->c[a] : ws->L[a];
+        } else {
+            for (int32_t a = 0; a < U; a++) ws->f[a] = ws->c[a];
+        }
+        /* Free units (no dataflow edges) keep their candidate when allowed. */
+        for (int32_t a = 0; a < U; a++) {
+            if (!rp->df[a] && pos_ok(rp, ws, a, ws->c[a])) ws->f[a] = ws->c[a];
+        }
+        build_lists(rp, ws);
+        if (rp->capacity) fix_capacity(rp, ws);
+        if (rp->all_used) fix_all_used(rp, ws);
+        (void)ok; /* a closed window is not final: the later passes may still reach a valid placement */
+        valid = check_units(rp, ws, ws->f);
+    }
+    /* Write the placement; members of a unit that keeps its candidate device stay where they are only when the
+     * unit was consistent, otherwise they join the unit's device. */
+    int64_t mv = 0;
+    double mw = 0.0;
+    for (int32_t a = 0; a < U; a++) {
+        const int32_t d = ws->pos_dev[ws->f[a]];
+        for (int32_t j = rp->mem_ptr[a]; j < rp->mem_ptr[a + 1]; j++) {
+            const int32_t i = rp->mem[j];
+            out[i] = d;
+            if (in[i] != d) {
+                mv++;
+                mw += rp->ncost[i];
+            }
+        }
+    }
+    if (moved) *moved = mv;
+    if (moved_weight) *moved_weight = mw;
+    return valid ? MCM_OK : MCM_ERR_INFEASIBLE;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static int32_t rand_below(uint64_t *x, int32_t n) { return (int32_t)(splitmix(x) % (uint64_t)n); }
+
+/* One random valid placement: a random topological order of the units (random choice among the ready ones)
+ * cut at K - 1 random points into stages on a random device order (acyclic) or the pipeline order, each unit
+ * on an allowed device, then repaired. Tries a few draws before giving up. */
+static int random_one(const mcm_repair *rp, mcm_repair_ws *ws, uint64_t state, int32_t *out) {
+    const int32_t U = rp->U, K = rp->K, N = rp->N;
+    const mcm_package *p = rp->pr->p;
+    int status = MCM_ERR_INFEASIBLE;
+    for (int attempt = 0; attempt < 8 && status != MCM_OK; attempt++) {
+        int32_t *order = ws->dlo, *stage = ws->dhi, *indeg = ws->indeg, *ready = ws->ready;
+        int32_t nready = 0, n = 0;
+        for (int32_t a = 0; a < U; a++) {
+            indeg[a] = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
+            if (indeg[a] == 0) ready[nready++] = a;
+        }
+        while (nready > 0) {
+            int32_t r = rand_below(&state, nready);
+            int32_t a = ready[r];
+            ready[r] = ready[--nready];
+            order[n++] = a;
+            for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
+                if (--indeg[rp->succ[e]] == 0) ready[nready++] = rp->succ[e];
+            }
+        }
+        /* Device order: the pipeline order, or a random permutation for acyclic. */
+        for (int32_t k = 0; k < K; k++) ws->pos_dev[k] = k;
+        if (rp->dataflow == MCM_DATAFLOW_ACYCLIC) {
+            for (int32_t k = K - 1; k > 0; k--) {
+                int32_t j = rand_below(&state, k + 1), t = ws->pos_dev[k];
+                ws->pos_dev[k] = ws->pos_dev[j];
+                ws->pos_dev[j] = t;
+            }
+        } else {
+            for (int32_t d = 0; d < K; d++) ws->pos_dev[p->position[d]] = d;
+        }
+        /* K - 1 sorted random cuts of [0, U]: counts per stage by a multinomial-free stick breaking. */
+        {
+            int32_t *cut = ws->taken; /* K entries */
+            for (int32_t c = 0; c < K - 1; c++) cut[c] = rand_below(&state, U + 1);
+            /* insertion sort: K is small */
+            for (int32_t c = 1; c < K - 1; c++) {
+                int32_t v = cut[c], j = c - 1;
+                while (j >= 0 && cut[j] > v) {
+                    cut[j + 1] = cut[j];
+                    j--;
+                }
+                cut[j + 1] = v;
+            }
+            int32_t k = 0;
+            for (int32_t j = 0; j < U; j++) {
+                while (k < K - 1 && cut[k] <= j) k++;
+                stage[order[j]] = k;
+            }
+        }
+        for (int32_t a = 0; a < U; a++) {
+            int32_t k = stage[a];
+            /* nearest allowed position */
+            int32_t best = -1;
+            for (int32_t d = 0; d < K && best < 0; d++) {
+                if (k + d < K && rp->dev_ok[(size_t)a * K + ws->pos_dev[k + d]]) best = k + d;
+                else if (k - d >= 0 && rp->dev_ok[(size_t)a * K + ws->pos_dev[k - d]]) best = k - d;
+            }
+            const int32_t dev = ws->pos_dev[best < 0 ? k : best];
+            for (int32_t j = rp->mem_ptr[a]; j < rp->mem_ptr[a + 1]; j++) ws->cand[rp->mem[j]] = dev;
+        }
+        (void)N;
+        status = mcm_repair_run(rp, ws, ws->cand, out, NULL, NULL);
+    }
+    return status;
+}
+
+typedef struct {
+    const mcm_repair *rp;
+    const int32_t *in;
+    int32_t *out, *status;
+    int64_t *moved;
+    double *moved_weight;
+    int64_t lo, hi;
+    uint64_t seed;
+    int random;
+    int err;
+} repair_task;
+
+static void *repair_worker(void *arg) {
+    repair_task *t = (repair_task *)arg;
+    const size_t N = (size_t)t->rp->N;
+    mcm_repair_ws *ws = mcm_repair_ws_new(t->rp);
+    if (!ws) {
+        t->err = MCM_ERR_NOMEM;
+        return NULL;
+    }
+    for (int64_t b = t->lo; b < t->hi; b++) {
+        int st;
+        if (t->random) {
+            uint64_t state = t->seed ^ (0xD1B54A32D192ED03ULL * (uint64_t)(b + 1));
+            splitmix(&state);
+            st = random_one(t->rp, ws, state, t->out + (size_t)b * N);
+        } else {
+            int64_t mv = 0;
+            double mw = 0.0;
+            st = mcm_repair_run(t->rp, ws, t->in + (size_t)b * N, t->out + (size_t)b * N, &mv, &mw);
+            if (t->moved) t->moved[b] = mv;
+            if (t->moved_weight) t->moved_weight[b] = mw;
+        }
+        if (st == MCM_ERR_NOMEM) {
+            t->err = st;
+            break;
+        }
+        if (t->status) t->status[b] = st;
+    }
+    mcm_repair_ws_free(ws);
+    return NULL;
+}
+
+static int run_tasks(repair_task proto, int64_t batch, int n_threads) {
+    if (batch <= 0) return MCM_OK;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > batch) n_threads = (int)batch;
+    if (n_threads > 256) n_threads = 256;
+    repair_task tasks[256];
+    pthread_t threads[256];
+    int64_t per = batch / n_threads, extra = batch % n_threads, lo = 0;
+    for (int t = 0; t < n_threads; t++) {
+        tasks[t] = proto;
+        tasks[t].lo = lo;
+        tasks[t].hi = lo + per + (t < extra ? 1 : 0);
+        tasks[t].err = MCM_OK;
+        lo = tasks[t].hi;
+    }
+    int started = 0;
+    for (int t = 1; t < n_threads; t++) {
+        if (pthread_create(&threads[t], NULL, repair_worker, &tasks[t]) != 0) break;
+        started = t;
+    }
+    repair_worker(&tasks[0]);
+    for (int t = 1; t <= started; t++) pthread_join(threads[t], NULL);
+    for (int t = started + 1; t < n_threads; t++) repair_worker(&tasks[t]);
+    for (int t = 0; t < n_threads; t++) {
+        if (tasks[t].err != MCM_OK) return tasks[t].err;
+    }
+    return MCM_OK;
+}
+
+int mcm_repair_batch(const mcm_repair *rp, const int32_t *in, int64_t batch, int n_threads, int32_t *out,
+                     int32_t *status, int64_t *moved, double *moved_weight) {
+    repair_task proto = {rp, in, out, status, moved, moved_weight, 0, 0, 0, 0, MCM_OK};
+    return run_tasks(proto, batch, n_threads);
+}
+
+int mcm_random_valid(const mcm_repair *rp, uint64_t seed, int64_t n, int n_threads, int32_t *out,
+                     int32_t *status) {
+    repair_task proto = {rp, NULL, out, status, NULL, NULL, 0, 0, seed, 1, MCM_OK};
+    return run_tasks(proto, n, n_threads);
+}
