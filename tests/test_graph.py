@@ -574,3 +574,20 @@ def test_million_node_chain():
     g = Graph.from_edges(n, np.stack([idx, idx + 1], axis=1))
     assert g.n_nodes == n and g.n_edges == n - 1
     assert g.topo_order[0] == 0 and g.topo_order[-1] == n - 1
+
+
+def test_load_unknown_field_is_an_error(tmp_path):
+    """A misspelled field must not be dropped silently (a graph with "flop" would otherwise have zero FLOPs)."""
+    path = _write_doc(tmp_path / "g.json", flop=[1.0, 2.0, 3.0])
+    with pytest.raises(InvalidGraphError, match=re.escape(f"{path}: unknown field 'flop' (did you mean 'flops'?)")):
+        load_graph(path)
+    path = _write_doc(tmp_path / "h.json", provenance="notes")
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + r": unknown field 'provenance' \(known "
+                                                                         r"fields: format, version, .*edges\)"):
+        load_graph(path)
+    doc = chain(3).to_dict()
+    doc["Pin"] = None
+    with pytest.raises(InvalidGraphError, match=r"^graph: unknown field 'Pin' \(did you mean 'pin'\?\)"):
+        graph_from_dict(doc)
+    # every field graph_to_dict writes is known
+    assert_identical(graph_from_dict(graph_to_dict(full_graph())), full_graph())

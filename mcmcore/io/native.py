@@ -1,6 +1,7 @@
 """Native graph formats: versioned JSON (exact round trip) and a compact binary form (.npz)."""
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ __all__ = ["graph_to_dict", "graph_from_dict", "save_graph", "load_graph", "FORM
 FORMAT = "mcmcore-graph"
 VERSION = 1
 _OPTIONAL = ("latency", "supported", "comm_time", "color", "pin", "backward")
+#: Every top-level field of a native JSON document; anything else is a mistake (a misspelled "flop" silently
+#: dropped would give a graph with zero FLOPs).
+_FIELDS = ("format", "version", "name", "n_nodes", "names", "ops", "flops", "mem_bytes", "weight_bytes",
+           "out_bytes") + _OPTIONAL + ("edges",)
 
 
 def graph_to_dict(g: Graph) -> dict[str, Any]:
@@ -41,6 +46,12 @@ def graph_from_dict(doc: Any, *, source: str = "graph") -> Graph:
     if version != VERSION:
         raise InvalidGraphError(f"{source}: unsupported graph format version {version!r} (this mcmcore reads "
                                 f"version {VERSION})")
+    unknown = [k for k in doc if k not in _FIELDS]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), _FIELDS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(_FIELDS)}"
+        raise InvalidGraphError(f"{source}: unknown field {key!r} ({hint})")
     for req in ("n_nodes", "edges"):
         if req not in doc:
             raise InvalidGraphError(f"{source}: missing field {req!r}")
