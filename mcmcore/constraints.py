@@ -4,6 +4,8 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = ["Constraints", "VIOLATION_NAMES"]
 
 #: Names of the violation counters, in the C core's order (csrc/mcm.h, MCM_V_*).
@@ -55,8 +57,13 @@ class Constraints:
             if self.dataflow == "acyclic" or self.dataflow is None:
                 raise ValueError("max_skip needs dataflow='ordered' (or 'auto' on a link topology)")
         for name in ("capacity", "colors", "pins", "support", "all_used"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if isinstance(value, np.bool_):
+                # numpy booleans (a mask entry, a comparison) are fine; store a plain bool so equal constraints
+                # hash equal and compare equal to ones built from Python bools.
+                object.__setattr__(self, name, bool(value))
+            elif not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
 
     @classmethod
     def none(cls) -> "Constraints":

@@ -244,3 +244,21 @@ def test_latency_kinds_beyond_package():
     with pytest.raises(InvalidPackageError, match=r"device 2 has kind 1, but the graph gives latency/support for 1 "
                                                   r"device kind"):
         evaluate(g, Package.preset("hetero3"), [0, 0, 2])
+
+
+@pytest.mark.parametrize("name", ["capacity", "colors", "pins", "support", "all_used"])
+def test_switches_accept_numpy_booleans(name):
+    for value in (np.True_, np.False_, np.array([True, False])[1]):
+        c = Constraints(**{name: value})
+        assert type(getattr(c, name)) is bool and getattr(c, name) == bool(value)
+        assert c == Constraints(**{name: bool(value)}) and hash(c) == hash(Constraints(**{name: bool(value)}))
+    # numpy integers are not booleans
+    with pytest.raises(ValueError, match=rf"{name} must be True or False, got (np\.int64\()?1"):
+        Constraints(**{name: np.int64(1)})
+
+
+def test_numpy_boolean_switches_evaluate_like_python_ones():
+    g = chain()
+    c = Constraints(capacity=np.bool_(False), all_used=np.bool_(True))
+    assert evaluate(g, port(), [0, 0, 0], constraints=c).violations == \
+        evaluate(g, port(), [0, 0, 0], constraints=Constraints(capacity=False, all_used=True)).violations
