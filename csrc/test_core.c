@@ -185,11 +185,63 @@ static void test_incremental_mesh(int dataflow) {
     mcm_graph_destroy(&g);
 }
 
+/* Repair: a chain placed against the pipeline on a 3-device port package comes back valid, a valid placement
+ * comes back unchanged, and random valid placements are valid and do not depend on the thread count. */
+static void test_repair_chain(void) {
+    int32_t src[] = {0, 1, 2, 3, 4}, dst[] = {1, 2, 3, 4, 5};
+    double w[] = {4, 4, 4, 4, 4, 4};
+    mcm_graph g;
+    CHECK(mcm_graph_create(&g, 6, 5, src, dst, NULL, NULL, w, NULL) == MCM_OK);
+    double peak[] = {1e12, 1e12, 1e12}, bw[] = {1e12, 1e12, 1e12}, sram[] = {8, 8, 8}, cf[] = {1, 1, 1};
+    int32_t kind[] = {0, 0, 0}, pos[] = {0, 1, 2};
+    mcm_package p;
+    memset(&p, 0, sizeof(p));
+    p.n_devices = 3;
+    p.peak_flops = peak;
+    p.mem_bw = bw;
+    p.sram_bytes = sram;
+    p.comm_factor = cf;
+    p.kind = kind;
+    p.position = pos;
+    p.interconnect = MCM_PORT;
+    p.bandwidth = 1e9;
+    mcm_constraints c = {1, MCM_DATAFLOW_ORDERED, 1, 1, 1, 1, 1};
+    mcm_problem pr;
+    CHECK(mcm_problem_init(&pr, &g, &p, &c, 0) == MCM_OK);
+    mcm_repair *rp = NULL;
+    char err[128];
+    CHECK(mcm_repair_new(&rp, &pr, NULL, err, sizeof(err)) == MCM_OK);
+    mcm_repair_ws *rws = mcm_repair_ws_new(rp);
+    mcm_workspace *ws = mcm_workspace_new(&pr);
+    mcm_report rep;
+    memset(&rep, 0, sizeof(rep));
+    int32_t in[] = {2, 1, 0, 2, 1, 0}, out[6], again[6];
+    int64_t moved = -1;
+    double mw = -1;
+    CHECK(mcm_repair_run(rp, rws, in, out, &moved, &mw) == MCM_OK);
+    CHECK(mcm_evaluate(&pr, out, ws, 0, &rep) == MCM_OK && rep.total_violations == 0);
+    CHECK(mcm_repair_run(rp, rws, out, again, &moved, &mw) == MCM_OK && moved == 0 && mw == 0.0);
+    int32_t rv1[4 * 6], rv2[4 * 6], st[4];
+    CHECK(mcm_random_valid(rp, 42, 4, 1, rv1, st) == MCM_OK);
+    CHECK(mcm_random_valid(rp, 42, 4, 3, rv2, NULL) == MCM_OK);
+    CHECK(memcmp(rv1, rv2, sizeof(rv1)) == 0);
+    for (int b = 0; b < 4; b++) {
+        CHECK(st[b] == MCM_OK);
+        CHECK(mcm_evaluate(&pr, rv1 + 6 * b, ws, 0, &rep) == MCM_OK && rep.total_violations == 0);
+    }
+    mcm_workspace_free(ws);
+    mcm_repair_ws_free(rws);
+    mcm_repair_free(rp);
+    mcm_problem_free(&pr);
+    mcm_graph_destroy(&g);
+}
+
 int main(void) {
     test_cycle();
     test_port_by_hand();
     test_incremental_mesh(MCM_DATAFLOW_ORDERED);
     test_incremental_mesh(MCM_DATAFLOW_ACYCLIC);
+    test_repair_chain();
     if (failures) {
         fprintf(stderr, "test_core: %d check(s) failed\n", failures);
         return 1;
