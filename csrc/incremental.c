@@ -443,3 +443,11 @@ void mcm_incremental_state(const mcm_incremental *inc, double *compute, double *
     if (memory) memcpy(memory, inc->mem, sizeof(double) * (size_t)inc->K);
     if (traffic) memcpy(traffic, inc->T, sizeof(double) * (size_t)inc->L);
 }
+
+/* Internal (mcm_internal.h): read-only views of the running per-device and per-link sums. */
+void mcm__incremental_loads(const mcm_incremental *inc, const double **compute, const double **comm,
+                            const double **traffic) {
+    *compute = inc->C;
+    *comm = inc->X;
+    *traffic = inc->T;
+}

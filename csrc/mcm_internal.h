@@ -38,4 +38,8 @@ static inline double mcm__transfer(const mcm_problem *pr, int32_t q, int32_t a, 
 int32_t mcm__scc_pairs(int32_t K, int32_t P, const int32_t *pa, const int32_t *pb, int32_t *comp,
                        int32_t *scratch);
 
+/* Read-only views of an incremental evaluator's running sums (compute and comm per device, traffic per link). */
+void mcm__incremental_loads(const mcm_incremental *inc, const double **compute, const double **comm,
+                            const double **traffic);
+
 #endif

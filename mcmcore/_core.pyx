@@ -371,3 +371,4 @@ cdef class Incremental:
         mcm_incremental_state(self.inc, &a[0], &b[0], &c[0], &d[0])
         return compute, comm, memory, traffic[:L]
 include "_repair.pxi"
+include "_anneal.pxi"

@@ -1,0 +1,179 @@
+"""Search for the best valid placement: one entry point, :func:`partition`, over a registry of methods.
+
+A method is a function ``run(problem, tracker, *, seed, n_threads, **options)`` that offers placements to the
+:class:`~mcmcore.search.base.Tracker` until the tracker's budget is exhausted (or it has proven optimality). Methods
+share the lower layers (the C annealing loop, repair, random_valid), never ``partition`` itself.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+from mcmcore.constraints import Constraints
+from mcmcore.errors import InfeasibleError
+from mcmcore.graph import Graph
+from mcmcore.package import Package
+from mcmcore.search.base import OBJECTIVES, History, SearchProblem, SearchResult, SearchStatus, Tracker
+from mcmcore.search.bounds import lower_bound
+
+__all__ = ["partition", "METHODS", "register_method", "SearchResult", "SearchStatus", "History", "lower_bound",
+           "DEFAULT_MAX_SECONDS"]
+
+#: Budget when neither max_evals nor max_seconds is given.
+DEFAULT_MAX_SECONDS = 10.0
+
+#: name -> "module:function" (imported lazily, so optional dependencies load only when used)
+METHODS: dict[str, str] = {
+    "random": "mcmcore.search.random_search:run",
+    "anneal": "mcmcore.search.anneal:run",
+    "dp": "mcmcore.search.dp:run",
+}
+
+
+def register_method(name: str, target: str | Callable) -> None:
+    """Add a method: ``target`` is a callable or a ``"module:function"`` string."""
+    METHODS[name] = target
+
+
+def _resolve(name: str) -> Callable:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; methods are {', '.join(sorted(METHODS))}")
+    target = METHODS[name]
+    if callable(target):
+        return target
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+class _Progress:
+    """A rich progress line: best objective and evaluations/s (updated at most 10 times a second)."""
+
+    def __init__(self, method: str, tracker: Tracker, enabled: bool):
+        self.enabled = enabled
+        self.tracker = tracker
+        self.method = method
+        self._last = -1.0
+        self._progress = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                      TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                                      transient=False, file=sys.stderr)
+            self._task = self._progress.add_task(method, total=1000, status="")
+            self._progress.start()
+
+    def __call__(self, tracker: Tracker) -> None:
+        if not self.enabled:
+            return
+        now = tracker.elapsed()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        best = tracker.best_value
+        rate = tracker.evals / max(now, 1e-9)
+        status = (f"best {best:.6g} s" if math.isfinite(best) else "no valid placement yet") + \
+                 f" | {tracker.evals:,} evals ({rate:,.0f}/s)"
+        self._progress.update(self._task, completed=int(1000 * tracker.fraction()), status=status)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._last = -1.0
+            self(self.tracker)
+            self._progress.stop()
+
+
+def partition(graph: Graph, package: Package, *, method: str = "auto", constraints: Constraints | None = None,
+              objective: str = "throughput", max_evals: int | None = None, max_seconds: float | None = None,
+              seed: int = 0, n_threads: int | None = None, progress: bool = True, overlap: bool | None = None,
+              **options: Any) -> SearchResult:
+    """Find the valid placement with the best throughput (or latency).
+
+    Parameters
+    ----------
+    graph, package : Graph, Package
+    method : str
+        ``auto`` (default), ``random``, ``anneal``, ``dp``, ``exact``, ``metis``, ``kahypar``, ``multilevel``,
+        ``rl`` -- see :data:`METHODS`.
+    constraints : Constraints, optional
+    objective : {"throughput", "latency"}
+        Throughput minimises the pipeline interval; latency the single-sample latency.
+    max_evals, max_seconds : optional
+        Budget. Without either, ``max_seconds`` = :data:`DEFAULT_MAX_SECONDS`.
+    seed : int
+        Same seed and ``max_evals`` budget, same result.
+    n_threads : int, optional
+        Threads for methods that run several chains or batches (default: all CPUs this process may use).
+    progress : bool
+        Show a progress line on stderr.
+    **options
+        Passed to the method.
+
+    Returns
+    -------
+    SearchResult
+
+    Raises
+    ------
+    InfeasibleError
+        When the instance is proven to have no valid placement (the message says why).
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if max_evals is not None and (not isinstance(max_evals, (int, np.integer)) or max_evals < 1):
+        raise ValueError(f"max_evals must be a positive integer, got {max_evals!r}")
+    if max_seconds is not None and not (max_seconds > 0):
+        raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
+    if max_evals is None and max_seconds is None:
+        max_seconds = DEFAULT_MAX_SECONDS
+    constraints = Constraints() if constraints is None else constraints
+    run = _resolve(method)
+    problem = SearchProblem(graph, package, constraints, objective, overlap)
+    problem.evaluate(np.zeros(graph.n_nodes, dtype=np.int32))  # validates graph/package fit early
+    _check_feasible(problem)
+    tracker = Tracker(problem, max_evals=max_evals, max_seconds=max_seconds)
+    bar = _Progress(method, tracker, progress)
+    tracker.on_progress = bar
+    try:
+        run(problem, tracker, seed=int(seed), n_threads=n_threads, **options)
+    except KeyboardInterrupt:
+        tracker.info["interrupted"] = True
+        if tracker.best_placement is None:
+            raise
+    finally:
+        bar.close()
+    return finish(problem, tracker, method, seed)
+
+
+def _check_feasible(problem: SearchProblem) -> None:
+    """Cheap infeasibility proofs (repair's checks) before any search."""
+    try:
+        from mcmcore.repair import check_feasibility
+    except ImportError:  # repair not available in this build
+        return
+    check_feasibility(problem.graph, problem.package, constraints=problem.constraints)
+
+
+def finish(problem: SearchProblem, tracker: Tracker, method: str, seed: int) -> SearchResult:
+    """Turn a tracker into a SearchResult (status, bound, gap, report)."""
+    lb = max(tracker.lower_bound, lower_bound(problem.graph, problem.package, objective=problem.objective,
+                                              constraints=problem.constraints))
+    if tracker.best_placement is None:
+        if tracker.proven_infeasible:
+            raise InfeasibleError(tracker.info.get("infeasible_reason", f"{method} proved the instance infeasible"))
+        return SearchResult(None, None, SearchStatus.NO_SOLUTION, method, problem.objective, math.inf, lb, 1.0,
+                            tracker.history(), tracker.evals, tracker.elapsed(), seed, dict(tracker.info))
+    report = problem.evaluate(tracker.best_placement)
+    value = problem.value_of(report)
+    if lb > value:  # numerical noise only: a bound can never exceed a feasible value
+        lb = value
+    gap = 0.0 if value <= 0 else max(0.0, (value - lb) / value)
+    optimal = tracker.proven_optimal or gap <= 1e-12
+    status = SearchStatus.OPTIMAL if optimal else SearchStatus.FEASIBLE
+    return SearchResult(tracker.best_placement, report, status, method, problem.objective, value, lb,
+                        0.0 if optimal else gap, tracker.history(), tracker.evals, tracker.elapsed(), seed,
+                        dict(tracker.info))

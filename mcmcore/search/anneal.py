@@ -1,0 +1,178 @@
+"""``anneal``: simulated annealing whose inner loop runs in the C core with incremental evaluation.
+
+Independent chains (default 2, whatever the thread count, so the result does not depend on it) run on native
+threads without the GIL, slice by slice; between slices the best valid placements are reported to the tracker,
+the progress line is refreshed and the budget is checked. The start is the best pipeline split (``dp``) when the
+dataflow constraint is ``ordered``, else a random valid placement. With ``restarts`` > 1 the budget is cut into
+consecutive runs, each reheated from the best placement so far.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcmcore import _core
+from mcmcore.evaluate import _problem, default_threads
+from mcmcore.search.base import SearchProblem, Tracker
+
+__all__ = ["AnnealParams", "run", "anneal_from"]
+
+_DEFAULTS = _core.anneal_defaults()
+
+
+@dataclass(frozen=True)
+class AnnealParams:
+    """Tunable parameters of the annealing schedule (defaults tuned on the zoo; see BENCHMARKS.md)."""
+
+    #: start temperature, relative to the start interval
+    t_start: float = _DEFAULTS["t_start"]
+    #: end temperature, relative to the start interval
+    t_end: float = _DEFAULTS["t_end"]
+    #: soft-max sharpness of the energy (0 = the bare maximum)
+    beta: float = _DEFAULTS["beta"]
+    #: energy of one constraint violation, relative to the start interval
+    penalty: float = _DEFAULTS["penalty"]
+    #: probability of a block move (node + same-device descendants/ancestors to the adjacent stage)
+    p_block: float = _DEFAULTS["p_block"]
+    #: largest block moved at once
+    block_limit: int = 1 << 30
+    #: independent chains
+    chains: int = 2
+    #: consecutive reheated runs
+    restarts: int = 1
+    #: proposals per slice when the budget is in evaluations (slices are also capped by time)
+    slice_iters: int = 20000
+
+
+def _start_placement(problem: SearchProblem, seed: int) -> np.ndarray:
+    from mcmcore.search.dp import pipeline_split, topological_orders
+
+    dataflow = problem.constraints.resolved_dataflow(problem.package)
+    best, best_value = None, math.inf
+    if dataflow in ("ordered", None) or problem.package.interconnect == "port":
+        for order in topological_orders(problem.graph):
+            pl, _ = pipeline_split(problem, order)
+            if pl is None:
+                continue
+            rep = problem.evaluate(pl)
+            value = problem.value_of(rep) + (0 if rep.valid else math.inf)
+            if best is None or value < best_value:
+                best, best_value = pl, value
+    if best is not None and math.isfinite(best_value):
+        return best
+    try:
+        from mcmcore.repair import repair, random_valid
+    except ImportError:
+        return best if best is not None else np.zeros(problem.graph.n_nodes, dtype=np.int32)
+    if best is not None:
+        try:
+            return repair(problem.graph, problem.package, best, constraints=problem.constraints,
+                          seed=seed).placement
+        except Exception:
+            pass
+    try:
+        return np.asarray(random_valid(problem.graph, problem.package, constraints=problem.constraints, seed=seed,
+                                       n=1)).reshape(-1)
+    except Exception:
+        return best if best is not None else np.zeros(problem.graph.n_nodes, dtype=np.int32)
+
+
+def anneal_from(problem: SearchProblem, tracker: Tracker, starts: list[np.ndarray], *, seed: int,
+                n_threads: int | None, params: AnnealParams, budget_fraction: tuple[float, float] = (0.0, 1.0)):
+    """Run one annealing chain from each start until the tracker's budget reaches ``budget_fraction[1]``.
+
+    The schedule runs from the tracker's budget fraction ``budget_fraction[0]`` to ``[1]``. Returns the chains'
+    best (value, placement) pairs.
+    """
+    core_problem, _ = _problem(problem.graph, problem.package, problem.constraints, problem.overlap)
+    latency = problem.objective == "latency"
+    chains = [
+        _core.Annealer(core_problem, np.ascontiguousarray(s, dtype=np.int32), t_start=params.t_start,
+                       t_end=params.t_end, beta=params.beta, penalty=params.penalty, p_block=params.p_block,
+                       block_limit=params.block_limit, latency=latency,
+                       seed=(seed * 1_000_003 + 7919 * i + 1) & 0xFFFFFFFFFFFFFFFF)
+        for i, s in enumerate(starts)
+    ]
+    threads = max(1, min(len(chains), default_threads() if n_threads is None else n_threads))
+    f_lo, f_hi = budget_fraction
+    span = max(f_hi - f_lo, 1e-12)
+    per_chain_evals = None
+    if tracker.max_evals is not None:
+        per_chain_evals = max(1, int((tracker.max_evals * f_hi - tracker.evals) / len(chains)))
+    done = [0] * len(chains)
+    counted = [c.evals for c in chains]
+    slice_iters = params.slice_iters
+    seconds_per_iter = None
+
+    def schedule_fraction() -> float:
+        if per_chain_evals is not None and tracker.max_seconds is None:
+            return min(1.0, min(done) / per_chain_evals)
+        return min(1.0, max(0.0, (tracker.fraction() - f_lo) / span))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        while True:
+            f0 = schedule_fraction()
+            if f0 >= 1.0 or tracker.proven_optimal:
+                break
+            n = slice_iters
+            if per_chain_evals is not None:
+                n = min(n, per_chain_evals - min(done))
+            if tracker.max_seconds is not None and seconds_per_iter:
+                # keep slices near 50 ms so the budget is honoured and progress stays live
+                n = max(100, min(n, int(0.05 / seconds_per_iter)))
+                n = max(1, min(n, int(max(tracker.remaining_seconds(), 0.0) / seconds_per_iter) + 1))
+            if per_chain_evals is not None and tracker.max_seconds is None:
+                f1 = min(1.0, (min(done) + n) / per_chain_evals)
+            else:
+                f1 = f0 + (n * seconds_per_iter / tracker.max_seconds / span if seconds_per_iter and
+                           tracker.max_seconds else 0.01)
+                f1 = min(1.0, max(f1, f0))
+            t0 = tracker.elapsed()
+            list(pool.map(lambda c: c.run(n, f0, f1), chains))
+            dt = tracker.elapsed() - t0
+            seconds_per_iter = max(dt / max(n, 1), 1e-9)
+            for i, c in enumerate(chains):
+                done[i] += n
+                value, placement = c.best()
+                if placement is not None:
+                    tracker.offer(placement, value, valid=True, count=False)
+                tracker.count(c.evals - counted[i])
+                counted[i] = c.evals
+            if tracker.exhausted() or (tracker.max_evals is not None and tracker.evals >= tracker.max_evals * f_hi):
+                break
+            if per_chain_evals is not None and min(done) >= per_chain_evals:
+                break
+    tracker.info["anneal_accept_rate"] = float(sum(c.accepted for c in chains) / max(1, sum(c.evals for c in chains)))
+    return [c.best() for c in chains]
+
+
+def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: int | None = None,
+        start: np.ndarray | None = None, params: AnnealParams | None = None, **options) -> None:
+    """``anneal`` method. Options: ``start`` (a placement), ``params`` (AnnealParams) or its fields."""
+    if params is None:
+        params = AnnealParams(**{k: v for k, v in options.items() if k in AnnealParams.__dataclass_fields__})
+    unknown = set(options) - set(AnnealParams.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown anneal option(s): {', '.join(sorted(unknown))}")
+    if start is None:
+        start = _start_placement(problem, seed)
+    else:
+        from mcmcore.evaluate import as_placement
+
+        start = as_placement(start, problem.graph, problem.package)
+    tracker.offer(start)
+    current = [start] * params.chains
+    restarts = max(1, int(params.restarts))
+    for r in range(restarts):
+        lo, hi = r / restarts, (r + 1) / restarts
+        results = anneal_from(problem, tracker, current, seed=seed + 104729 * r, n_threads=n_threads,
+                              params=params, budget_fraction=(lo, hi))
+        if tracker.exhausted() and r < restarts - 1 and tracker.fraction() >= 1.0:
+            break
+        if tracker.best_placement is not None:
+            current = [tracker.best_placement] * params.chains
+        else:
+            current = [p if p is not None else start for _, p in results]

@@ -1,0 +1,266 @@
+"""Optimal split of a topological order into contiguous pipeline stages (the ``dp`` method's fast part).
+
+For one fixed topological order, the K devices in pipeline order each take one contiguous segment (possibly
+empty). With the port model the stage cost is exact: compute on that device plus, for communication, each node of
+the segment with a consumer in a later segment (sent once) and each earlier node feeding the segment (received
+once), times the device's comm_factor; ``overlap`` takes the max instead of the sum. With the links model the
+stage cost uses the bytes leaving the stage over the link to the next stage (exact when all traffic goes to the
+next stage, an estimate otherwise); every split is re-evaluated exactly by the core afterwards.
+
+Segments whose weights exceed the device's SRAM are not allowed. The dynamic program is O(K N^2 + N E) for
+N <= ``MAX_EXACT_NODES``; longer orders use a bisection on the bottleneck with greedy packing (compute only).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from mcmcore.search.base import SearchProblem, Tracker
+from mcmcore.search.bounds import compute_time_matrix
+
+__all__ = ["pipeline_split", "topological_orders", "run", "MAX_EXACT_NODES"]
+
+MAX_EXACT_NODES = 6000
+
+
+@njit(cache=True)
+def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
+              link_bw_at, overlap, links, all_used):
+    """best[p, j]: minimal bottleneck placing the first j nodes of the order on positions 0..p."""
+    n = t.shape[0]
+    K = cls_at.shape[0]
+    INF = np.inf
+    best = np.full((K, n + 1), INF)
+    parent = np.full((K, n + 1), -1, dtype=np.int64)
+    stamp = np.full(n, -1, dtype=np.int64)
+    for i in range(n + 1):
+        # Empty segment at position p: carry best[p-1][i] over (not with all_used).
+        if not all_used:
+            for p in range(1, K):
+                if best[p - 1, i] < best[p, i]:
+                    best[p, i] = best[p - 1, i]
+                    parent[p, i] = i
+        if i == n:
+            break
+        # Extend the segment [i, j) node by node, keeping its send and receive charges up to date.
+        S = 0.0
+        R = 0.0
+        for j in range(i + 1, n + 1):
+            x = j - 1
+            # receive: earlier nodes feeding x, once each
+            for e in range(pred_ptr[x], pred_ptr[x + 1]):
+                u = pred_idx[e]
+                if u < i and stamp[u] != i:
+                    stamp[u] = i
+                    R += t[u]
+            # send: x sends when its last consumer is beyond the segment
+            if last[x] >= j:
+                S += t[x]
+            # nodes of the segment whose last consumer is x (index j - 1) no longer send
+            for b in range(bucket_ptr[j - 1], bucket_ptr[j]):
+                y = bucket_idx[b]
+                if y >= i and y < j - 1:
+                    S -= t[y]
+            comm_units = S + R
+            for p in range(K):
+                if p == 0:
+                    if i != 0:
+                        continue
+                    prev = 0.0
+                else:
+                    prev = best[p - 1, i]
+                    if prev == INF:
+                        continue
+                if w_prefix[j] - w_prefix[i] > sram_at[p]:
+                    continue
+                c = ct_prefix[cls_at[p], j] - ct_prefix[cls_at[p], i]
+                if links:
+                    comm = S / link_bw_at[p] if p + 1 < K else 0.0
+                    cost = c if c > comm else comm
+                elif overlap:
+                    comm = cf_at[p] * comm_units
+                    cost = c if c > comm else comm
+                else:
+                    cost = c + cf_at[p] * comm_units
+                v = prev if prev > cost else cost
+                if v < best[p, j]:
+                    best[p, j] = v
+                    parent[p, j] = i
+    return best, parent
+
+
+def topological_orders(graph) -> list[np.ndarray]:
+    """Candidate orders: the graph's own (smallest ready id first) and a depth-first one (reverse postorder),
+    which keeps chains and branches together."""
+    orders = [np.asarray(graph.topo_order, dtype=np.int64)]
+    n = graph.n_nodes
+    if n == 0:
+        return orders
+    indeg = np.diff(graph.pred_ptr)
+    visited = np.zeros(n, dtype=bool)
+    post: list[int] = []
+    succ_ptr, succ_idx = graph.succ_ptr, graph.succ_idx
+    for root in np.flatnonzero(indeg == 0)[::-1]:
+        if visited[root]:
+            continue
+        stack = [(int(root), int(succ_ptr[root]))]
+        visited[root] = True
+        while stack:
+            u, e = stack[-1]
+            if e < succ_ptr[u + 1]:
+                stack[-1] = (u, e + 1)
+                w = int(succ_idx[succ_ptr[u + 1] - 1 - (e - succ_ptr[u])])
+                if not visited[w]:
+                    visited[w] = True
+                    stack.append((w, int(succ_ptr[w])))
+            else:
+                post.append(u)
+                stack.pop()
+    dfs = np.asarray(post[::-1], dtype=np.int64)
+    if not np.array_equal(dfs, orders[0]):
+        orders.append(dfs)
+    return orders
+
+
+def pipeline_split(problem: SearchProblem, order: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
+    """The optimal contiguous split of ``order`` (default: the graph's topological order) along the pipeline.
+
+    Returns ``(placement, estimated_value)``; placement is None when no split satisfies capacity.
+    """
+    g, pkg = problem.graph, problem.package
+    n, K = g.n_nodes, pkg.n_devices
+    order = np.asarray(g.topo_order if order is None else order, dtype=np.int64)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32), 0.0
+    index = np.empty(n, dtype=np.int64)
+    index[order] = np.arange(n)
+    ct = compute_time_matrix(g, pkg)
+    dev_at = np.asarray(pkg.order, dtype=np.int64)
+    # compute-time classes of the devices in pipeline order
+    cols, cls_at = np.unique(ct[:, dev_at].T, axis=0, return_inverse=True)
+    cls_at = cls_at.reshape(-1).astype(np.int64)
+    ct_prefix = np.zeros((len(cols), n + 1))
+    ct_prefix[:, 1:] = np.cumsum(cols[:, order], axis=1)
+    w_prefix = np.zeros(n + 1)
+    w_prefix[1:] = np.cumsum(g.weight_bytes[order])
+    if pkg.interconnect == "port":
+        t = (g.comm_time if g.comm_time is not None else g.out_bytes / pkg.bandwidth)[order]
+    else:
+        t = g.out_bytes[order].astype(np.float64)
+    # predecessors and last consumer, in order-index space
+    pred_ptr = np.zeros(n + 1, dtype=np.int64)
+    counts = np.diff(g.pred_ptr)[order]
+    pred_ptr[1:] = np.cumsum(counts)
+    pred_idx = np.empty(pred_ptr[-1], dtype=np.int64)
+    for x in range(n):
+        v = order[x]
+        pred_idx[pred_ptr[x]:pred_ptr[x + 1]] = index[g.predecessors(v)]
+    last = np.full(n, -1, dtype=np.int64)
+    src = np.repeat(np.arange(g.n_nodes), np.diff(g.succ_ptr))
+    if len(src):
+        np.maximum.at(last, index[src], index[g.succ_idx])
+    bucket_ptr = np.zeros(n + 1, dtype=np.int64)
+    has = last >= 0
+    np.add.at(bucket_ptr, last[has] + 1, 1)
+    bucket_ptr = np.cumsum(bucket_ptr)
+    bucket_idx = np.argsort(np.where(has, last, n), kind="stable")[: int(has.sum())].astype(np.int64)
+    cf_at = np.asarray(pkg.comm_factor, dtype=np.float64)[dev_at]
+    sram_at = np.asarray(pkg.sram_bytes, dtype=np.float64)[dev_at] if problem.constraints.capacity else \
+        np.full(K, np.inf)
+    if pkg.interconnect == "links":
+        link_bw_at = np.full(K, np.inf)
+        for p in range(K - 1):
+            route = pkg.route(int(dev_at[p]), int(dev_at[p + 1]))
+            link_bw_at[p] = min(pkg.link_bandwidth[l] for l in route) if route else np.inf
+    else:
+        link_bw_at = np.ones(K)
+    overlap = bool(problem.overlap) if problem.overlap is not None else pkg.default_overlap
+    if n > MAX_EXACT_NODES:
+        return _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at)
+    best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
+                             cf_at, sram_at, link_bw_at, overlap, pkg.interconnect == "links",
+                             bool(problem.constraints.all_used))
+    value = best[K - 1, n]
+    if not np.isfinite(value):
+        return None, float("inf")
+    placement_by_index = np.empty(n, dtype=np.int32)
+    j = n
+    for p in range(K - 1, -1, -1):
+        i = int(parent[p, j]) if p > 0 else 0
+        placement_by_index[i:j] = dev_at[p]
+        j = i
+    placement = np.empty(n, dtype=np.int32)
+    placement[order] = placement_by_index
+    return placement, float(value)
+
+
+def _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at):
+    """Bisection on the bottleneck (compute only) with greedy packing: for very long orders."""
+    n, K = len(order), len(dev_at)
+    lo, hi = 0.0, float(max(ct_prefix[:, -1]))
+
+    def pack(limit):
+        cuts, i = [0], 0
+        for p in range(K):
+            c = ct_prefix[cls_at[p]]
+            # largest j with compute and memory within the limit
+            j = int(np.searchsorted(c, c[i] + limit, side="right")) - 1
+            jm = int(np.searchsorted(w_prefix, w_prefix[i] + sram_at[p], side="right")) - 1
+            j = max(i, min(j, jm, n))
+            cuts.append(j)
+            i = j
+        return cuts if i >= n else None
+
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if pack(mid) is None:
+            lo = mid
+        else:
+            hi = mid
+    cuts = pack(hi)
+    if cuts is None:
+        return None, float("inf")
+    by_index = np.empty(n, dtype=np.int32)
+    for p in range(K):
+        by_index[cuts[p]:cuts[p + 1]] = dev_at[p]
+    placement = np.empty(n, dtype=np.int32)
+    placement[order] = by_index
+    return placement, hi
+
+
+def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=None, **options) -> None:
+    """``dp`` method: the best pipeline split over the candidate topological orders, repaired when needed.
+
+    (The exact dynamic program over the ideals of the DAG, for graphs where it is tractable, lives in
+    :mod:`mcmcore.search.ideals` and is tried first when registered.)
+    """
+    try:
+        from mcmcore.search import ideals
+    except ImportError:
+        ideals = None
+    if ideals is not None and ideals.tractable(problem):
+        ideals.run(problem, tracker, seed=seed, n_threads=n_threads, **options)
+        if tracker.proven_optimal:
+            return
+    for order in topological_orders(problem.graph):
+        placement, _ = pipeline_split(problem, order)
+        if placement is None:
+            continue
+        offer_repaired(problem, tracker, placement, seed=seed)
+
+
+def offer_repaired(problem: SearchProblem, tracker: Tracker, placement: np.ndarray, *, seed: int = 0) -> bool:
+    """Offer a placement; when it is invalid, offer its repair instead (if the repair engine is available)."""
+    rep = problem.evaluate(placement)
+    if rep.valid:
+        return tracker.offer(placement, problem.value_of(rep), valid=True)
+    tracker.count(1)
+    try:
+        from mcmcore.repair import repair
+    except ImportError:
+        return False
+    try:
+        fixed = repair(problem.graph, problem.package, placement, constraints=problem.constraints, seed=seed)
+    except Exception:  # InfeasibleError and friends: nothing to offer
+        return False
+    return tracker.offer(fixed.placement)
