@@ -109,6 +109,25 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 16
 
 
+def _check_fit(graph: Graph, package: Package, constraints: Constraints) -> None:
+    """The core's graph-versus-package checks, done here first so the messages can name nodes and kinds."""
+    n_kinds = graph.n_kinds
+    if n_kinds:  # the graph's latency / supported columns are indexed by device kind
+        bad = np.flatnonzero((package.kinds < 0) | (package.kinds >= n_kinds))
+        if bad.size:
+            d = int(bad[0])
+            k = int(package.kinds[d])
+            kind = f" ({package.kind_names[k]!r})" if 0 <= k < len(package.kind_names) else ""
+            raise InvalidPackageError(f"device {d} has kind {k}, but the graph gives latency/support for {n_kinds} "
+                                      f"device kind(s): kind {k}{kind} has no column in the graph")
+    if constraints.pins and graph.pin is not None:
+        bad = np.flatnonzero(graph.pin >= package.n_devices)
+        if bad.size:
+            i = int(bad[0])
+            raise InvalidPackageError(f"node {graph.names[i]!r} (id {i}) is pinned to device {int(graph.pin[i])}, "
+                                      f"but the package has {package.n_devices} devices")
+
+
 def _problem(graph: Graph, package: Package, constraints: Constraints | None, overlap: bool | None):
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be an mcmcore.Graph, got {type(graph).__name__}")
@@ -128,6 +147,7 @@ def _problem(graph: Graph, package: Package, constraints: Constraints | None, ov
         if hit is not None and hit.graph is graph and hit.package is package:
             _CACHE.move_to_end(key)
             return hit, constraints
+    _check_fit(graph, package, constraints)
     try:
         problem = _core.Problem(graph, package, constraints.as_tuple(package), bool(overlap))
     except ValueError as exc:

@@ -231,9 +231,10 @@ def test_overlap_defaults_and_links_rejects_false():
 # ------------------------------------------------------------------------------------------ graph vs package
 def test_pin_beyond_package():
     g = chain(pin=[-1, 5, -1], names=["a", "b", "c"])
-    with pytest.raises(InvalidPackageError, match=r"node 1 is pinned to device 5, but the package has 3 devices"):
+    with pytest.raises(InvalidPackageError, match=r"node 'b' \(id 1\) is pinned to device 5, but the package has 3 "
+                                                  r"devices"):
         evaluate(g, ring(), [0, 1, 2])
-    with pytest.raises(InvalidPackageError, match=r"node 1 is pinned to device 5"):
+    with pytest.raises(InvalidPackageError, match=r"node 'b' \(id 1\) is pinned to device 5"):
         evaluate(g, port(), [0, 1, 2])
     # with pins off the pin is not looked at
     assert evaluate(g, ring(), [0, 1, 2], constraints=Constraints(pins=False)).valid
@@ -262,3 +263,30 @@ def test_numpy_boolean_switches_evaluate_like_python_ones():
     c = Constraints(capacity=np.bool_(False), all_used=np.bool_(True))
     assert evaluate(g, port(), [0, 0, 0], constraints=c).violations == \
         evaluate(g, port(), [0, 0, 0], constraints=Constraints(capacity=False, all_used=True)).violations
+
+
+def test_pin_beyond_package_names_the_node_everywhere():
+    """evaluate, evaluate_batch and IncrementalEvaluator all check pins before the core, naming the node."""
+    g = chain(4, pin=[-1, 2, -1, 7], names=["in", "mm", "add", "out"])
+    pattern = r"^node 'out' \(id 3\) is pinned to device 7, but the package has 4 devices$"
+    for package in (ring(4), port(4)):
+        with pytest.raises(InvalidPackageError, match=pattern):
+            evaluate(g, package, [0, 2, 2, 3])
+        with pytest.raises(InvalidPackageError, match=pattern):
+            evaluate_batch(g, package, [[0, 2, 2, 3]])
+        with pytest.raises(InvalidPackageError, match=pattern):
+            IncrementalEvaluator(g, package, [0, 2, 2, 3])
+    # a pin on the last device is fine
+    assert evaluate(chain(2, pin=[-1, 7]), ring(8), [0, 7]).valid
+
+
+def test_latency_kind_beyond_graph_names_the_kind():
+    hetero = Package.preset("hetero3")  # kinds [0, 0, 1]: accel, accel, cpu
+    for g in (chain(latency=[1.0, 1.0, 1.0]), chain(supported=[[True]] * 3)):
+        with pytest.raises(InvalidPackageError, match=r"^device 2 has kind 1, but the graph gives latency/support for "
+                                                      r"1 device kind\(s\): kind 1 \('cpu'\) has no column"):
+            evaluate(g, hetero, [0, 0, 1])
+        # the check does not depend on the constraints: latency is the cost model, not a constraint
+        with pytest.raises(InvalidPackageError, match="device 2 has kind 1"):
+            evaluate(g, hetero, [0, 0, 1], constraints=Constraints.none())
+    assert evaluate(chain(latency=[[1.0, 2.0]] * 3), hetero, [0, 1, 2]).latency == pytest.approx(4.0)
