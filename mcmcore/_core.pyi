@@ -94,3 +94,46 @@ class Incremental:
     def total_violations(self) -> int: ...
     def state(self) -> tuple[_F64, _F64, _F64, _F64]:
         """``(compute, comm, memory, traffic)`` of the current placement."""
+
+# ------------------------------------------------------------------------------- repair (mcmcore/_repair.pxi)
+class RepairInfeasible(ValueError):
+    """The repair context proved the instance infeasible while contracting it (message says why)."""
+
+@disjoint_base
+class Repairer:
+    """The native repair heuristic bound to a Problem, with optional per-node move costs (float64, n_nodes).
+    Raises RepairInfeasible when contracting colors and pins already proves that no valid placement exists."""
+
+    @property
+    def problem(self) -> Problem: ...
+    def __new__(cls, problem: Problem, weights: npt.ArrayLike | None = None) -> Self: ...
+    def run(self, placement: _I32) -> tuple[_I32, int, float, bool]:
+        """``(placement, moved, moved_weight, ok)``; ``ok`` is False when the heuristic found no valid placement
+        (not a proof of infeasibility)."""
+    def run_batch(self, placements: _I32, n_threads: int = 1) -> tuple[_I32, _I64, _F64, npt.NDArray[np.bool_]]:
+        """A (B, n_nodes) batch: ``(placements, moved, moved_weight, ok)``, one row or entry per input row."""
+    def random_valid(self, seed: int, n: int, n_threads: int = 1) -> tuple[_I32, npt.NDArray[np.bool_]]:
+        """``n`` random valid placements ``(placements (n, n_nodes), ok (n,))``, the same for any n_threads."""
+
+# ----------------------------------------------------------------------------- annealing (mcmcore/_anneal.pxi)
+def anneal_defaults() -> dict[str, float | int]:
+    """The C core's default annealing parameters: t_start, t_end, beta, penalty, p_block, block_limit."""
+
+@disjoint_base
+class Annealer:
+    """One annealing chain in the C core, run slice by slice with :meth:`run` (without the GIL)."""
+
+    @property
+    def problem(self) -> Problem: ...
+    def __new__(cls, problem: Problem, start: _I32, *, t_start: float, t_end: float, beta: float, penalty: float,
+                p_block: float, block_limit: int, latency: bool, seed: int) -> Self: ...
+    def run(self, iters: int, f0: float, f1: float) -> None:
+        """``iters`` proposals, the schedule going from fraction ``f0`` to ``f1`` of the budget."""
+    def best(self) -> tuple[float, _I32 | None]:
+        """``(value, placement)`` of the best valid state so far; ``(inf, None)`` when there is none."""
+    @property
+    def evals(self) -> int: ...
+    @property
+    def accepted(self) -> int: ...
+    def current(self) -> tuple[float, int]:
+        """``(value, total violations)`` of the current state."""
