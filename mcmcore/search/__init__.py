@@ -31,6 +31,9 @@ METHODS: dict[str, str] = {
     "random": "mcmcore.search.random_search:run",
     "anneal": "mcmcore.search.anneal:run",
     "dp": "mcmcore.search.dp:run",
+    "metis": "mcmcore.search.partitioners:run_metis",
+    "kahypar": "mcmcore.search.partitioners:run_kahypar",
+    "multilevel": "mcmcore.search.multilevel:run",
 }
 
 
