@@ -34,6 +34,8 @@ struct mcm_repair {
     double *ncost;               /* N: cost of moving each node */
     uint8_t *dev_ok;             /* U * K: allowed devices (support, pins) */
     uint8_t *df;                 /* U: takes part in the dataflow constraint */
+    float *inv_out, *inv_in;     /* U: 1 / out-degree, 1 / in-degree in the unit DAG (0 when none) */
+    int plain;                   /* every unit may use every device (no pins / support limits) */
     int dataflow, skip, capacity, all_used;
 };
 
@@ -41,7 +43,7 @@ struct mcm_repair_ws {
     int32_t *pos_dev, *dev_pos;  /* K */
     int32_t *cdev, *c, *f, *L, *H, *dlo, *dhi; /* U */
     int32_t *next, *prev, *head, *tail, *cnt;  /* U, U, K, K, K */
-    double *fw, *bw, *pm;        /* U * K, U * K, K */
+    float *fw, *pm;              /* U * K, U * K: forward sums, prefix (then suffix) maxima of the scores */
     double *load, *acc;          /* K, K */
     double *ukeep;               /* U: cost of moving each unit off its candidate */
     int32_t *pair;               /* K * K (acyclic, K <= MCM_REPAIR_DENSE_K) */
@@ -78,6 +80,7 @@ void mcm_repair_free(mcm_repair *rp) {
     free(rp->ncost);
     free(rp->dev_ok);
     free(rp->df);
+    free(rp->inv_out);
     free(rp);
 }
 
@@ -279,6 +282,16 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
             goto fail;
         }
     }
+    rp->inv_out = (float *)malloc(sizeof(float) * (2 * (size_t)U + 1));
+    if (!rp->inv_out) goto fail;
+    rp->inv_in = rp->inv_out + U;
+    rp->plain = 1;
+    for (int32_t a = 0; a < U; a++) {
+        const int32_t od = rp->succ_ptr[a + 1] - rp->succ_ptr[a], id = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
+        rp->inv_out[a] = od ? 1.0f / (float)od : 0.0f;
+        rp->inv_in[a] = id ? 1.0f / (float)id : 0.0f;
+        for (int32_t d = 0; d < K; d++) rp->plain &= rp->dev_ok[(size_t)a * K + d];
+    }
     status = MCM_OK;
     *out = rp;
     rp = NULL;
@@ -319,7 +332,7 @@ mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
     ws->cdev = (int32_t *)malloc(sizeof(int32_t) * (7 * U + 1));
     ws->ukeep = (double *)malloc(sizeof(double) * (U + 1));
     ws->next = (int32_t *)malloc(sizeof(int32_t) * (4 * U + 1));
-    ws->fw = (double *)malloc(sizeof(double) * (2 * U * K + K + 1));
+    ws->fw = (float *)malloc(sizeof(float) * (2 * U * K + K + 1));
     ws->load = (double *)malloc(sizeof(double) * (4 * K + 1));
     ws->cand = (int32_t *)malloc(sizeof(int32_t) * (N + 1));
     if (K <= MCM_REPAIR_DENSE_K) ws->pair = (int32_t *)calloc(K * K + 1, sizeof(int32_t));
@@ -342,8 +355,7 @@ mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
     ws->prev = ws->next + U;
     ws->ready = ws->prev + U;
     ws->indeg = ws->ready + U;
-    ws->bw = ws->fw + U * K;
-    ws->pm = ws->bw + U * K;
+    ws->pm = ws->fw + U * K;
     ws->acc = ws->load + K;
     ws->inw = ws->acc + K;
     ws->rank_sum = ws->inw + K;
@@ -358,6 +370,10 @@ static inline int pos_ok(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t 
 
 static inline double cap_at(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t k) {
     return rp->pr->p->sram_bytes[ws->pos_dev[k]];
+}
+
+static inline int fits(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t k, double extra) {
+    return !mcm__over_capacity(ws->load[k] + extra, cap_at(rp, ws, k));
 }
 
 /* Is the unit-level assignment f valid (dataflow under the current order, skip, allowed, capacity, all used)? */
@@ -491,90 +507,124 @@ static inline double keep_value(const mcm_repair_ws *ws, const double *ukeep, in
     return ws->c[a] == k ? ukeep[a] : 0.0;
 }
 
-/* Steps 4-5: scores and assignment of the dataflow units. Returns 0 when a window closed. */
+/* Steps 4-5: scores and assignment of the dataflow units. Returns 0 when a window closed.
+ * Forward pass (topological order, pulled from the predecessors): fw[a][k] = sum over predecessors p of
+ * pm[p][k] / outdeg(p), where pm[p] is the prefix maximum of p's forward score (fw + keep, masked to p's allowed
+ * window). The backward pass runs in reverse topological order fused with the assignment: the backward sum of
+ * a unit is pulled from its successors' suffix maxima (which overwrite their prefix maxima, no longer needed),
+ * and the unit takes the best-scoring position in the window its assigned successors leave open, preferring a
+ * position with room (capacity) and, on ties, its candidate, then the latest position. Floats: the scores only
+ * rank positions. */
 static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
     const int32_t U = rp->U, K = rp->K, s = rp->skip;
-    double *fw = ws->fw, *bw = ws->bw, *pm = ws->pm;
-    const int32_t *L = ws->L, *H = ws->H;
-    memset(fw, 0, sizeof(double) * (size_t)U * K);
-    memset(bw, 0, sizeof(double) * (size_t)U * K);
+    float *fw = ws->fw, *pm = ws->pm;
+    const int32_t *L = ws->L, *H = ws->H, *c = ws->c;
+    const int plain = rp->plain && s >= K;
     for (int32_t j = 0; j < U; j++) {
         const int32_t a = rp->topo[j];
-        double *fa = fw + (size_t)a * K;
-        double run = -INFINITY;
-        for (int32_t k = 0; k < K; k++) {
-            if (k < L[a] || k > H[a] || !pos_ok(rp, ws, a, k)) fa[k] = -INFINITY;
-            else fa[k] += keep_value(ws, ukeep, a, k);
-            if (fa[k] > run) run = fa[k];
-            pm[k] = run;
+        float *fa = fw + (size_t)a * K, *pa = pm + (size_t)a * K;
+        const int32_t e0 = rp->pred_ptr[a], e1 = rp->pred_ptr[a + 1];
+        if (e0 == e1) {
+            for (int32_t k = 0; k < K; k++) fa[k] = 0.0f;
+        } else {
+            const int32_t p0 = rp->pred[e0];
+            const float *q = pm + (size_t)p0 * K, sh = rp->inv_out[p0];
+            for (int32_t k = 0; k < K; k++) fa[k] = q[k] * sh;
+            for (int32_t e = e0 + 1; e < e1; e++) {
+                const int32_t p = rp->pred[e];
+                const float *r = pm + (size_t)p * K, t = rp->inv_out[p];
+                for (int32_t k = 0; k < K; k++) fa[k] += r[k] * t;
+            }
         }
-        const int32_t od = rp->succ_ptr[a + 1] - rp->succ_ptr[a];
-        if (od == 0) continue;
-        const double share = 1.0 / od;
-        for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
-            double *fb = fw + (size_t)rp->succ[e] * K;
-            for (int32_t k = 0; k < K; k++) fb[k] += pm[k] * share;
+        for (int32_t k = 0; k < K; k++) pa[k] = fa[k];
+        pa[c[a]] += (float)ukeep[a];
+        if (!plain) {
+            for (int32_t k = 0; k < K; k++) {
+                if (k < L[a] || k > H[a] || !pos_ok(rp, ws, a, k)) pa[k] = -INFINITY;
+            }
         }
-    }
-    for (int32_t j = U - 1; j >= 0; j--) {
-        const int32_t a = rp->topo[j];
-        double *ba = bw + (size_t)a * K;
-        double run = -INFINITY;
-        for (int32_t k = K - 1; k >= 0; k--) {
-            if (k < L[a] || k > H[a] || !pos_ok(rp, ws, a, k)) ba[k] = -INFINITY;
-            else ba[k] += keep_value(ws, ukeep, a, k);
-            if (ba[k] > run) run = ba[k];
-            pm[k] = run;
-        }
-        const int32_t id = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
-        if (id == 0) continue;
-        const double share = 1.0 / id;
-        for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) {
-            double *bb = bw + (size_t)rp->pred[e] * K;
-            for (int32_t k = 0; k < K; k++) bb[k] += pm[k] * share;
-        }
+        for (int32_t k = 1; k < K; k++) pa[k] = pa[k] > pa[k - 1] ? pa[k] : pa[k - 1];
     }
     int32_t *f = ws->f, *dlo = ws->dlo, *dhi = ws->dhi;
+    float *row = (float *)ws->acc; /* K floats fit in K doubles */
     for (int32_t a = 0; a < U; a++) {
         dlo[a] = 0;
         dhi[a] = K - 1;
     }
+    if (rp->capacity) {
+        for (int32_t k = 0; k < K; k++) ws->load[k] = 0.0;
+    }
     int ok = 1;
-    for (int32_t j = 0; j < U; j++) {
+    for (int32_t j = U - 1; j >= 0; j--) {
         const int32_t v = rp->topo[j];
-        int32_t lo = dlo[v] > L[v] ? dlo[v] : L[v];
-        int32_t hi = dhi[v] < H[v] ? dhi[v] : H[v];
-        if (s < K) {
-            /* Keep every successor's window open: f(v) <= dhi(w) and f(v) >= dlo(w) - s. */
-            for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+        float *pv = pm + (size_t)v * K;
+        const float *fv = fw + (size_t)v * K;
+        const int32_t e0 = rp->succ_ptr[v], e1 = rp->succ_ptr[v + 1];
+        if (e0 == e1) {
+            for (int32_t k = 0; k < K; k++) row[k] = 0.0f;
+        } else {
+            const int32_t w0 = rp->succ[e0];
+            const float *q = pm + (size_t)w0 * K, sh = rp->inv_in[w0];
+            for (int32_t k = 0; k < K; k++) row[k] = q[k] * sh;
+            for (int32_t e = e0 + 1; e < e1; e++) {
                 const int32_t w = rp->succ[e];
-                if (dhi[w] < hi) hi = dhi[w];
-                if (dlo[w] - s > lo) lo = dlo[w] - s;
+                const float *r = pm + (size_t)w * K, t = rp->inv_in[w];
+                for (int32_t k = 0; k < K; k++) row[k] += r[k] * t;
             }
         }
-        const double *fv = fw + (size_t)v * K, *bv = bw + (size_t)v * K;
-        int32_t best = -1;
-        double bs = -INFINITY;
-        for (int32_t k = lo; k <= hi; k++) {
-            if (!pos_ok(rp, ws, v, k)) continue;
-            double sc = fv[k] + bv[k] - keep_value(ws, ukeep, v, k);
-            if (best < 0 || sc > bs + 1e-12 || (sc > bs - 1e-12 && k == ws->c[v])) {
-                if (!(best >= 0 && best == ws->c[v] && sc <= bs + 1e-12)) {
-                    best = k;
-                    bs = sc;
-                }
+        /* window: assigned successors (and, with skip, the co-successors of the predecessors) */
+        int32_t lo = dlo[v], hi = dhi[v];
+        if (!plain) {
+            if (L[v] > lo) lo = L[v];
+            if (H[v] < hi) hi = H[v];
+        }
+        if (s < K) {
+            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+                const int32_t u = rp->pred[e];
+                if (dlo[u] > lo) lo = dlo[u];
+                if (dhi[u] + s < hi) hi = dhi[u] + s;
             }
         }
+        const float kv = (float)ukeep[v];
+        const int32_t cv = c[v];
+        int32_t best = -1, bfit = -1;
+        float bs = -INFINITY, bsf = -INFINITY;
+        const double wv = rp->uweight[v];
+        for (int32_t k = hi; k >= lo; k--) {
+            if (!plain && !pos_ok(rp, ws, v, k)) continue;
+            const float sc = fv[k] + row[k] + (k == cv ? kv : 0.0f);
+            const float eps = 1e-5f * (1.0f + fabsf(sc));
+            if (best < 0 || sc > bs + eps || (k == cv && sc >= bs - eps)) {
+                best = k;
+                bs = sc;
+            }
+            if (rp->capacity && fits(rp, ws, k, wv) &&
+                (bfit < 0 || sc > bsf + eps || (k == cv && sc >= bsf - eps))) {
+                bfit = k;
+                bsf = sc;
+            }
+        }
+        if (bfit >= 0) best = bfit;
         if (best < 0) {
             ok = 0;
-            best = lo < K ? (lo < 0 ? 0 : lo) : K - 1;
+            best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
         }
         f[v] = best;
-        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
-            const int32_t w = rp->succ[e];
-            if (best > dlo[w]) dlo[w] = best;
-            if (s < K && best + s < dhi[w]) dhi[w] = best + s;
+        if (rp->capacity) ws->load[best] += wv;
+        for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+            const int32_t u = rp->pred[e];
+            if (best < dhi[u]) dhi[u] = best;
+            if (s < K && best - s > dlo[u]) dlo[u] = best - s;
         }
+        /* suffix maxima of this unit's backward score, for its predecessors */
+        for (int32_t k = 0; k < K; k++) pv[k] = row[k];
+        pv[cv] += kv;
+        if (!plain) {
+            for (int32_t k = 0; k < K; k++) {
+                if (k < L[v] || k > H[v] || !pos_ok(rp, ws, v, k)) pv[k] = -INFINITY;
+            }
+        }
+        for (int32_t k = K - 2; k >= 0; k--) pv[k] = pv[k] > pv[k + 1] ? pv[k] : pv[k + 1];
     }
     return ok;
 }
@@ -687,9 +737,6 @@ static int can_step(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t a, in
     return 1;
 }
 
-static inline int fits(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t k, double extra) {
-    return !mcm__over_capacity(ws->load[k] + extra, cap_at(rp, ws, k));
-}
 
 /* Free units (no dataflow edges) may jump anywhere with room; the nearest allowed position wins. */
 static int relocate_free(const mcm_repair *rp, mcm_repair_ws *ws, int32_t a, int need_room) {
@@ -797,6 +844,25 @@ static void fix_all_used(const mcm_repair *rp, mcm_repair_ws *ws) {
     }
 }
 
+/* Step 8: units off their candidate go back to it wherever every constraint still holds (each return is a
+ * gain, so this ends); the lists keep their invariants through move_unit. */
+static void restore_candidates(const mcm_repair *rp, mcm_repair_ws *ws) {
+    const int32_t U = rp->U;
+    for (int round = 0; round < 4; round++) {
+        int changed = 0;
+        for (int32_t j = 0; j < U; j++) {
+            const int32_t a = rp->topo[j], k = ws->c[a], from = ws->f[a];
+            if (from == k) continue;
+            if (rp->capacity && !fits(rp, ws, k, rp->uweight[a])) continue;
+            if (rp->all_used && ws->cnt[from] == 1) continue;
+            if (!can_step(rp, ws, a, k)) continue;
+            move_unit(rp, ws, a, k, 1);
+            changed = 1;
+        }
+        if (!changed) return;
+    }
+}
+
 int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, int32_t *out, int64_t *moved,
                    double *moved_weight) {
     const int32_t N = rp->N, K = rp->K, U = rp->U;
@@ -836,7 +902,15 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
     if (valid) {
         memcpy(ws->f, ws->c, sizeof(int32_t) * (size_t)U);
     } else {
-        int ok = unit_bounds(rp, ws);
+        int ok = 1;
+        if (rp->plain && rp->skip >= K) {
+            for (int32_t a = 0; a < U; a++) {
+                ws->L[a] = 0;
+                ws->H[a] = K - 1;
+            }
+        } else {
+            ok = unit_bounds(rp, ws);
+        }
         if (ok && rp->dataflow != MCM_DATAFLOW_NONE) {
             ok = assign_positions(rp, ws, ukeep);
             if (!ok && rp->skip < K) ok = fix_windows(rp, ws);
@@ -854,6 +928,7 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         build_lists(rp, ws);
         if (rp->capacity) fix_capacity(rp, ws);
         if (rp->all_used) fix_all_used(rp, ws);
+        restore_candidates(rp, ws);
         (void)ok; /* a closed window is not final: the later passes may still reach a valid placement */
         valid = check_units(rp, ws, ws->f);
     }
