@@ -313,6 +313,234 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _search_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by `mcm partition` and `mcm compare`."""
+    p.add_argument("graph", help="graph file (.json / .npz) or zoo model name")
+    p.add_argument("--package", required=True, help="package preset name or spec file (.json / .yaml)")
+    p.add_argument("--max-seconds", type=_positive_float, default=None,
+                   help="time budget per search (default: 10 s when --max-evals is not given either)")
+    p.add_argument("--max-evals", type=_positive_int, default=None, help="evaluation budget per search")
+    p.add_argument("--objective", choices=["throughput", "latency"], default="throughput",
+                   help="minimise the pipeline interval (throughput) or the single-sample latency")
+    p.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
+                   help="overlap compute and communication (default: off for port, always on for links)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="threads (default: all allowed CPUs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    add_constraint_arguments(p)
+
+
+def _search(graph, package, method: str, args, *, seed: int, constraints):
+    """One call of :func:`mcmcore.partition` with the command-line options; library errors become MCMError
+    (ImportError is left alone: the caller decides whether a missing optional method is fatal)."""
+    from mcmcore.search import partition
+
+    try:
+        return partition(graph, package, method=method, constraints=constraints, objective=args.objective,
+                         max_evals=args.max_evals, max_seconds=args.max_seconds, seed=seed,
+                         n_threads=args.threads, progress=not args.no_progress, overlap=args.overlap)
+    except ValueError as exc:  # an option that does not fit this package or method
+        if isinstance(exc, MCMError):
+            raise
+        raise MCMError(str(exc)) from None
+
+
+def _plot_or_error(plot, *a, **kw):
+    try:
+        return plot(*a, **kw)
+    except ImportError as exc:
+        raise MCMError(str(exc)) from None
+
+
+def _result_line(result) -> str:
+    if result.placement is None:
+        return f"{result.method}: {result.status.value} after {result.evals:,} evaluations in {result.seconds:.2f} s"
+    rate = result.evals / max(result.seconds, 1e-9)
+    what = "interval" if result.objective == "throughput" else "latency"
+    return (f"{result.method}: {result.status.value}, {what} {_fmt_time(result.value)}, lower bound "
+            f"{_fmt_time(result.lower_bound)}, gap {100 * result.gap:.2f}%; {result.evals:,} evaluations in "
+            f"{result.seconds:.2f} s ({rate:,.0f}/s), seed {result.seed}")
+
+
+def _partition_args(p):
+    from mcmcore.search import METHODS
+
+    _search_arguments(p)
+    p.add_argument("--method", default="auto",
+                   help=f"search method (default auto; registered: {', '.join(METHODS)})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed and --max-evals, same result)")
+    p.add_argument("--out", help="write the SearchResult JSON here (`mcm evaluate --placement` reads it)")
+    p.add_argument("--plot", help="write a PNG of the placement on the package and along the pipeline")
+
+
+@command("partition", "search the best valid placement of a graph on a package")
+@arguments(_partition_args)
+def cmd_partition(args) -> int:
+    from mcmcore.package import load_package
+
+    constraints = _constraints_from_args(args)
+    graph = load_graph_arg(args.graph)
+    package = load_package(args.package)
+    try:
+        result = _search(graph, package, args.method, args, seed=args.seed, constraints=constraints)
+    except ImportError as exc:  # an optional dependency of this method is missing
+        raise MCMError(f"method {args.method!r} is not available: {exc}") from None
+    if result.report is not None:
+        print_report(result.report, package, title=f"{graph.name or Path(args.graph).name} ({args.method})")
+    print(_result_line(result))
+    if args.out:
+        result.save(args.out)
+        print(f"wrote {args.out}")
+    if args.plot:
+        if result.placement is None:
+            print(f"mcm partition: no placement found, {args.plot} not written", file=sys.stderr)
+        else:
+            from mcmcore.plot import plot_placement
+
+            _plot_or_error(plot_placement, graph, package, result, path=args.plot,
+                           title=f"{graph.name or Path(args.graph).name}: {args.method}")
+            print(f"wrote {args.plot}")
+    return 0 if result.placement is not None else 3
+
+
+def _compare_args(p):
+    _search_arguments(p)
+    p.add_argument("--methods", default=None,
+                   help="comma-separated methods to run at the same budget (default: every registered method)")
+    p.add_argument("--seeds", type=_int_list, default=[0], help="comma-separated seeds, one run each (default 0)")
+    p.add_argument("--plot", help="write a PNG of the convergence curves")
+    p.add_argument("--plot-x", choices=["seconds", "evals"], default="seconds", help="x axis of the plot")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+
+
+def _finite(x):
+    return x if x is not None and np.isfinite(x) else None
+
+
+@command("compare", "run several search methods on one instance at the same budget and compare them")
+@arguments(_compare_args)
+def cmd_compare(args) -> int:
+    from mcmcore.errors import InfeasibleError
+    from mcmcore.package import load_package
+    from mcmcore.search import METHODS
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise MCMError(f"unknown method(s) {', '.join(unknown)}; methods are {', '.join(METHODS)}")
+    if not methods or not args.seeds:
+        raise MCMError("nothing to compare: give at least one method and one seed")
+    constraints = _constraints_from_args(args)
+    graph = load_graph_arg(args.graph)
+    package = load_package(args.package)
+
+    runs = []  # (method, seed, result or None, status, note)
+    for method in methods:
+        for seed in args.seeds:
+            try:
+                result = _search(graph, package, method, args, seed=seed, constraints=constraints)
+            except ImportError as exc:  # e.g. metis without pymetis: skip, do not stop the comparison
+                runs.append((method, seed, None, "skipped", f"not available: {exc}"))
+                break  # the other seeds would fail the same way
+            except InfeasibleError as exc:
+                runs.append((method, seed, None, "infeasible", str(exc)))
+                continue
+            except MCMError as exc:  # the method does not apply to this instance (too large, wrong kind, ...)
+                runs.append((method, seed, None, "error", str(exc)))
+                continue
+            runs.append((method, seed, result, result.status.value, ""))
+
+    found = [r for _m, _s, r, _st, _n in runs if r is not None and r.placement is not None]
+    best = min((r.value for r in found), default=float("nan"))
+    bound = max((r.lower_bound for _m, _s, r, _st, _n in runs if r is not None), default=0.0)
+    rows = []
+    for method, seed, r, status, note in runs:
+        row = {"method": method, "seed": seed, "status": status, "value": None, "throughput": None, "gap": None,
+               "vs_best": None, "evals": None, "evals_per_s": None, "seconds": None, "note": note}
+        if r is not None:
+            row.update(evals=r.evals, seconds=r.seconds, evals_per_s=r.evals / max(r.seconds, 1e-9))
+            if r.placement is not None:
+                row.update(value=r.value, throughput=_finite(r.report.throughput), gap=r.gap,
+                           vs_best=r.value / best - 1.0 if best > 0 else 0.0)
+        rows.append(row)
+
+    label = graph.name or Path(args.graph).name
+    if args.json:
+        print(json.dumps({"graph": label, "package": package.name or args.package, "objective": args.objective,
+                          "max_seconds": args.max_seconds, "max_evals": args.max_evals,
+                          "lower_bound": bound, "best": _finite(best), "runs": rows}, indent=1))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        from rich import box
+
+        what = "interval" if args.objective == "throughput" else "latency"
+        budget = ", ".join(x for x in (f"{args.max_seconds:g} s" if args.max_seconds else "",
+                                       f"{args.max_evals:,} evals" if args.max_evals else "") if x)
+        t = Table(title=f"{label} on {package.name or args.package} ({package.n_devices} devices, "
+                        f"{package.topology}); budget {budget or 'default'} per run; lower bound "
+                        f"{_fmt_time(bound)}", box=box.SIMPLE_HEAD)
+        notes = any(row["note"] for row in rows)
+        cols = ["method"] + (["seed"] if len(args.seeds) > 1 else []) + \
+            ["status", what, "throughput", "gap", "vs best", "evals", "evals/s", "wall"] + (["note"] if notes else [])
+        for col in cols:
+            t.add_column(col, justify="left" if col in ("method", "status", "note") else "right")
+        for row in rows:
+            def num(key, fmt):
+                return "-" if row[key] is None else fmt(row[key])
+
+            cells = [row["method"]] + ([str(row["seed"])] if len(args.seeds) > 1 else []) + [
+                row["status"], num("value", _fmt_time), num("throughput", lambda v: f"{v:.5g}/s"),
+                num("gap", lambda v: f"{100 * v:.2f}%"),
+                num("vs_best", lambda v: "best" if v <= 1e-12 else f"+{100 * v:.2f}%"),
+                num("evals", lambda v: f"{v:,}"), num("evals_per_s", lambda v: f"{v:,.0f}"),
+                num("seconds", lambda v: f"{v:.2f} s")] + ([row["note"]] if notes else [])
+            t.add_row(*cells)
+        console = Console()
+        if not console.is_terminal:  # a file or a pipe: no terminal width to wrap to
+            console = Console(width=160)
+        console.print(t)
+    if args.plot:
+        curves = [r for _m, _s, r, _st, _n in runs if r is not None]
+        if curves:
+            from mcmcore.plot import plot_convergence
+
+            _plot_or_error(plot_convergence, curves, args.plot, x=args.plot_x,
+                           title=f"{label} on {package.name or args.package}")
+            if not args.json:
+                print(f"wrote {args.plot}")
+        else:
+            print(f"mcm compare: no search ran, {args.plot} not written", file=sys.stderr)
+    return 0 if found else 3
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -62,11 +62,12 @@ class _Progress:
         self._last = -1.0
         self._progress = None
         if enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                       TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                                      transient=False, file=sys.stderr)
+                                      transient=False, console=Console(stderr=True))
             self._task = self._progress.add_task(method, total=1000, status="")
             self._progress.start()
 
