@@ -110,9 +110,10 @@ def _contract(g: Graph, group: np.ndarray) -> tuple[Graph, np.ndarray]:
         if heaviest[c] < 0 or work[i] > work[heaviest[c]]:
             heaviest[c] = i
 
+    names, ops = g.names, g.ops  # Graph.ops builds a new tuple on every access: fetch it once
     kw = dict(flops=total(g.flops), mem_bytes=total(g.mem_bytes), weight_bytes=total(g.weight_bytes),
-              out_bytes=g.out_bytes[tail], names=[g.names[i] for i in head],
-              ops=[g.ops[i] for i in heaviest], name=g.name)
+              out_bytes=g.out_bytes[tail], names=[names[i] for i in head],
+              ops=[ops[i] for i in heaviest], name=g.name)
     if g.latency is not None:
         kw["latency"] = total(g.latency)
     if g.comm_time is not None:

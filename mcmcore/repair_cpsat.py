@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CpsatOutcome", "solve"]
+__all__ = ["CpsatOutcome", "solve", "placement_model"]
 
 
 @dataclass(frozen=True)
@@ -30,20 +30,16 @@ def _int_weights(graph) -> tuple[np.ndarray, int]:
     return np.ceil(w * scale).astype(np.int64), scale
 
 
-def solve(graph, package, placement: np.ndarray, constraints, *, weights=None, max_seconds: float | None = None,
-          seed: int | None = None, n_workers: int = 1) -> CpsatOutcome:
-    """Minimise the weighted number of changed nodes subject to every switched-on constraint."""
-    from ortools.sat.python import cp_model
+def placement_model(m, graph, package, constraints):
+    """Add the placement variables and every switched-on constraint to the CP-SAT model ``m``.
 
+    Returns ``x``, a dict ``(node, device) -> BoolVar`` over the allowed pairs (support and pins), each node on
+    exactly one device; None when some node has no allowed device. Shared by the repair model and the ``exact``
+    search method.
+    """
     n, k_dev = graph.n_nodes, package.n_devices
     dataflow = constraints.resolved_dataflow(package)
     max_skip = constraints.max_skip if dataflow == "ordered" else None
-    cand = np.asarray(placement, dtype=np.int64)
-    cost = np.ones(n, dtype=np.int64) if weights is None else None
-    if weights is not None:
-        wf = np.asarray(weights, dtype=np.float64)
-        cost = np.round(wf * (1000 if np.any(wf != np.round(wf)) else 1)).astype(np.int64)
-
     allowed = np.ones((n, k_dev), dtype=bool)
     if constraints.support and graph.supported is not None:
         allowed &= graph.supported[:, package.kinds]
@@ -53,12 +49,11 @@ def solve(graph, package, placement: np.ndarray, constraints, *, weights=None, m
             row[graph.pin[i]] = True
             allowed[i] &= row
 
-    m = cp_model.CpModel()
     x = {}
     for i in range(n):
         devs = np.flatnonzero(allowed[i])
         if devs.size == 0:
-            return CpsatOutcome("INFEASIBLE", None, 0.0)
+            return None
         for d in devs:
             x[i, int(d)] = m.NewBoolVar(f"x{i}_{d}")
         m.AddExactlyOne(x[i, int(d)] for d in devs)
@@ -118,6 +113,25 @@ def solve(graph, package, placement: np.ndarray, constraints, *, weights=None, m
     if constraints.all_used:
         for d in range(k_dev):
             m.AddBoolOr([x[i, d] for i in range(n) if (i, d) in x] or [m.NewConstant(0)])
+    return x
+
+
+def solve(graph, package, placement: np.ndarray, constraints, *, weights=None, max_seconds: float | None = None,
+          seed: int | None = None, n_workers: int = 1) -> CpsatOutcome:
+    """Minimise the weighted number of changed nodes subject to every switched-on constraint."""
+    from ortools.sat.python import cp_model
+
+    n, k_dev = graph.n_nodes, package.n_devices
+    cand = np.asarray(placement, dtype=np.int64)
+    cost = np.ones(n, dtype=np.int64) if weights is None else None
+    if weights is not None:
+        wf = np.asarray(weights, dtype=np.float64)
+        cost = np.round(wf * (1000 if np.any(wf != np.round(wf)) else 1)).astype(np.int64)
+
+    m = cp_model.CpModel()
+    x = placement_model(m, graph, package, constraints)
+    if x is None:
+        return CpsatOutcome("INFEASIBLE", None, 0.0)
     # Objective: keep as many (weighted) nodes as possible on their candidate device.
     kept = [(int(cost[i]), x[i, int(cand[i])]) for i in range(n) if (i, int(cand[i])) in x]
     m.Maximize(sum(c * v for c, v in kept))

@@ -31,6 +31,7 @@ METHODS: dict[str, str] = {
     "random": "mcmcore.search.random_search:run",
     "anneal": "mcmcore.search.anneal:run",
     "dp": "mcmcore.search.dp:run",
+    "exact": "mcmcore.search.exact:run",
     "metis": "mcmcore.search.partitioners:run_metis",
     "kahypar": "mcmcore.search.partitioners:run_kahypar",
     "multilevel": "mcmcore.search.multilevel:run",

@@ -14,7 +14,7 @@ A balanced K-way partition by compute with a general graph partitioner, mapped t
 5. :func:`mcmcore.repair.repair` makes the placement valid; it is offered to the tracker.
 
 The rest of the budget goes to further seeds and imbalance settings (each result offered), up to
-``max_attempts``. Each attempt is deterministic for its seed (METIS' own seed; Mt-KaHyPar's deterministic preset).
+``max_attempts``; a further attempt starts only when the slowest one so far still fits in the time left. Each attempt is deterministic for its seed (METIS' own seed; Mt-KaHyPar's deterministic preset).
 """
 from __future__ import annotations
 
@@ -206,7 +206,12 @@ def _run(problem: SearchProblem, tracker: Tracker, partitioner, name: str, *, se
     # Speed-proportional targets only where part k is device k (the ordered mapping permutes parts).
     targets = None if (units.uniform or dataflow == "ordered") else units.targets
     attempts = 0
+    slowest = 0.0
     while attempts < max_attempts and not tracker.exhausted():
+        # A partitioner call cannot be interrupted: start another only if one fits in the time left.
+        if attempts and tracker.remaining_seconds() < slowest:
+            break
+        t0 = tracker.elapsed()
         imbalance = IMBALANCES[attempts % len(IMBALANCES)]
         part_seed = seed * 7919 + attempts // len(IMBALANCES)
         if units.n <= K:
@@ -216,6 +221,7 @@ def _run(problem: SearchProblem, tracker: Tracker, partitioner, name: str, *, se
         placement = units.to_placement(parts, problem)
         offer_repaired(problem, tracker, placement, seed=seed)
         attempts += 1
+        slowest = max(slowest, tracker.elapsed() - t0)
     tracker.info[f"{name}_attempts"] = attempts
 
 

@@ -1,0 +1,556 @@
+"""Exact dynamic program over the ideals (downsets) of the DAG (Tarnawski et al., NeurIPS 2020).
+
+What it optimises
+-----------------
+Every placement whose device-level graph is acyclic is a chain of ideals ``∅ = I_0 ⊆ I_1 ⊆ ... ⊆ I_K = V``:
+device ``d_p`` (the p-th device in a topological order of the device graph) takes ``I_p \\ I_{p-1}``. In the port
+model the cost of a device depends only on its own node set ``S`` (its compute, its memory, and the outputs it
+sends / receives across the boundary of ``S``), so the interval is ``max_p cost(d_p, S_p)`` and
+
+    best[u][I] = min over ideals I' ⊆ I and device classes c with u_c >= 1 of
+                 max(best[u - e_c][I'], cost_c(I \\ I'))
+
+is exact, where ``u`` counts how many devices of each *class* are used so far. Devices of one class (same kind,
+peak_flops, mem_bw, comm_factor and SRAM, and no pinned node) are interchangeable, so the DP over class counts
+covers every acyclic placement up to relabelling devices within a class: it proves the optimum over *all*
+placements satisfying ``acyclic`` dataflow (and capacity, colors, pins, support, all_used) -- not only over one
+fixed device order. A device with pinned nodes is a class of its own. With ``ordered`` dataflow the devices are
+taken in the package's pipeline order instead (``u`` = position), which is exact too. Stages may be empty (unused
+devices) unless ``all_used``.
+
+Co-location: nodes of one color, and then every strongly connected component of the color-contracted dataflow graph
+(whose nodes must share a device under either dataflow form), are contracted into *units* before the ideals are
+enumerated, so a color is never split. Backward nodes are exempt from dataflow: their edges carry communication
+but impose no order, so a backward node whose color does not tie it to a forward node is a free unit (it doubles the
+ideal count: tractable() decides). With dataflow switched off every subset is an ideal: the DP is then exact over
+all placements (tiny graphs only).
+
+What it does not model (no optimality claim, the placement is still offered and re-evaluated exactly):
+``max_skip`` below K-1. The links model (the link loads mix messages of several stages, so the stage cost is not
+separable) and the latency objective are not handled at all: tractable() is False.
+
+Cost: the ideals are enumerated by reverse search (each exactly once, aborting past ``max_ideals``); the DP tests
+all M^2/2 pairs of ideals for inclusion, so its work is about M^2 * (words of a bitset) -- hence the default
+limit of :data:`MAX_IDEALS` ideals, well below the 10^5..10^6 the enumeration alone could reach. Chain-like
+graphs have about one ideal per node.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from mcmcore.search.base import SearchProblem, Tracker
+from mcmcore.search.bounds import compute_time_matrix
+
+__all__ = ["tractable", "run", "solve", "IdealsResult", "MAX_IDEALS", "MAX_WORK", "MAX_STATES"]
+
+#: Default limit on the number of ideals.
+MAX_IDEALS = 20_000
+#: Default limit on the DP's pair work, M^2 / 2 * words * states.
+MAX_WORK = 3e9
+#: Default limit on the number of device-usage states (product over classes of count + 1).
+MAX_STATES = 4096
+
+_ONE = np.uint64(1)
+
+
+# ------------------------------------------------------------------------------------------------ numba kernels
+@njit(cache=True)
+def _enumerate(pred_ptr, pred_idx, succ_ptr, succ_idx, n_units, n_words, limit):
+    """All ideals of the unit DAG as bitsets, in non-decreasing size (BFS of a reverse search: the parent of a
+    non-empty ideal J is J minus its highest-index sink, so every ideal is generated once). Returns (ideals,
+    count); count = -1 when there are more than ``limit``."""
+    out = np.zeros((limit + 1, n_words), dtype=np.uint64)
+    count = 1
+    head = 0
+    is_sink = np.zeros(n_units, dtype=np.bool_)
+    while head < count:
+        # sinks of out[head]
+        for s in range(n_units):
+            in_i = (out[head, s >> 6] >> np.uint64(s & 63)) & _ONE
+            if in_i == 0:
+                is_sink[s] = False
+                continue
+            sink = True
+            for e in range(succ_ptr[s], succ_ptr[s + 1]):
+                w = succ_idx[e]
+                if (out[head, w >> 6] >> np.uint64(w & 63)) & _ONE:
+                    sink = False
+                    break
+            is_sink[s] = sink
+        for v in range(n_units):
+            if (out[head, v >> 6] >> np.uint64(v & 63)) & _ONE:
+                continue
+            ok = True
+            for e in range(pred_ptr[v], pred_ptr[v + 1]):
+                u = pred_idx[e]
+                if not ((out[head, u >> 6] >> np.uint64(u & 63)) & _ONE):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            # v must be the highest-index sink of I + {v}: every sink of I above v must be a predecessor of v.
+            for s in range(v + 1, n_units):
+                if is_sink[s]:
+                    is_pred = False
+                    for e in range(pred_ptr[v], pred_ptr[v + 1]):
+                        if pred_idx[e] == s:
+                            is_pred = True
+                            break
+                    if not is_pred:
+                        ok = False
+                        break
+            if not ok:
+                continue
+            if count > limit - 1:
+                return out, -1
+            for w in range(n_words):
+                out[count, w] = out[head, w]
+            out[count, v >> 6] |= _ONE << np.uint64(v & 63)
+            count += 1
+        head += 1
+    return out[:count], count
+
+
+@njit(cache=True)
+def _aggregate(ideals, unit_comp, unit_wt, node_unit, succ_units):
+    """Per ideal: compute per class, weight, and the boundary nodes (in the ideal, a successor outside)."""
+    m, n_words = ideals.shape
+    n_units, n_cls = unit_comp.shape
+    n = node_unit.shape[0]
+    comp = np.zeros((m, n_cls))
+    wt = np.zeros(m)
+    bptr = np.zeros(m + 1, dtype=np.int64)
+    bidx_list = []
+    for j in range(m):
+        for a in range(n_units):
+            if (ideals[j, a >> 6] >> np.uint64(a & 63)) & _ONE:
+                for c in range(n_cls):
+                    comp[j, c] += unit_comp[a, c]
+                wt[j] += unit_wt[a]
+        cnt = 0
+        for u in range(n):
+            a = node_unit[u]
+            if not ((ideals[j, a >> 6] >> np.uint64(a & 63)) & _ONE):
+                continue
+            out = False
+            for w in range(n_words):
+                if succ_units[u, w] & ~ideals[j, w]:
+                    out = True
+                    break
+            if out:
+                bidx_list.append(u)
+                cnt += 1
+        bptr[j + 1] = bptr[j] + cnt
+    bidx = np.empty(len(bidx_list), dtype=np.int64)
+    for i in range(len(bidx_list)):
+        bidx[i] = bidx_list[i]
+    return comp, wt, bptr, bidx
+
+
+@njit(cache=True)
+def _dp(ideals, sizes, comp, wt, bptr, bidx, extra, node_unit, succ_units, t, cls_sram, cls_cf, allowed, overlap,
+        all_used, trans_ptr, trans_prev, trans_cls, n_states):
+    m, n_words = ideals.shape
+    n_cls = cls_sram.shape[0]
+    INF = np.inf
+    best = np.full((n_states, m), INF)
+    par_i = np.full((n_states, m), -1, dtype=np.int64)
+    par_t = np.full((n_states, m), -1, dtype=np.int64)
+    best[0, 0] = 0.0
+    stamp = np.full(node_unit.shape[0], -1, dtype=np.int64)
+    stage = np.empty(n_words, dtype=np.uint64)
+    cost = np.empty(n_cls)
+    pair = 0
+    for j in range(1, m):
+        for i in range(j):
+            if sizes[i] >= sizes[j]:
+                break
+            sub = True
+            for w in range(n_words):
+                if ideals[i, w] & ~ideals[j, w]:
+                    sub = False
+                    break
+            if not sub:
+                continue
+            for w in range(n_words):
+                stage[w] = ideals[j, w] & ~ideals[i, w]
+            # communication of the stage: candidates are the boundary nodes of I and I' and the extra nodes
+            pair += 1
+            comm = 0.0
+            for part in range(3):
+                if part == 0:
+                    lo, hi = bptr[j], bptr[j + 1]
+                elif part == 1:
+                    lo, hi = bptr[i], bptr[i + 1]
+                else:
+                    lo, hi = 0, extra.shape[0]
+                for q in range(lo, hi):
+                    u = bidx[q] if part < 2 else extra[q]
+                    if stamp[u] == pair:
+                        continue
+                    stamp[u] = pair
+                    a = node_unit[u]
+                    if (stage[a >> 6] >> np.uint64(a & 63)) & _ONE:
+                        for w in range(n_words):
+                            if succ_units[u, w] & ~stage[w]:
+                                comm += t[u]
+                                break
+                    else:
+                        for w in range(n_words):
+                            if succ_units[u, w] & stage[w]:
+                                comm += t[u]
+                                break
+            sw = wt[j] - wt[i]
+            any_ok = False
+            for c in range(n_cls):
+                cost[c] = INF
+                if sw > cls_sram[c]:
+                    continue
+                ok = True
+                for w in range(n_words):
+                    if stage[w] & ~allowed[c, w]:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+                cc = comp[j, c] - comp[i, c]
+                if cc < 0.0:
+                    cc = 0.0
+                x = cls_cf[c] * comm
+                if overlap:
+                    cost[c] = cc if cc > x else x
+                else:
+                    cost[c] = cc + x
+                any_ok = True
+            if not any_ok:
+                continue
+            for u in range(1, n_states):
+                for q in range(trans_ptr[u], trans_ptr[u + 1]):
+                    c = trans_cls[q]
+                    if cost[c] == INF:
+                        continue
+                    prev = best[trans_prev[q], i]
+                    v = prev if prev > cost[c] else cost[c]
+                    if v < best[u, j]:
+                        best[u, j] = v
+                        par_i[u, j] = i
+                        par_t[u, j] = q
+        # empty stages (an unused device)
+    if not all_used:
+        for j in range(m):
+            for u in range(1, n_states):
+                for q in range(trans_ptr[u], trans_ptr[u + 1]):
+                    v = best[trans_prev[q], j]
+                    if v < best[u, j]:
+                        best[u, j] = v
+                        par_i[u, j] = j
+                        par_t[u, j] = q
+    return best, par_i, par_t
+
+
+# ------------------------------------------------------------------------------------------------ preparation
+def _scc(n: int, succ: list[list[int]]) -> np.ndarray:
+    """Strongly connected components (iterative Tarjan); component ids."""
+    index = [-1] * n
+    low = [0] * n
+    on = [False] * n
+    comp = [-1] * n
+    stack: list[int] = []
+    counter = 0
+    n_comp = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        work = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on[root] = True
+        while work:
+            v, k = work[-1]
+            if k < len(succ[v]):
+                work[-1] = (v, k + 1)
+                w = succ[v][k]
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on[w] = True
+                    work.append((w, 0))
+                elif on[w]:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    while True:
+                        w = stack.pop()
+                        on[w] = False
+                        comp[w] = n_comp
+                        if w == v:
+                            break
+                    n_comp += 1
+    return np.asarray(comp, dtype=np.int64)
+
+
+class _Prepared:
+    """Units, device classes and the usage-state transitions of one problem."""
+
+    def __init__(self, problem: SearchProblem):
+        g, pkg, cons = problem.graph, problem.package, problem.constraints
+        n, k_dev = g.n_nodes, pkg.n_devices
+        self.dataflow = cons.resolved_dataflow(pkg)
+        fwd = np.ones(n, dtype=bool) if g.backward is None else ~np.asarray(g.backward, dtype=bool)
+        edges = g.edges.astype(np.int64).reshape(-1, 2)
+        self.is_flow = (fwd[edges[:, 0]] & fwd[edges[:, 1]]) if self.dataflow is not None else \
+            np.zeros(len(edges), dtype=bool)
+        # 1. colors -> groups
+        group = np.arange(n, dtype=np.int64)
+        if cons.colors and g.color is not None:
+            first: dict[int, int] = {}
+            for i in np.flatnonzero(g.color >= 0):
+                group[i] = first.setdefault(int(g.color[i]), int(i))
+        _, group = np.unique(group, return_inverse=True)
+        n_groups = int(group.max()) + 1 if n else 0
+        # 2. SCCs of the group graph under the dataflow edges -> units
+        succ: list[list[int]] = [[] for _ in range(n_groups)]
+        for (u, v), f in zip(edges.tolist(), self.is_flow.tolist()):
+            if f and group[u] != group[v]:
+                succ[group[u]].append(int(group[v]))
+        comp = _scc(n_groups, succ) if n_groups else np.zeros(0, dtype=np.int64)
+        unit = comp[group] if n else np.zeros(0, dtype=np.int64)
+        self.n_units = n_units = int(unit.max()) + 1 if n else 0
+        self.node_unit = unit.astype(np.int64)
+        self.n_words = n_words = max(1, (n_units + 63) // 64)
+        upairs = set()
+        for (u, v), f in zip(edges.tolist(), self.is_flow.tolist()):
+            if f and unit[u] != unit[v]:
+                upairs.add((int(unit[u]), int(unit[v])))
+        up = np.array(sorted(upairs), dtype=np.int64).reshape(-1, 2)
+        self.pred_ptr, self.pred_idx = _csr(n_units, up[:, 1], up[:, 0])
+        self.succ_ptr, self.succ_idx = _csr(n_units, up[:, 0], up[:, 1])
+        # communication: successor units of each node (other than its own), and the nodes with a cross-unit edge
+        # that imposes no order (they may send into, or receive from, either side of a stage)
+        self.succ_units = np.zeros((n, n_words), dtype=np.uint64)
+        extra = set()
+        for (u, v), f in zip(edges.tolist(), self.is_flow.tolist()):
+            a, b = unit[u], unit[v]
+            if a == b:
+                continue
+            self.succ_units[u, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+            if not f:
+                extra.add(u)
+        self.extra = np.array(sorted(extra), dtype=np.int64)
+        if pkg.interconnect == "port":
+            self.t = np.asarray(g.comm_time if g.comm_time is not None else g.out_bytes / pkg.bandwidth,
+                                dtype=np.float64)
+        else:
+            self.t = np.zeros(n)
+        # 3. device classes
+        ct = compute_time_matrix(g, pkg)
+        pins = g.pin if (cons.pins and g.pin is not None) else None
+        pinned_dev = set(pins[pins >= 0].tolist()) if pins is not None else set()
+        sram = np.asarray(pkg.sram_bytes, dtype=np.float64) if cons.capacity else np.full(k_dev, np.inf)
+        supported = g.supported[:, pkg.kinds] if (cons.support and g.supported is not None) else None
+        self.ordered = self.dataflow == "ordered"
+        if self.ordered:
+            cls_devices = [[int(d)] for d in pkg.order]
+        else:
+            keys: dict[tuple, int] = {}
+            cls_devices = []
+            for d in range(k_dev):
+                key = (int(pkg.kinds[d]), float(pkg.peak_flops[d]), float(pkg.mem_bw[d]),
+                       float(pkg.comm_factor[d]), float(sram[d]), d if d in pinned_dev else -1)
+                if key not in keys:
+                    keys[key] = len(cls_devices)
+                    cls_devices.append([])
+                cls_devices[keys[key]].append(d)
+        self.cls_devices = cls_devices
+        n_cls = len(cls_devices)
+        rep = np.array([c[0] for c in cls_devices], dtype=np.int64)
+        self.cls_sram = sram[rep] * (1 + 1e-12)  # weights are compared as differences of sums
+        self.cls_cf = np.asarray(pkg.comm_factor, dtype=np.float64)[rep]
+        self.unit_comp = np.zeros((n_units, n_cls))
+        np.add.at(self.unit_comp, unit, ct[:, rep])
+        self.unit_wt = np.zeros(n_units)
+        np.add.at(self.unit_wt, unit, np.asarray(g.weight_bytes, dtype=np.float64))
+        unit_ok = np.ones((n_units, n_cls), dtype=bool)
+        if supported is not None:
+            bad = ~supported[:, rep]
+            for c in range(n_cls):
+                unit_ok[unit[bad[:, c]], c] = False
+        if pins is not None:
+            for i in np.flatnonzero(pins >= 0):
+                for c in range(n_cls):
+                    if int(pins[i]) not in cls_devices[c]:
+                        unit_ok[unit[i], c] = False
+        self.allowed = np.zeros((n_cls, n_words), dtype=np.uint64)
+        for c in range(n_cls):
+            for a in np.flatnonzero(unit_ok[:, c]):
+                self.allowed[c, a >> 6] |= np.uint64(1) << np.uint64(int(a) & 63)
+        # 4. usage states: ordered -> positions 0..K; otherwise mixed radix over the class counts
+        if self.ordered:
+            self.n_states = k_dev + 1
+            self.trans_ptr = np.concatenate([[0, 0], np.arange(1, k_dev + 1)]).astype(np.int64)
+            self.trans_prev = np.arange(k_dev, dtype=np.int64)
+            self.trans_cls = np.arange(k_dev, dtype=np.int64)
+        else:
+            counts = [len(c) for c in cls_devices]
+            self.n_states = int(np.prod([c + 1 for c in counts]))
+            self.radix = counts
+            ptr, prev, cl = [0], [], []
+            if self.n_states <= MAX_STATES * 16:
+                strides = np.cumprod([1] + [c + 1 for c in counts[:-1]]).astype(np.int64)
+                for u in range(self.n_states):
+                    if u:
+                        for c in range(n_cls):
+                            if (u // strides[c]) % (counts[c] + 1) >= 1:
+                                prev.append(u - int(strides[c]))
+                                cl.append(c)
+                    ptr.append(len(prev))
+            self.trans_ptr = np.asarray(ptr, dtype=np.int64)
+            self.trans_prev = np.asarray(prev, dtype=np.int64)
+            self.trans_cls = np.asarray(cl, dtype=np.int64)
+        self.ideals = None
+        self.n_ideals = -1
+
+    def enumerate(self, limit: int) -> int:
+        ideals, count = _enumerate(self.pred_ptr, self.pred_idx, self.succ_ptr, self.succ_idx, self.n_units,
+                                   self.n_words, int(limit))
+        self.n_ideals = count
+        self.ideals = ideals if count >= 0 else None
+        return count
+
+
+def _csr(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(src, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(ptr, src + 1, 1)
+    return np.cumsum(ptr).astype(np.int64), dst[order].astype(np.int64)
+
+
+def _applicable(problem: SearchProblem) -> bool:
+    return problem.package.interconnect == "port" and problem.objective == "throughput"
+
+
+def _models_exactly(problem: SearchProblem) -> bool:
+    """True when the DP's optimum is the instance's optimum (see the module docstring)."""
+    cons, pkg = problem.constraints, problem.package
+    if not _applicable(problem):
+        return False
+    if cons.resolved_dataflow(pkg) == "ordered" and cons.max_skip is not None and cons.max_skip < pkg.n_devices - 1:
+        return False
+    return True
+
+
+_CACHE: dict[int, tuple] = {}
+
+
+def _prepare(problem: SearchProblem, max_ideals: int) -> _Prepared | None:
+    key = id(problem)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is problem and hit[1] >= max_ideals:
+        return hit[2]
+    prep = _Prepared(problem)
+    if prep.n_states > MAX_STATES:
+        prep = None
+    elif prep.enumerate(max_ideals) < 0:
+        prep = None
+    _CACHE.clear()
+    _CACHE[key] = (problem, max_ideals, prep)
+    return prep
+
+
+def tractable(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, max_work: float = MAX_WORK) -> bool:
+    """Whether the ideal DP applies (port model, throughput objective) and its size stays under the limits:
+    at most ``max_ideals`` ideals (the enumeration aborts past it), at most :data:`MAX_STATES` device-usage
+    states, and about ``max_work`` pair tests."""
+    if not _applicable(problem) or problem.graph.n_nodes == 0:
+        return _applicable(problem)
+    prep = _prepare(problem, max_ideals)
+    if prep is None:
+        return False
+    m = prep.n_ideals
+    return m * m / 2 * (prep.n_words + len(prep.trans_cls) / 4) <= max_work
+
+
+class IdealsResult:
+    """The DP's outcome: ``placement`` (None when no contiguous placement is feasible), ``value`` (the DP's
+    interval), ``n_ideals``, ``n_units`` and ``exact`` (whether the optimum is the instance's optimum)."""
+
+    def __init__(self, placement, value, n_ideals, n_units, exact):
+        self.placement, self.value, self.n_ideals, self.n_units, self.exact = (placement, value, n_ideals,
+                                                                               n_units, exact)
+
+
+def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS) -> IdealsResult | None:
+    """Run the DP; None when it is not tractable under ``max_ideals``."""
+    g = problem.graph
+    if not _applicable(problem):
+        return None
+    if g.n_nodes == 0:
+        return IdealsResult(np.zeros(0, dtype=np.int32), 0.0, 1, 0, _models_exactly(problem))
+    prep = _prepare(problem, max_ideals)
+    if prep is None:
+        return None
+    ideals = prep.ideals
+    m = len(ideals)
+    sizes = np.zeros(m, dtype=np.int64)
+    for w in range(prep.n_words):
+        x = ideals[:, w].copy()
+        for b in range(64):
+            sizes += ((x >> np.uint64(b)) & np.uint64(1)).astype(np.int64)
+    comp, wt, bptr, bidx = _aggregate(ideals, prep.unit_comp, prep.unit_wt, prep.node_unit, prep.succ_units)
+    overlap = bool(problem.overlap) if problem.overlap is not None else problem.package.default_overlap
+    best, par_i, par_t = _dp(ideals, sizes, comp, wt, bptr, bidx, prep.extra, prep.node_unit, prep.succ_units,
+                             prep.t, prep.cls_sram, prep.cls_cf, prep.allowed, overlap,
+                             bool(problem.constraints.all_used), prep.trans_ptr, prep.trans_prev, prep.trans_cls,
+                             prep.n_states)
+    final = prep.n_states - 1
+    value = float(best[final, m - 1])
+    exact = _models_exactly(problem)
+    if not math.isfinite(value):
+        return IdealsResult(None, math.inf, m, prep.n_units, exact)
+    unit_dev = np.full(prep.n_units, -1, dtype=np.int64)
+    free = [list(devs) for devs in prep.cls_devices]
+    u, j = final, m - 1
+    while u > 0:
+        i, q = int(par_i[u, j]), int(par_t[u, j])
+        c = int(prep.trans_cls[q])
+        dev = free[c].pop(0)
+        stage = ideals[j] & ~ideals[i]
+        for a in range(prep.n_units):
+            if (int(stage[a >> 6]) >> (a & 63)) & 1:
+                unit_dev[a] = dev
+        u, j = int(prep.trans_prev[q]), i
+    placement = unit_dev[prep.node_unit].astype(np.int32)
+    return IdealsResult(placement, value, m, prep.n_units, exact)
+
+
+def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=None,
+        max_ideals: int = MAX_IDEALS, **options) -> None:
+    """Offer the DP's placement; when the DP models the instance exactly, also prove it optimal (or the instance
+    infeasible) through the tracker."""
+    res = solve(problem, max_ideals=max_ideals)
+    if res is None:
+        return
+    tracker.info["ideals"] = {"n_ideals": res.n_ideals, "n_units": res.n_units, "exact": res.exact,
+                              "value": res.value}
+    if res.placement is None:
+        if res.exact:
+            tracker.proven_infeasible = True
+            tracker.info["infeasible_reason"] = ("the exact DP over the ideals of the DAG found no placement that "
+                                                 "satisfies the constraints")
+        return
+    rep = problem.evaluate(res.placement)
+    value = problem.value_of(rep)
+    tracker.offer(res.placement, value, valid=rep.valid)
+    # The claim needs the exact re-evaluation to confirm the DP (same placement, valid, same value up to rounding).
+    if res.exact and rep.valid and abs(value - res.value) <= 1e-9 * max(abs(value), 1e-300):
+        tracker.lower_bound = max(tracker.lower_bound, min(value, res.value))
+        if tracker.best_value <= value:
+            tracker.proven_optimal = True

@@ -1,0 +1,152 @@
+"""The exact methods: the DP over ideals (``dp``) and CP-SAT (``exact``) agree with brute force on small instances."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from mcmcore import Constraints, Graph, Package
+from mcmcore.errors import InfeasibleError
+from mcmcore.evaluate import evaluate_batch
+from mcmcore.search import SearchStatus, partition
+from mcmcore.search import ideals
+from mcmcore.search.base import SearchProblem
+
+pytest.importorskip("ortools")
+
+
+def brute_force(graph, package, constraints, overlap=None) -> float:
+    """The best interval over all K^N placements that satisfy the constraints (inf when none does)."""
+    k, n = package.n_devices, graph.n_nodes
+    every = np.array(list(itertools.product(range(k), repeat=n)), dtype=np.int32)
+    values, violations = evaluate_batch(graph, package, every, constraints=constraints, overlap=overlap,
+                                        n_threads=1, return_violations=True)
+    ok = violations == 0
+    return float(values[ok].min()) if ok.any() else float("inf")
+
+
+def random_instance(rng, *, n_nodes, n_devices, kinds=False, extras=False, links=False):
+    """A random DAG with roofline or per-kind costs, and optionally colors, pins, backward nodes, comm_time."""
+    n = n_nodes
+    edges = [(i, j) for i in range(n) for j in range(i + 1, n) if rng.random() < 0.35]
+    fields = dict(flops=rng.integers(1, 20, n).astype(float), out_bytes=rng.integers(0, 8, n).astype(float),
+                  weight_bytes=rng.integers(0, 4, n).astype(float))
+    n_kinds = 2 if kinds else 1
+    if kinds:
+        fields["latency"] = rng.uniform(0.5, 10.0, (n, 2))
+    if extras:
+        fields["comm_time"] = rng.uniform(0.0, 3.0, n)
+        color = np.full(n, -1)
+        a, b = rng.choice(n, 2, replace=False)
+        color[[a, b]] = 0
+        fields["color"] = color
+        pin = np.full(n, -1)
+        pin[int(rng.integers(n))] = int(rng.integers(n_devices))
+        fields["pin"] = pin
+        backward = np.zeros(n, dtype=bool)
+        backward[n - 1] = True
+        color[n - 1] = 1
+        color[int(rng.integers(n - 1))] = 1  # the backward node follows a forward node through its color
+        fields["backward"] = backward
+    graph = Graph.from_edges(n, edges, **fields)
+    common = dict(peak_flops=1.0, mem_bw=1.0, sram_bytes=float(rng.choice([np.inf, 6.0, 10.0])))
+    if links:
+        return graph, Package.ring(n_devices, link_bandwidth=float(rng.choice([1.0, 2.0])), **common)
+    kinds_arr = [int(x) for x in rng.integers(0, n_kinds, n_devices)] if kinds else None
+    comm = [float(x) for x in rng.choice([0.0, 0.5, 1.0], n_devices)]
+    return graph, Package.port(n_devices, bandwidth=float(rng.choice([1.0, 4.0])), kinds=kinds_arr,
+                               comm_factor=comm, **common)
+
+
+def _run(graph, package, constraints, method, overlap=None):
+    return partition(graph, package, method=method, constraints=constraints, overlap=overlap, progress=False,
+                     max_seconds=30, seed=0, n_threads=1)
+
+
+def _check_all(graph, package, constraints, overlap=None, *, dp_exact=True):
+    best = brute_force(graph, package, constraints, overlap)
+    if not np.isfinite(best):
+        for method in ("dp", "exact"):
+            with pytest.raises(InfeasibleError):
+                _run(graph, package, constraints, method, overlap)
+        return None
+    ex = _run(graph, package, constraints, "exact", overlap)
+    assert ex.valid
+    assert ex.status is SearchStatus.OPTIMAL
+    assert ex.value == pytest.approx(best, rel=1e-6)
+    assert ex.lower_bound <= best * (1 + 1e-9)
+    dp = _run(graph, package, constraints, "dp", overlap)
+    assert dp.valid
+    if dp_exact:
+        assert dp.status is SearchStatus.OPTIMAL
+        assert dp.value == pytest.approx(best, rel=1e-9)
+        assert dp.value == pytest.approx(ex.value, rel=1e-6)
+    else:
+        assert dp.value >= best * (1 - 1e-9)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_port_acyclic_agrees_with_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n_devices = 2 + seed % 2
+    graph, package = random_instance(rng, n_nodes=int(rng.integers(5, 9 if n_devices == 3 else 11)),
+                                     n_devices=n_devices, kinds=seed % 4 >= 2, extras=seed % 3 == 0)
+    _check_all(graph, package, Constraints(), overlap=bool(seed % 2))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_port_ordered_and_all_used(seed):
+    rng = np.random.default_rng(100 + seed)
+    graph, package = random_instance(rng, n_nodes=7, n_devices=3)
+    _check_all(graph, package, Constraints(dataflow="ordered", all_used=seed == 1))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_ring_ordered_exact_agrees_with_brute_force(seed):
+    """Links model: CP-SAT is exact; the ideal DP does not apply (its placement is valid, not proven)."""
+    rng = np.random.default_rng(200 + seed)
+    graph, package = random_instance(rng, n_nodes=7, n_devices=3, links=True)
+    assert not ideals.tractable(SearchProblem(graph, package, Constraints(), "throughput"))
+    _check_all(graph, package, Constraints(max_skip=1 if seed else None), dp_exact=False)
+
+
+def test_infeasible_instance_raises_for_both_methods():
+    # three nodes of weight 1, two devices of 1.5 bytes: the total fits (3 <= 3), no split does
+    graph = Graph.from_edges(3, [(0, 1), (1, 2)], flops=[1.0, 1.0, 1.0], weight_bytes=[1.0, 1.0, 1.0])
+    package = Package.port(2, bandwidth=1.0, peak_flops=1.0, mem_bw=1.0, sram_bytes=1.5)
+    for method in ("dp", "exact"):
+        with pytest.raises(InfeasibleError):
+            _run(graph, package, Constraints(), method)
+
+
+def test_exact_tiny_instance_is_optimal_with_zero_gap():
+    graph = Graph.from_edges(4, [(0, 1), (1, 2), (2, 3)], flops=[4.0, 1.0, 1.0, 4.0], out_bytes=[1.0] * 4)
+    package = Package.port(2, bandwidth=2.0, peak_flops=1.0, mem_bw=1.0, sram_bytes=np.inf)
+    res = _run(graph, package, Constraints(), "exact")
+    assert res.status is SearchStatus.OPTIMAL and res.gap == 0.0
+    assert res.value == pytest.approx(brute_force(graph, package, Constraints()), rel=1e-9)
+
+
+def test_ideals_chain_is_tractable_and_fast():
+    n = 300
+    graph = Graph.from_edges(n, [(i, i + 1) for i in range(n - 1)], flops=np.arange(1.0, n + 1),
+                             out_bytes=np.ones(n))
+    package = Package.port(4, bandwidth=1.0, peak_flops=1.0, mem_bw=1.0, sram_bytes=np.inf)
+    problem = SearchProblem(graph, package, Constraints(), "throughput")
+    assert ideals.tractable(problem)
+    res = ideals.solve(problem)
+    assert res.n_ideals == n + 1 and res.exact
+    out = _run(graph, package, Constraints(), "dp")
+    assert out.status is SearchStatus.OPTIMAL and out.value == pytest.approx(res.value, rel=1e-9)
+
+
+def test_ideals_limit_and_links_not_tractable():
+    # 14 independent nodes: 2^14 ideals, over a limit of 1000
+    graph = Graph.from_edges(14, [], flops=np.ones(14))
+    package = Package.port(2, bandwidth=1.0, peak_flops=1.0, mem_bw=1.0, sram_bytes=np.inf)
+    problem = SearchProblem(graph, package, Constraints(), "throughput")
+    assert not ideals.tractable(problem, max_ideals=1000)
+    assert ideals.solve(problem, max_ideals=1000) is None
+    assert not ideals.tractable(SearchProblem(graph, package, Constraints(), "latency"))
