@@ -35,6 +35,7 @@ struct mcm_repair {
     uint8_t *dev_ok;             /* U * K: allowed devices (support, pins) */
     uint8_t *df;                 /* U: takes part in the dataflow constraint */
     float *inv_out, *inv_in;     /* U: 1 / out-degree, 1 / in-degree in the unit DAG (0 when none) */
+    int32_t *bal;                /* U: balanced position (the topological order cut into K equal-weight stages) */
     int plain;                   /* every unit may use every device (no pins / support limits) */
     int dataflow, skip, capacity, all_used;
 };
@@ -81,6 +82,7 @@ void mcm_repair_free(mcm_repair *rp) {
     free(rp->dev_ok);
     free(rp->df);
     free(rp->inv_out);
+    free(rp->bal);
     free(rp);
 }
 
@@ -285,6 +287,19 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     rp->inv_out = (float *)malloc(sizeof(float) * (2 * (size_t)U + 1));
     if (!rp->inv_out) goto fail;
     rp->inv_in = rp->inv_out + U;
+    rp->bal = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+    if (!rp->bal) goto fail;
+    {
+        double tot = 0.0, run = 0.0;
+        for (int32_t a = 0; a < U; a++) tot += rp->uweight[a] + 1.0;
+        for (int32_t j = 0; j < U; j++) {
+            const int32_t a = rp->topo[j];
+            const double mid = run + 0.5 * (rp->uweight[a] + 1.0);
+            int32_t b = (int32_t)(mid / tot * K);
+            rp->bal[a] = b < 0 ? 0 : (b >= K ? K - 1 : b);
+            run += rp->uweight[a] + 1.0;
+        }
+    }
     rp->plain = 1;
     for (int32_t a = 0; a < U; a++) {
         const int32_t od = rp->succ_ptr[a + 1] - rp->succ_ptr[a], id = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
@@ -551,8 +566,16 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         dlo[a] = 0;
         dhi[a] = K - 1;
     }
+    /* room[k]: free capacity of positions 0..k; rem: weight of the units not yet assigned (before this one) */
+    double *room = ws->inw, rem = 0.0;
     if (rp->capacity) {
-        for (int32_t k = 0; k < K; k++) ws->load[k] = 0.0;
+        double acc = 0.0;
+        for (int32_t k = 0; k < K; k++) {
+            ws->load[k] = 0.0;
+            acc += cap_at(rp, ws, k);
+            room[k] = acc;
+        }
+        for (int32_t a = 0; a < U; a++) rem += rp->uweight[a];
     }
     int ok = 1;
     for (int32_t j = U - 1; j >= 0; j--) {
@@ -586,22 +609,40 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
             }
         }
         const float kv = (float)ukeep[v];
-        const int32_t cv = c[v];
+        const int32_t cv = c[v], bv = rp->bal[v];
         int32_t best = -1, bfit = -1;
         float bs = -INFINITY, bsf = -INFINITY;
         const double wv = rp->uweight[v];
+        rem -= wv;
         for (int32_t k = hi; k >= lo; k--) {
             if (!plain && !pos_ok(rp, ws, v, k)) continue;
             const float sc = fv[k] + row[k] + (k == cv ? kv : 0.0f);
             const float eps = 1e-5f * (1.0f + fabsf(sc));
-            if (best < 0 || sc > bs + eps || (k == cv && sc >= bs - eps)) {
+            /* ties: the candidate, else the position nearest the balanced one */
+            if (best < 0 || sc > bs + eps ||
+                (sc >= bs - eps && best != cv && (k == cv || abs(k - bv) < abs(best - bv)))) {
                 best = k;
                 bs = sc;
             }
-            if (rp->capacity && fits(rp, ws, k, wv) &&
-                (bfit < 0 || sc > bsf + eps || (k == cv && sc >= bsf - eps))) {
+            if (rp->capacity && fits(rp, ws, k, wv) && room[k] >= rem &&
+                (bfit < 0 || sc > bsf + eps ||
+                 (sc >= bsf - eps && bfit != cv && (k == cv || abs(k - bv) < abs(bfit - bv))))) {
                 bfit = k;
                 bsf = sc;
+            }
+        }
+        if (rp->capacity && bfit < 0) {
+            /* no position keeps room below for the units still to come: the best one that fits */
+            for (int32_t k = hi; k >= lo; k--) {
+                if (!plain && !pos_ok(rp, ws, v, k)) continue;
+                if (!fits(rp, ws, k, wv)) continue;
+                const float sc = fv[k] + row[k] + (k == cv ? kv : 0.0f);
+                const float eps = 1e-5f * (1.0f + fabsf(sc));
+                if (bfit < 0 || sc > bsf + eps ||
+                    (sc >= bsf - eps && bfit != cv && (k == cv || abs(k - bv) < abs(bfit - bv)))) {
+                    bfit = k;
+                    bsf = sc;
+                }
             }
         }
         if (bfit >= 0) best = bfit;
@@ -610,7 +651,10 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
             best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
         }
         f[v] = best;
-        if (rp->capacity) ws->load[best] += wv;
+        if (rp->capacity) {
+            ws->load[best] += wv;
+            for (int32_t k = best; k < K; k++) room[k] -= wv;
+        }
         for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
             const int32_t u = rp->pred[e];
             if (best < dhi[u]) dhi[u] = best;
