@@ -522,6 +522,38 @@ static inline double keep_value(const mcm_repair_ws *ws, const double *ukeep, in
     return ws->c[a] == k ? ukeep[a] : 0.0;
 }
 
+/* Best position for v in [lo, hi] among the allowed ones (mode 0), those that fit and leave room[k] >= rem
+ * below for the units still to come (1), or those that fit (2); -1 when none. Ties (relative 1e-5): the
+ * candidate, else the position nearest the balanced one, else the latest. */
+static inline int elig(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t v, int32_t k, int plain, int mode,
+                       double wv, double rem, const double *capx, const double *room) {
+    if (!plain && !pos_ok(rp, ws, v, k)) return 0;
+    if (mode == 0) return 1;
+    if (ws->load[k] + wv > capx[k]) return 0;
+    return mode == 2 || room[k] >= rem;
+}
+
+static int32_t pick(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t v, const float *sc, int32_t lo,
+                    int32_t hi, int plain, int mode, double wv, double rem, const double *capx, const double *room,
+                    int32_t cv, int32_t bv) {
+    float m = -INFINITY;
+    int32_t any = -1;
+    for (int32_t k = hi; k >= lo; k--) {
+        if (!elig(rp, ws, v, k, plain, mode, wv, rem, capx, room)) continue;
+        if (any < 0 || sc[k] > m) m = sc[k];
+        any = k;
+    }
+    if (any < 0) return -1;
+    const float thr = m - 1e-5f * (1.0f + fabsf(m));
+    if (cv >= lo && cv <= hi && sc[cv] >= thr && elig(rp, ws, v, cv, plain, mode, wv, rem, capx, room)) return cv;
+    int32_t best = -1;
+    for (int32_t k = hi; k >= lo; k--) {
+        if (sc[k] < thr || !elig(rp, ws, v, k, plain, mode, wv, rem, capx, room)) continue;
+        if (best < 0 || abs(k - bv) < abs(best - bv)) best = k;
+    }
+    return best;
+}
+
 /* Steps 4-5: scores and assignment of the dataflow units. Returns 0 when a window closed.
  * Forward pass (topological order, pulled from the predecessors): fw[a][k] = sum over predecessors p of
  * pm[p][k] / outdeg(p), where pm[p] is the prefix maximum of p's forward score (fw + keep, masked to p's allowed
@@ -551,14 +583,20 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
                 for (int32_t k = 0; k < K; k++) fa[k] += r[k] * t;
             }
         }
-        for (int32_t k = 0; k < K; k++) pa[k] = fa[k];
-        pa[c[a]] += (float)ukeep[a];
-        if (!plain) {
+        if (plain) {
+            /* fa is non-decreasing (a sum of prefix maxima): its prefix maximum with the keep spike is direct */
+            const int32_t ca = c[a];
+            const float t = fa[ca] + (float)ukeep[a];
+            for (int32_t k = 0; k < ca; k++) pa[k] = fa[k];
+            for (int32_t k = ca; k < K; k++) pa[k] = fa[k] > t ? fa[k] : t;
+        } else {
+            for (int32_t k = 0; k < K; k++) pa[k] = fa[k];
+            pa[c[a]] += (float)ukeep[a];
             for (int32_t k = 0; k < K; k++) {
                 if (k < L[a] || k > H[a] || !pos_ok(rp, ws, a, k)) pa[k] = -INFINITY;
             }
+            for (int32_t k = 1; k < K; k++) pa[k] = pa[k] > pa[k - 1] ? pa[k] : pa[k - 1];
         }
-        for (int32_t k = 1; k < K; k++) pa[k] = pa[k] > pa[k - 1] ? pa[k] : pa[k - 1];
     }
     int32_t *f = ws->f, *dlo = ws->dlo, *dhi = ws->dhi;
     float *row = (float *)ws->acc; /* K floats fit in K doubles */
@@ -567,13 +605,15 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         dhi[a] = K - 1;
     }
     /* room[k]: free capacity of positions 0..k; rem: weight of the units not yet assigned (before this one) */
-    double *room = ws->inw, rem = 0.0;
+    double *room = ws->inw, *capx = ws->rank_sum, rem = 0.0;
+    float *sc = pm + (size_t)U * K; /* K spare floats */
     if (rp->capacity) {
         double acc = 0.0;
         for (int32_t k = 0; k < K; k++) {
             ws->load[k] = 0.0;
             acc += cap_at(rp, ws, k);
             room[k] = acc;
+            capx[k] = cap_at(rp, ws, k) * (1.0 + 1e-9); /* fits(k, w): load + w <= capx */
         }
         for (int32_t a = 0; a < U; a++) rem += rp->uweight[a];
     }
@@ -610,42 +650,16 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         }
         const float kv = (float)ukeep[v];
         const int32_t cv = c[v], bv = rp->bal[v];
-        int32_t best = -1, bfit = -1;
-        float bs = -INFINITY, bsf = -INFINITY;
         const double wv = rp->uweight[v];
         rem -= wv;
-        for (int32_t k = hi; k >= lo; k--) {
-            if (!plain && !pos_ok(rp, ws, v, k)) continue;
-            const float sc = fv[k] + row[k] + (k == cv ? kv : 0.0f);
-            const float eps = 1e-5f * (1.0f + fabsf(sc));
-            /* ties: the candidate, else the position nearest the balanced one */
-            if (best < 0 || sc > bs + eps ||
-                (sc >= bs - eps && best != cv && (k == cv || abs(k - bv) < abs(best - bv)))) {
-                best = k;
-                bs = sc;
-            }
-            if (rp->capacity && fits(rp, ws, k, wv) && room[k] >= rem &&
-                (bfit < 0 || sc > bsf + eps ||
-                 (sc >= bsf - eps && bfit != cv && (k == cv || abs(k - bv) < abs(bfit - bv))))) {
-                bfit = k;
-                bsf = sc;
-            }
+        for (int32_t k = lo; k <= hi; k++) sc[k] = fv[k] + row[k];
+        if (cv >= lo && cv <= hi) sc[cv] += kv;
+        int32_t best = -1;
+        if (rp->capacity) {
+            best = pick(rp, ws, v, sc, lo, hi, plain, 1, wv, rem, capx, room, cv, bv);
+            if (best < 0) best = pick(rp, ws, v, sc, lo, hi, plain, 2, wv, rem, capx, room, cv, bv);
         }
-        if (rp->capacity && bfit < 0) {
-            /* no position keeps room below for the units still to come: the best one that fits */
-            for (int32_t k = hi; k >= lo; k--) {
-                if (!plain && !pos_ok(rp, ws, v, k)) continue;
-                if (!fits(rp, ws, k, wv)) continue;
-                const float sc = fv[k] + row[k] + (k == cv ? kv : 0.0f);
-                const float eps = 1e-5f * (1.0f + fabsf(sc));
-                if (bfit < 0 || sc > bsf + eps ||
-                    (sc >= bsf - eps && bfit != cv && (k == cv || abs(k - bv) < abs(bfit - bv)))) {
-                    bfit = k;
-                    bsf = sc;
-                }
-            }
-        }
-        if (bfit >= 0) best = bfit;
+        if (best < 0) best = pick(rp, ws, v, sc, lo, hi, plain, 0, wv, rem, capx, room, cv, bv);
         if (best < 0) {
             ok = 0;
             best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
@@ -661,14 +675,19 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
             if (s < K && best - s > dlo[u]) dlo[u] = best - s;
         }
         /* suffix maxima of this unit's backward score, for its predecessors */
-        for (int32_t k = 0; k < K; k++) pv[k] = row[k];
-        pv[cv] += kv;
-        if (!plain) {
+        if (plain) {
+            /* row is non-increasing (a sum of suffix maxima) */
+            const float t = row[cv] + kv;
+            for (int32_t k = 0; k <= cv; k++) pv[k] = row[k] > t ? row[k] : t;
+            for (int32_t k = cv + 1; k < K; k++) pv[k] = row[k];
+        } else {
+            for (int32_t k = 0; k < K; k++) pv[k] = row[k];
+            pv[cv] += kv;
             for (int32_t k = 0; k < K; k++) {
                 if (k < L[v] || k > H[v] || !pos_ok(rp, ws, v, k)) pv[k] = -INFINITY;
             }
+            for (int32_t k = K - 2; k >= 0; k--) pv[k] = pv[k] > pv[k + 1] ? pv[k] : pv[k + 1];
         }
-        for (int32_t k = K - 2; k >= 0; k--) pv[k] = pv[k] > pv[k + 1] ? pv[k] : pv[k + 1];
     }
     return ok;
 }
