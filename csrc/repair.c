@@ -9,10 +9,12 @@
  *   4. scores: a forward and a backward dynamic program count how many units can keep their candidate when
  *      this unit sits at each position (a longest-non-decreasing-subsequence generalised to DAGs, each unit's
  *      value shared among its neighbours so reconvergent paths do not blow it up);
- *   5. assignment in topological order: the best-scoring position inside the window the assigned predecessors
- *      (and, with max_skip, the co-predecessors of the successors) leave open;
+ *   5. assignment in reverse topological order, fused with the backward pass: the best-scoring position inside
+ *      the window the assigned successors (and, with max_skip, the co-successors of the predecessors) leave
+ *      open, preferring (capacity) a position that fits and leaves room below for the units still to come;
  *   6. capacity: units at the boundary of an overfull stage move to the next / previous stage;
- *   7. all_used: an empty stage takes a boundary unit from a neighbour.
+ *   7. all_used: an empty stage takes a boundary unit from a neighbour;
+ *   8. displaced units return to their candidate wherever every constraint still holds.
  * The result is checked; if it is not valid the caller learns so (the exact CP-SAT engine can take over). */
 #include <math.h>
 #include <pthread.h>
