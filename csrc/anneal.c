@@ -262,8 +262,9 @@ int mcm_anneal_new(mcm_anneal **out, const mcm_problem *pr, const int32_t *start
 
 int mcm_anneal_run(mcm_anneal *an, int64_t iters, double f0, double f1) {
     const double t0 = an->prm.t_start * an->ref, t1 = an->prm.t_end * an->ref;
-    const int ordered = an->pr->cons.dataflow == MCM_DATAFLOW_ORDERED;
-    const double p_block = ordered ? an->prm.p_block : 0.0;
+    /* Block moves follow the package's pipeline order; under ACYCLIC that order is one valid device order among
+     * others, and a move along it never creates a device cycle from a placement consistent with it. */
+    const double p_block = an->prm.p_block;
     const double lr = log(t1 / t0);
     for (int64_t it = 0; it < iters; it++) {
         const double f = iters > 1 ? f0 + (f1 - f0) * (double)it / (double)(iters - 1) : f0;

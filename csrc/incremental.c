@@ -10,6 +10,9 @@ struct mcm_incremental {
     int32_t N, K, L;
     int32_t *pl;
     double *C, *X, *mem, *T; /* per device: compute, port comm, memory; per link: traffic bytes */
+    /* Neumaier compensation of each running sum: loads that span many orders of magnitude still match a fresh
+     * evaluation to 1e-9 relative after any number of moves (value = sum + compensation). */
+    double *Cc, *Xc, *memc, *Tc;
     int32_t *cnt;            /* nodes per device */
     /* Consumer devices of each node u, as (device, count) pairs stored in u's successor slots. */
     int32_t *cd_dev, *cd_cnt, *cd_n, *nrem; /* nrem: distinct remote consumer devices */
@@ -28,6 +31,13 @@ struct mcm_incremental {
     double interval;
 };
 
+static inline void kadd(double *sum, double *comp, double x) {
+    const double s = *sum, t = s + x;
+    if (fabs(s) >= fabs(x)) *comp += (s - t) + x;
+    else *comp += (x - t) + s;
+    *sum = t;
+}
+
 /* ---- link max tree -------------------------------------------------------------------------------------------- */
 static void tree_set(mcm_incremental *inc, int32_t l, double value) {
     int32_t i = inc->tree_cap + l;
@@ -44,10 +54,9 @@ static void route_add(mcm_incremental *inc, int32_t a, int32_t d, double bytes) 
     int32_t x = a;
     while (x != d) {
         int32_t l = p->next_link[(size_t)x * K + d];
-        double t = inc->T[l] + bytes;
-        if (t < 0) t = 0.0;
-        inc->T[l] = t;
-        tree_set(inc, l, t / p->link_bw[l]);
+        kadd(&inc->T[l], &inc->Tc[l], bytes);
+        const double t = inc->T[l] + inc->Tc[l];
+        tree_set(inc, l, (t > 0 ? t : 0.0) / p->link_bw[l]);
         x = p->link_dst[l];
     }
 }
@@ -123,17 +132,19 @@ static void acyclic_refresh(mcm_incremental *inc) {
 /* ---- interval ------------------------------------------------------------------------------------------------- */
 static double current_interval(const mcm_incremental *inc) {
     const int32_t K = inc->K;
-    const double *C = inc->C, *X = inc->X;
+    const double *C = inc->C, *X = inc->X, *Cc = inc->Cc, *Xc = inc->Xc;
     double iv = 0.0;
     if (inc->pr->p->interconnect == MCM_PORT && !inc->pr->overlap) {
         for (int32_t k = 0; k < K; k++) {
-            if (C[k] + X[k] > iv) iv = C[k] + X[k];
+            const double v = (C[k] + Cc[k]) + (X[k] + Xc[k]);
+            if (v > iv) iv = v;
         }
         return iv;
     }
     for (int32_t k = 0; k < K; k++) {
-        if (C[k] > iv) iv = C[k];
-        if (X[k] > iv) iv = X[k];
+        const double c = C[k] + Cc[k], x = X[k] + Xc[k];
+        if (c > iv) iv = c;
+        if (x > iv) iv = x;
     }
     if (inc->L > 0 && inc->tree[1] > iv) iv = inc->tree[1];
     return iv;
@@ -177,7 +188,7 @@ int mcm_incremental_new(mcm_incremental **out, const mcm_problem *pr, const int3
     inc->L = L;
     inc->last_node = -1;
     inc->pl = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
-    inc->C = (double *)calloc(3 * (size_t)K + (size_t)L + 1, sizeof(double));
+    inc->C = (double *)calloc(6 * (size_t)K + 2 * (size_t)L + 2, sizeof(double));
     inc->cnt = (int32_t *)calloc((size_t)K + 1, sizeof(int32_t));
     inc->cd_dev = (int32_t *)malloc(sizeof(int32_t) * (2 * (size_t)E + 2 * (size_t)N + 2));
     int32_t cap = 1;
@@ -191,6 +202,10 @@ int mcm_incremental_new(mcm_incremental **out, const mcm_problem *pr, const int3
     inc->X = inc->C + K;
     inc->mem = inc->X + K;
     inc->T = inc->mem + K;
+    inc->Cc = inc->T + L;
+    inc->Xc = inc->Cc + K;
+    inc->memc = inc->Xc + K;
+    inc->Tc = inc->memc + K;
     inc->cd_cnt = inc->cd_dev + E;
     inc->cd_n = inc->cd_cnt + E;
     inc->nrem = inc->cd_n + N;
@@ -224,7 +239,35 @@ int mcm_incremental_new(mcm_incremental **out, const mcm_problem *pr, const int3
         for (int32_t j = 0; j < inc->cd_n[u]; j++) nr += inc->cd_dev[g->succ_ptr[u] + j] != placement[u];
         inc->nrem[u] = nr;
     }
-    for (int32_t l = 0; l < L; l++) inc->tree[cap + l] = inc->T[l] / p->link_bw[l];
+    /* Recompute the running sums with compensation from zero (the full evaluation's sums are rounded once more
+     * than a compensated sum, which a later subtraction of a large term would expose). */
+    for (int32_t k = 0; k < K; k++) inc->C[k] = inc->X[k] = inc->mem[k] = 0.0;
+    for (int32_t l = 0; l < L; l++) inc->T[l] = 0.0;
+    for (int32_t i = 0; i < N; i++) {
+        const int32_t d = placement[i];
+        kadd(&inc->C[d], &inc->Cc[d], mcm__ct(pr, i, d));
+        kadd(&inc->mem[d], &inc->memc[d], g->weight_bytes[i]);
+    }
+    for (int32_t u = 0; u < N; u++) {
+        const int32_t a = placement[u], base = g->succ_ptr[u];
+        const double t = pr->tx[u];
+        if (inc->nrem[u] == 0) continue;
+        if (p->interconnect == MCM_PORT) kadd(&inc->X[a], &inc->Xc[a], t * p->comm_factor[a]);
+        for (int32_t j = 0; j < inc->cd_n[u]; j++) {
+            const int32_t d = inc->cd_dev[base + j];
+            if (d == a) continue;
+            if (p->interconnect == MCM_PORT) {
+                kadd(&inc->X[d], &inc->Xc[d], t * p->comm_factor[d]);
+            } else {
+                for (int32_t x = a; x != d;) {
+                    const int32_t l = p->next_link[(size_t)x * K + d];
+                    kadd(&inc->T[l], &inc->Tc[l], t);
+                    x = p->link_dst[l];
+                }
+            }
+        }
+    }
+    for (int32_t l = 0; l < L; l++) inc->tree[cap + l] = (inc->T[l] + inc->Tc[l]) / p->link_bw[l];
     for (int32_t i = cap - 1; i >= 1; i--) {
         double a = inc->tree[2 * i], b = inc->tree[2 * i + 1];
         inc->tree[i] = a > b ? a : b;
@@ -272,8 +315,8 @@ static void do_move(mcm_incremental *inc, int32_t v, int32_t b) {
 
     /* Capacity before the move, for the two devices involved. */
     if (cons->capacity) {
-        inc->viol[MCM_V_CAPACITY] -= mcm__over_capacity(inc->mem[a], p->sram_bytes[a]) +
-                                     mcm__over_capacity(inc->mem[b], p->sram_bytes[b]);
+        inc->viol[MCM_V_CAPACITY] -= mcm__over_capacity(inc->mem[a] + inc->memc[a], p->sram_bytes[a]) +
+                                     mcm__over_capacity(inc->mem[b] + inc->memc[b], p->sram_bytes[b]);
     }
 
     /* Predecessors: their consumer-device sets lose a and may gain b. */
@@ -287,16 +330,16 @@ static void do_move(mcm_incremental *inc, int32_t v, int32_t b) {
         if (gone && a != dq) {
             inc->nrem[q]--;
             if (links) route_add(inc, dq, a, -t);
-            else X[a] -= t * cf[a];
+            else kadd(&X[a], &inc->Xc[a], -t * cf[a]);
         }
         if (added && b != dq) {
             inc->nrem[q]++;
             if (links) route_add(inc, dq, b, t);
-            else X[b] += t * cf[b];
+            else kadd(&X[b], &inc->Xc[b], t * cf[b]);
         }
         if (!links) {
             const int has_any = inc->nrem[q] > 0;
-            if (has_any != had_any) X[dq] += (has_any - had_any) * t * cf[dq];
+            if (has_any != had_any) kadd(&X[dq], &inc->Xc[dq], (has_any - had_any) * t * cf[dq]);
         }
     }
 
@@ -311,17 +354,17 @@ static void do_move(mcm_incremental *inc, int32_t v, int32_t b) {
                 if (d != b) route_add(inc, b, d, t);
             }
         } else {
-            if (inc->nrem[v] > 0) X[a] -= t * cf[a];
+            if (inc->nrem[v] > 0) kadd(&X[a], &inc->Xc[a], -t * cf[a]);
             int32_t nr = 0;
             for (int32_t j = 0; j < n; j++) {
                 const int32_t d = inc->cd_dev[base + j];
-                if (d != a) X[d] -= t * cf[d];
+                if (d != a) kadd(&X[d], &inc->Xc[d], -t * cf[d]);
                 if (d != b) {
-                    X[d] += t * cf[d];
+                    kadd(&X[d], &inc->Xc[d], t * cf[d]);
                     nr++;
                 }
             }
-            if (nr > 0) X[b] += t * cf[b];
+            if (nr > 0) kadd(&X[b], &inc->Xc[b], t * cf[b]);
             inc->nrem[v] = nr;
         }
         if (links) {
@@ -394,20 +437,20 @@ static void do_move(mcm_incremental *inc, int32_t v, int32_t b) {
 
     /* Compute, memory, counts. */
     pl[v] = b;
-    inc->C[a] -= mcm__ct(pr, v, a);
-    inc->C[b] += mcm__ct(pr, v, b);
-    inc->mem[a] -= g->weight_bytes[v];
-    inc->mem[b] += g->weight_bytes[v];
+    kadd(&inc->C[a], &inc->Cc[a], -mcm__ct(pr, v, a));
+    kadd(&inc->C[b], &inc->Cc[b], mcm__ct(pr, v, b));
+    kadd(&inc->mem[a], &inc->memc[a], -g->weight_bytes[v]);
+    kadd(&inc->mem[b], &inc->memc[b], g->weight_bytes[v]);
     if (--inc->cnt[a] == 0) {
         /* An empty device has exactly zero load: drop the rounding residue of the running sums. */
-        inc->C[a] = 0.0;
-        inc->mem[a] = 0.0;
+        inc->C[a] = inc->Cc[a] = 0.0;
+        inc->mem[a] = inc->memc[a] = 0.0;
         inc->empty++;
     }
     if (inc->cnt[b]++ == 0) inc->empty--;
     if (cons->capacity) {
-        inc->viol[MCM_V_CAPACITY] += mcm__over_capacity(inc->mem[a], p->sram_bytes[a]) +
-                                     mcm__over_capacity(inc->mem[b], p->sram_bytes[b]);
+        inc->viol[MCM_V_CAPACITY] += mcm__over_capacity(inc->mem[a] + inc->memc[a], p->sram_bytes[a]) +
+                                     mcm__over_capacity(inc->mem[b] + inc->memc[b], p->sram_bytes[b]);
     }
     if (cons->all_used) inc->viol[MCM_V_ALL_USED] = inc->empty;
     if (inc->structure_changed) acyclic_refresh(inc);
@@ -438,10 +481,12 @@ int64_t mcm_incremental_total_violations(const mcm_incremental *inc) { return in
 
 void mcm_incremental_state(const mcm_incremental *inc, double *compute, double *comm, double *memory,
                            double *traffic) {
-    if (compute) memcpy(compute, inc->C, sizeof(double) * (size_t)inc->K);
-    if (comm) memcpy(comm, inc->X, sizeof(double) * (size_t)inc->K);
-    if (memory) memcpy(memory, inc->mem, sizeof(double) * (size_t)inc->K);
-    if (traffic) memcpy(traffic, inc->T, sizeof(double) * (size_t)inc->L);
+    for (int32_t k = 0; k < inc->K; k++) {
+        if (compute) compute[k] = inc->C[k] + inc->Cc[k];
+        if (comm) comm[k] = inc->X[k] + inc->Xc[k];
+        if (memory) memory[k] = inc->mem[k] + inc->memc[k];
+    }
+    for (int32_t l = 0; traffic && l < inc->L; l++) traffic[l] = inc->T[l] + inc->Tc[l];
 }
 
 /* Internal (mcm_internal.h): read-only views of the running per-device and per-link sums. */

@@ -26,6 +26,8 @@ from mcmcore.graph import Graph
 from mcmcore.io.native import load_graph
 from mcmcore.package import Package, load_package
 from mcmcore.repair import RepairResult, RepairStatus, random_valid, repair
+from mcmcore.search import SearchResult, SearchStatus, lower_bound, partition
+from mcmcore.coarsen import coarsen, uncoarsen  # noqa: E402  (the functions shadow the module name on purpose)
 
 __version__ = "0.1.0"
 
@@ -33,5 +35,6 @@ __all__ = [
     "Graph", "Package", "Constraints", "CostReport", "IncrementalEvaluator", "evaluate", "evaluate_batch",
     "load_graph", "load_package", "VIOLATION_NAMES", "MCMError", "GraphCycleError", "InvalidGraphError",
     "InvalidPackageError", "InvalidPlacementError", "InfeasibleError", "__version__",
-    "repair", "random_valid", "RepairResult", "RepairStatus",
+    "repair", "random_valid", "RepairResult", "RepairStatus", "partition", "SearchResult", "SearchStatus",
+    "lower_bound", "coarsen", "uncoarsen",
 ]

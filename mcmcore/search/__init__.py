@@ -32,6 +32,7 @@ METHODS: dict[str, str] = {
     "anneal": "mcmcore.search.anneal:run",
     "dp": "mcmcore.search.dp:run",
     "exact": "mcmcore.search.exact:run",
+    "auto": "mcmcore.search.auto:run",
     "metis": "mcmcore.search.partitioners:run_metis",
     "kahypar": "mcmcore.search.partitioners:run_kahypar",
     "multilevel": "mcmcore.search.multilevel:run",

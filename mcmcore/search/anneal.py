@@ -48,13 +48,14 @@ class AnnealParams:
 
 
 def _start_placement(problem: SearchProblem, seed: int) -> np.ndarray:
-    from mcmcore.search.dp import pipeline_split, topological_orders
+    from mcmcore.search.dp import UnitView, pipeline_split, topological_orders
 
     dataflow = problem.constraints.resolved_dataflow(problem.package)
     best, best_value = None, math.inf
     if dataflow in ("ordered", None) or problem.package.interconnect == "port":
-        for order in topological_orders(problem.graph):
-            pl, _ = pipeline_split(problem, order)
+        units = UnitView(problem)
+        for order in topological_orders(units.graph):
+            pl, _ = pipeline_split(problem, order, units)
             if pl is None:
                 continue
             rep = problem.evaluate(pl)

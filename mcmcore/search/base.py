@@ -1,6 +1,7 @@
 """Shared pieces of every search method: the problem, budgets, the best-so-far tracker and the result type."""
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
@@ -185,6 +186,19 @@ class Tracker:
         if self.max_evals is not None and self.max_evals > 0:
             f = max(f, self.evals / self.max_evals)
         return min(1.0, f)
+
+    @contextlib.contextmanager
+    def narrowed(self, share: float):
+        """Within the block, the budget ends after ``share`` of what remains (a stage of a composite method)."""
+        saved = (self.max_evals, self.max_seconds)
+        if self.max_seconds is not None:
+            self.max_seconds = self.elapsed() + share * max(0.0, self.remaining_seconds())
+        if self.max_evals is not None:
+            self.max_evals = self.evals + max(1, int(share * max(0.0, self.remaining_evals())))
+        try:
+            yield self
+        finally:
+            self.max_evals, self.max_seconds = saved
 
     def exhausted(self) -> bool:
         return self.proven_optimal or self.remaining_seconds() <= 0 or self.remaining_evals() <= 0

@@ -18,7 +18,7 @@ from numba import njit
 from mcmcore.search.base import SearchProblem, Tracker
 from mcmcore.search.bounds import compute_time_matrix
 
-__all__ = ["pipeline_split", "topological_orders", "run", "MAX_EXACT_NODES"]
+__all__ = ["pipeline_split", "topological_orders", "run", "UnitView", "offer_repaired", "MAX_EXACT_NODES"]
 
 MAX_EXACT_NODES = 6000
 
@@ -122,43 +122,114 @@ def topological_orders(graph) -> list[np.ndarray]:
     return orders
 
 
-def pipeline_split(problem: SearchProblem, order: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
-    """The optimal contiguous split of ``order`` (default: the graph's topological order) along the pipeline.
+class UnitView:
+    """The graph as the pipeline split sees it: color classes contracted into units (they must share a device),
+    joined by forward edges only (backward nodes are exempt from the dataflow constraint and follow their forward
+    nodes through colors). ``graph`` is the unit DAG; ``unit_of[node]`` maps back."""
 
-    Returns ``(placement, estimated_value)``; placement is None when no split satisfies capacity.
+    def __init__(self, problem: SearchProblem):
+        g, pkg = problem.graph, problem.package
+        n = g.n_nodes
+        unit_of = np.arange(n, dtype=np.int64)
+        use_colors = problem.constraints.colors and g.n_colors > 0
+        if use_colors:
+            colored = g._color_compact >= 0
+            unit_of = np.where(colored, g._color_compact, g.n_colors + np.arange(n))
+            _, unit_of = np.unique(unit_of, return_inverse=True)
+        n_units = int(unit_of.max()) + 1 if n else 0
+        edges = g.edges.astype(np.int64)
+        if g.backward is not None:
+            fwd = ~g.backward
+            edges = edges[fwd[edges[:, 0]] & fwd[edges[:, 1]]]
+        ue = unit_of[edges]
+        ue = ue[ue[:, 0] != ue[:, 1]]
+        from mcmcore.errors import GraphCycleError
+        from mcmcore.graph import Graph
+
+        try:
+            self.graph = Graph.from_edges(n_units, ue)
+        except GraphCycleError:
+            # colors that join incomparable nodes can close a cycle: fall back to plain nodes
+            unit_of = np.arange(n, dtype=np.int64)
+            n_units = n
+            self.graph = Graph.from_edges(n, edges)
+        self.unit_of = unit_of
+        self.n_units = n_units
+        ct = compute_time_matrix(g, pkg)
+        self.ct = np.zeros((n_units, pkg.n_devices))
+        np.add.at(self.ct, unit_of, ct)
+        self.weight = np.bincount(unit_of, weights=g.weight_bytes, minlength=n_units)
+        if pkg.interconnect == "port":
+            t = g.comm_time if g.comm_time is not None else g.out_bytes / pkg.bandwidth
+        else:
+            t = g.out_bytes.astype(np.float64)
+        # a unit sends the outputs of its members that have a consumer outside the unit
+        src = np.repeat(np.arange(n), np.diff(g.succ_ptr))
+        outside = unit_of[src] != unit_of[g.succ_idx]
+        sends = np.zeros(n, dtype=bool)
+        sends[src[outside]] = True
+        self.t = np.bincount(unit_of, weights=np.where(sends, t, 0.0), minlength=n_units)
+
+
+def _unit_order_from_node_order(units: UnitView, node_order: np.ndarray) -> np.ndarray:
+    """A topological order of the units that follows a node order as closely as possible (Kahn's algorithm,
+    ready units taken by the rank of their first node in ``node_order``)."""
+    import heapq
+
+    ug = units.graph
+    rank = np.full(units.n_units, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(rank, units.unit_of[node_order], np.arange(len(node_order)))
+    indeg = np.diff(ug.pred_ptr).copy()
+    heap = [(int(rank[u]), int(u)) for u in np.flatnonzero(indeg == 0)]
+    heapq.heapify(heap)
+    out = []
+    while heap:
+        _, u = heapq.heappop(heap)
+        out.append(u)
+        for w in ug.successors(u):
+            indeg[w] -= 1
+            if indeg[w] == 0:
+                heapq.heappush(heap, (int(rank[w]), int(w)))
+    return np.asarray(out, dtype=np.int64)
+
+
+def pipeline_split(problem: SearchProblem, order: np.ndarray | None = None,
+                   units: UnitView | None = None) -> tuple[np.ndarray | None, float]:
+    """The optimal contiguous split of a topological order of the units along the pipeline.
+
+    ``order`` is an order of ``units.graph`` (default: its own topological order). Returns ``(placement,
+    estimated_value)``; placement is None when no split satisfies capacity.
     """
     g, pkg = problem.graph, problem.package
-    n, K = g.n_nodes, pkg.n_devices
-    order = np.asarray(g.topo_order if order is None else order, dtype=np.int64)
+    units = UnitView(problem) if units is None else units
+    ug = units.graph
+    n, K = ug.n_nodes, pkg.n_devices
+    if order is not None and len(order) != n:
+        order = _unit_order_from_node_order(units, np.asarray(order, dtype=np.int64))
+    order = np.asarray(ug.topo_order if order is None else order, dtype=np.int64)
     if n == 0:
-        return np.zeros(0, dtype=np.int32), 0.0
+        return np.zeros(g.n_nodes, dtype=np.int32), 0.0
     index = np.empty(n, dtype=np.int64)
     index[order] = np.arange(n)
-    ct = compute_time_matrix(g, pkg)
     dev_at = np.asarray(pkg.order, dtype=np.int64)
     # compute-time classes of the devices in pipeline order
-    cols, cls_at = np.unique(ct[:, dev_at].T, axis=0, return_inverse=True)
+    cols, cls_at = np.unique(units.ct[:, dev_at].T, axis=0, return_inverse=True)
     cls_at = cls_at.reshape(-1).astype(np.int64)
     ct_prefix = np.zeros((len(cols), n + 1))
     ct_prefix[:, 1:] = np.cumsum(cols[:, order], axis=1)
     w_prefix = np.zeros(n + 1)
-    w_prefix[1:] = np.cumsum(g.weight_bytes[order])
-    if pkg.interconnect == "port":
-        t = (g.comm_time if g.comm_time is not None else g.out_bytes / pkg.bandwidth)[order]
-    else:
-        t = g.out_bytes[order].astype(np.float64)
+    w_prefix[1:] = np.cumsum(units.weight[order])
+    t = units.t[order]
     # predecessors and last consumer, in order-index space
     pred_ptr = np.zeros(n + 1, dtype=np.int64)
-    counts = np.diff(g.pred_ptr)[order]
-    pred_ptr[1:] = np.cumsum(counts)
+    pred_ptr[1:] = np.cumsum(np.diff(ug.pred_ptr)[order])
     pred_idx = np.empty(pred_ptr[-1], dtype=np.int64)
     for x in range(n):
-        v = order[x]
-        pred_idx[pred_ptr[x]:pred_ptr[x + 1]] = index[g.predecessors(v)]
+        pred_idx[pred_ptr[x]:pred_ptr[x + 1]] = index[ug.predecessors(int(order[x]))]
     last = np.full(n, -1, dtype=np.int64)
-    src = np.repeat(np.arange(g.n_nodes), np.diff(g.succ_ptr))
+    src = np.repeat(np.arange(n), np.diff(ug.succ_ptr))
     if len(src):
-        np.maximum.at(last, index[src], index[g.succ_idx])
+        np.maximum.at(last, index[src], index[ug.succ_idx])
     bucket_ptr = np.zeros(n + 1, dtype=np.int64)
     has = last >= 0
     np.add.at(bucket_ptr, last[has] + 1, 1)
@@ -176,22 +247,25 @@ def pipeline_split(problem: SearchProblem, order: np.ndarray | None = None) -> t
         link_bw_at = np.ones(K)
     overlap = bool(problem.overlap) if problem.overlap is not None else pkg.default_overlap
     if n > MAX_EXACT_NODES:
-        return _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at)
-    best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
-                             cf_at, sram_at, link_bw_at, overlap, pkg.interconnect == "links",
-                             bool(problem.constraints.all_used))
-    value = best[K - 1, n]
-    if not np.isfinite(value):
+        by_unit, value = _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at)
+    else:
+        best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
+                                 cf_at, sram_at, link_bw_at, overlap, pkg.interconnect == "links",
+                                 bool(problem.constraints.all_used))
+        value = float(best[K - 1, n])
+        by_unit = None
+        if np.isfinite(value):
+            by_index = np.empty(n, dtype=np.int32)
+            j = n
+            for p in range(K - 1, -1, -1):
+                i = int(parent[p, j]) if p > 0 else 0
+                by_index[i:j] = dev_at[p]
+                j = i
+            by_unit = np.empty(n, dtype=np.int32)
+            by_unit[order] = by_index
+    if by_unit is None:
         return None, float("inf")
-    placement_by_index = np.empty(n, dtype=np.int32)
-    j = n
-    for p in range(K - 1, -1, -1):
-        i = int(parent[p, j]) if p > 0 else 0
-        placement_by_index[i:j] = dev_at[p]
-        j = i
-    placement = np.empty(n, dtype=np.int32)
-    placement[order] = placement_by_index
-    return placement, float(value)
+    return by_unit[units.unit_of].astype(np.int32), float(value)
 
 
 def _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at):
@@ -223,9 +297,9 @@ def _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at):
     by_index = np.empty(n, dtype=np.int32)
     for p in range(K):
         by_index[cuts[p]:cuts[p + 1]] = dev_at[p]
-    placement = np.empty(n, dtype=np.int32)
-    placement[order] = by_index
-    return placement, hi
+    by_unit = np.empty(n, dtype=np.int32)
+    by_unit[order] = by_index
+    return by_unit, hi
 
 
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=None, **options) -> None:
@@ -242,8 +316,9 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
         ideals.run(problem, tracker, seed=seed, n_threads=n_threads, **options)
         if tracker.proven_optimal:
             return
-    for order in topological_orders(problem.graph):
-        placement, _ = pipeline_split(problem, order)
+    units = UnitView(problem)
+    for order in topological_orders(units.graph):
+        placement, _ = pipeline_split(problem, order, units)
         if placement is None:
             continue
         offer_repaired(problem, tracker, placement, seed=seed)

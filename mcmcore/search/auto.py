@@ -1,0 +1,44 @@
+"""``auto``: what a user would do with the budget.
+
+1. The exact DP over ideals when the DAG has few of them (chain-like graphs solve in well under a second): done
+   when it proves the optimum.
+2. The best pipeline split over the candidate topological orders (colors contracted into units) as the start.
+3. Annealing in the C core from that start (about 70% of what remains), then multilevel refinement (coarsen,
+   solve, uncoarsen, anneal) with the rest, when that method is available.
+Every stage offers its placements to the same tracker, so the result is the best of all of them.
+"""
+from __future__ import annotations
+
+from mcmcore.search.base import SearchProblem, Tracker
+
+__all__ = ["run"]
+
+
+def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=None, **options) -> None:
+    from mcmcore.search import anneal, dp
+
+    try:
+        from mcmcore.search import ideals
+    except ImportError:
+        ideals = None
+    if ideals is not None and ideals.tractable(problem):
+        with tracker.narrowed(0.5):
+            ideals.run(problem, tracker, seed=seed, n_threads=n_threads)
+        if tracker.proven_optimal:
+            return
+    units = dp.UnitView(problem)
+    for order in dp.topological_orders(units.graph):
+        placement, _ = dp.pipeline_split(problem, order, units)
+        if placement is not None:
+            dp.offer_repaired(problem, tracker, placement, seed=seed)
+    if tracker.exhausted():
+        return
+    try:
+        from mcmcore.search import multilevel
+    except ImportError:
+        multilevel = None
+    share = 0.7 if multilevel is not None else 1.0
+    with tracker.narrowed(share):
+        anneal.run(problem, tracker, seed=seed, n_threads=n_threads, start=tracker.best_placement, **options)
+    if multilevel is not None and not tracker.exhausted():
+        multilevel.run(problem, tracker, seed=seed + 1, n_threads=n_threads)
