@@ -28,6 +28,7 @@ from mcmcore.package import Package, load_package
 from mcmcore.repair import RepairResult, RepairStatus, random_valid, repair
 from mcmcore.search import SearchResult, SearchStatus, lower_bound, partition
 from mcmcore.coarsen import coarsen, uncoarsen  # noqa: E402  (the functions shadow the module name on purpose)
+from mcmcore import io, zoo  # noqa: E402  (light: torch is imported only when a model is built)
 
 __version__ = "0.1.0"
 
@@ -36,5 +37,5 @@ __all__ = [
     "load_graph", "load_package", "VIOLATION_NAMES", "MCMError", "GraphCycleError", "InvalidGraphError",
     "InvalidPackageError", "InvalidPlacementError", "InfeasibleError", "__version__",
     "repair", "random_valid", "RepairResult", "RepairStatus", "partition", "SearchResult", "SearchStatus",
-    "lower_bound", "coarsen", "uncoarsen",
+    "lower_bound", "coarsen", "uncoarsen", "io", "zoo",
 ]

@@ -16,6 +16,7 @@ import numpy as np
 
 from mcmcore import _core
 from mcmcore.evaluate import _problem, default_threads
+from mcmcore.search import dp  # imported with the method, so numba's start-up is not charged to the budget
 from mcmcore.search.base import SearchProblem, Tracker
 
 __all__ = ["AnnealParams", "run", "anneal_from"]
@@ -48,8 +49,7 @@ class AnnealParams:
 
 
 def _start_placement(problem: SearchProblem, seed: int) -> np.ndarray:
-    from mcmcore.search.dp import UnitView, pipeline_split, topological_orders
-
+    UnitView, pipeline_split, topological_orders = dp.UnitView, dp.pipeline_split, dp.topological_orders
     dataflow = problem.constraints.resolved_dataflow(problem.package)
     best, best_value = None, math.inf
     if dataflow in ("ordered", None) or problem.package.interconnect == "port":
