@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mcmcore.io.native import read_json_document
 from mcmcore.errors import GraphCycleError, InvalidGraphError
 from mcmcore.graph import Graph
 from mcmcore.package import Package
@@ -56,16 +57,7 @@ def read_dnnp(path) -> tuple[Graph, Package]:
         If the edges form a cycle.
     """
     path = Path(path)
-    if not path.exists():
-        raise InvalidGraphError(f"{path}: no such file")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InvalidGraphError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                                f"is the file truncated?") from None
-    except UnicodeDecodeError:
-        raise InvalidGraphError(f"{path}: not a text file") from None
-    return dnnp_from_dict(doc, source=str(path), name=path.stem)
+    return dnnp_from_dict(read_json_document(path), source=str(path), name=path.stem)
 
 
 def _number(value: Any, what: str, source: str, *, integer: bool = False, allow_inf: bool = False) -> float:

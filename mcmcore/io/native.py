@@ -100,12 +100,19 @@ def load_graph(path) -> Graph:
         Naming the file: not found, truncated or malformed JSON, a missing field, a bad value.
     """
     path = Path(path)
+    if path.suffix == ".npz" and path.exists():
+        return _load_npz(path)
+    return graph_from_dict(read_json_document(path), source=str(path))
+
+
+def read_json_document(path) -> Any:
+    """Parse a JSON file; every failure is an InvalidGraphError that names the file (missing, truncated or
+    malformed JSON, not text, unreadable)."""
+    path = Path(path)
     if not path.exists():
         raise InvalidGraphError(f"{path}: no such file")
-    if path.suffix == ".npz":
-        return _load_npz(path)
     try:
-        doc = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise InvalidGraphError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                                 f"is the file truncated?") from None
@@ -113,7 +120,6 @@ def load_graph(path) -> Graph:
         raise InvalidGraphError(f"{path}: not a text file") from None
     except OSError as exc:  # a directory, no permission, ...
         raise InvalidGraphError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    return graph_from_dict(doc, source=str(path))
 
 
 def _load_npz(path: Path) -> Graph:
