@@ -185,7 +185,6 @@ struct mcm_workspace {
     int32_t K, L, N;
     double *C, *X, *mem, *T, *fin, *devfree, *C2, *pairT, *lane;
     int32_t *cnt, *mark, *lane_cnt;
-    int32_t *any; /* int, not char: a char store would alias every array in the hot loop */
     /* ACYCLIC dataflow: dense pair counts, the list of pairs touched, SCC scratch. */
     int32_t *pair, *pa, *pb, *comp, *scratch;
     int32_t pair_cap;
@@ -202,10 +201,9 @@ mcm_workspace *mcm_workspace_new(const mcm_problem *pr) {
     if (K <= 64 && pr->p->interconnect == MCM_LINKS) ws->pairT = (double *)calloc((size_t)K * (size_t)K, sizeof(double));
     ws->lane = (double *)malloc(sizeof(double) * (4 * MCM_LANES * (size_t)K + 1));
     ws->lane_cnt = (int32_t *)malloc(sizeof(int32_t) * (MCM_LANES * (size_t)K + 1));
-    ws->any = (int32_t *)calloc((size_t)N + 1, sizeof(int32_t));
     ws->fin = (double *)malloc(sizeof(double) * ((size_t)N + 1));
     ws->cnt = (int32_t *)malloc(sizeof(int32_t) * (2 * (size_t)K + 1));
-    if (!ws->C || !ws->fin || !ws->cnt || !ws->lane || !ws->lane_cnt || !ws->any || (K <= 64 && pr->p->interconnect == MCM_LINKS && !ws->pairT)) {
+    if (!ws->C || !ws->fin || !ws->cnt || !ws->lane || !ws->lane_cnt || (K <= 64 && pr->p->interconnect == MCM_LINKS && !ws->pairT)) {
         mcm_workspace_free(ws);
         return NULL;
     }
@@ -238,7 +236,6 @@ void mcm_workspace_free(mcm_workspace *ws) {
     free(ws->pairT);
     free(ws->lane);
     free(ws->lane_cnt);
-    free(ws->any);
     free(ws->fin);
     free(ws->cnt);
     free(ws->pair);
@@ -272,6 +269,15 @@ typedef struct {
     int32_t P;
 } pass_state;
 
+/* x when flag is 1, +0.0 when it is 0: a bit mask, not a branch (flags are data-dependent and unpredictable). */
+static inline double keep_if(double x, int flag) {
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits &= (uint64_t)0 - (uint64_t)flag;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
 
 /* The same pass for K <= 64, without data-dependent branches: nodes in one loop, edges in one flat loop. An edge
  * u -> v is a fresh message when v's device differs from u's and from the devices of u's earlier out-edges
@@ -288,7 +294,6 @@ static inline __attribute__((always_inline)) void flat_pass(const mcm_problem *p
     double *restrict lc = lane, *restrict lm = lane + MCM_LANES * K, *restrict lr = lane + 2 * MCM_LANES * K;
     double *restrict ls = lane + 3 * MCM_LANES * K;
     int32_t *restrict lcnt = ws->lane_cnt;
-    int32_t *restrict any = ws->any;
     double *restrict pairT = ws->pairT;
     int32_t *restrict pair = ws->pair;
     const int32_t *restrict si = g->succ_idx, *restrict es = pr->edge_src, *restrict pos = p->position;
@@ -302,16 +307,21 @@ static inline __attribute__((always_inline)) void flat_pass(const mcm_problem *p
     for (int32_t e = 0; e < E; e++) {
         const int32_t s = es[e], v = si[e];
         const int32_t a = pl[s], d = pl[v];
-        const uint64_t keep = (uint64_t)0 - (uint64_t)(s == prev); /* all ones within a node's out-edges */
-        m &= keep;
+        const int same = s == prev; /* still within the node's out-edges */
+        m &= (uint64_t)0 - (uint64_t)same;
         prev = s;
         const int fresh = (int)((~m >> d) & 1) & (d != a);
         m |= (uint64_t)1 << d;
-        acc = (acc & (int)(keep & 1)) | fresh;
-        any[s] = acc;
-        const double t = tx[s] * (double)fresh; /* arithmetic, not a branch */
-        if (links) pairT[(size_t)a * K + d] += t;
-        else lr[(size_t)d * MCM_LANES + (e & (MCM_LANES - 1))] += t;
+        const int first = fresh & !(acc & same); /* the node's first message: the sender pays once */
+        acc = (acc & same) | fresh;
+        const double ts = tx[s];
+        const size_t lane_e = (size_t)(e & (MCM_LANES - 1));
+        if (links) {
+            pairT[(size_t)a * K + d] += keep_if(ts, fresh);
+        } else {
+            lr[(size_t)d * MCM_LANES + lane_e] += keep_if(ts, fresh);
+            ls[(size_t)a * MCM_LANES + lane_e] += keep_if(ts, first);
+        }
         if (dataflow != MCM_DATAFLOW_NONE) {
             const int f = has_bwd ? !(bwd[s] | bwd[v]) : 1;
             if (dataflow == MCM_DATAFLOW_ORDERED) {
@@ -330,8 +340,6 @@ static inline __attribute__((always_inline)) void flat_pass(const mcm_problem *p
         lc[j] += ct1 ? ct[u] : mcm__ct(pr, u, a);
         lm[j] += w[u];
         lcnt[j]++;
-        if (!links) ls[j] += tx[u] * (double)any[u];
-        any[u] = 0;
     }
     st->df = df;
     st->sk = sk;
