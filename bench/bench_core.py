@@ -63,7 +63,7 @@ def main(argv=None) -> None:
         row(f"full evaluation, 1 thread, {label}", f"{r1:,.0f} /s", target)
         rl = rate(lambda: mcmcore.evaluate_batch(g, pkg, pls, constraints=cons, n_threads=1, objective="latency"),
                   B)
-        row(f"  ... with latency (list schedule), 1 thread", f"{rl:,.0f} /s")
+        row("  ... with latency (list schedule), 1 thread", f"{rl:,.0f} /s")
         r2 = rate(lambda: mcmcore.evaluate_batch(g, pkg, pls, constraints=cons, n_threads=2), B)
         row(f"evaluate_batch, 2 threads / 1 thread, {label}", f"{r2 / r1:.2f}x", ">= 1.8x")
         inc = mcmcore.IncrementalEvaluator(g, pkg, pls[0], constraints=cons)
@@ -81,7 +81,7 @@ def main(argv=None) -> None:
             for i in range(small):
                 mv(int(nodes[i]), int(devs[i]))
         rp = rate(py_moves, small, repeat=1)
-        row(f"  ... called one by one from Python", f"{rp:,.0f} /s")
+        row("  ... called one by one from Python", f"{rp:,.0f} /s")
 
     # Against the pure-Python reference (tests/reference.py), measured in the same run.
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -36,6 +35,7 @@ METHODS: dict[str, str] = {
     "metis": "mcmcore.search.partitioners:run_metis",
     "kahypar": "mcmcore.search.partitioners:run_kahypar",
     "multilevel": "mcmcore.search.multilevel:run",
+    "rl": "mcmcore.rl.search:run",
 }
 
 

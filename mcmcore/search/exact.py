@@ -52,7 +52,7 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
     """Solve the instance with CP-SAT within the tracker's time budget (``max_seconds`` caps it further)."""
     from ortools.sat.python import cp_model
 
-    from mcmcore.repair_cpsat import _int_weights, placement_model  # noqa: F401  (shared model)
+    from mcmcore.repair_cpsat import placement_model  # the constraint model shared with exact repair
 
     g, pkg, cons = problem.graph, problem.package, problem.constraints
     n, k_dev = g.n_nodes, pkg.n_devices

@@ -18,7 +18,6 @@ The rest of the budget goes to further seeds and imbalance settings (each result
 """
 from __future__ import annotations
 
-import math
 import threading
 
 import numpy as np
