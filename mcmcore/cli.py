@@ -356,15 +356,16 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
     add_constraint_arguments(p)
 
 
-def _search(graph, package, method: str, args, *, seed: int, constraints):
+def _search(graph, package, method: str, args, *, seed: int, constraints, **options):
     """One call of :func:`mcmcore.partition` with the command-line options; library errors become MCMError
-    (ImportError is left alone: the caller decides whether a missing optional method is fatal)."""
+    (ImportError is left alone: the caller decides whether a missing optional method is fatal). ``options`` go
+    to the method."""
     from mcmcore.search import partition
 
     try:
         return partition(graph, package, method=method, constraints=constraints, objective=args.objective,
                          max_evals=args.max_evals, max_seconds=args.max_seconds, seed=seed,
-                         n_threads=args.threads, progress=not args.no_progress, overlap=args.overlap)
+                         n_threads=args.threads, progress=not args.no_progress, overlap=args.overlap, **options)
     except ValueError as exc:  # an option that does not fit this package or method
         if isinstance(exc, MCMError):
             raise
@@ -397,6 +398,8 @@ def _partition_args(p):
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed and --max-evals, same result)")
     p.add_argument("--out", help="write the SearchResult JSON here (`mcm evaluate --placement` reads it)")
     p.add_argument("--plot", help="write a PNG of the placement on the package and along the pipeline")
+    p.add_argument("--policy", help="--method rl: the policy file to fine-tune (default: the shipped pre-trained "
+                                    "policy; `scratch`: new random weights)")
 
 
 @command("partition", "search the best valid placement of a graph on a package")
@@ -408,7 +411,12 @@ def cmd_partition(args) -> int:
     graph = load_graph_arg(args.graph)
     package = load_package(args.package)
     try:
-        result = _search(graph, package, args.method, args, seed=args.seed, constraints=constraints)
+        options = {}
+        if args.policy is not None:
+            if args.method != "rl":
+                raise MCMError("--policy needs --method rl")
+            options["policy"] = args.policy
+        result = _search(graph, package, args.method, args, seed=args.seed, constraints=constraints, **options)
     except ImportError as exc:  # an optional dependency of this method is missing
         raise MCMError(f"method {args.method!r} is not available: {exc}") from None
     if result.report is not None:
@@ -539,6 +547,52 @@ def cmd_compare(args) -> int:
         else:
             print(f"mcm compare: no search ran, {args.plot} not written", file=sys.stderr)
     return 0 if found else 3
+
+
+# -------------------------------------------------------------------------------------------------------- rl
+def _rl_args(p):
+    sub = p.add_subparsers(dest="rl_command", metavar="RL_COMMAND")
+    pre = sub.add_parser("pretrain", help="pre-train a placement policy with PPO (held-out graphs never seen)",
+                         description="pre-train a placement policy with PPO over a graph corpus and packages")
+    pre.add_argument("--corpus", default="zoo+generated", help="zoo, generated or zoo+generated (default)")
+    pre.add_argument("--packages", default="ring4,ring8,mesh4x4,port4",
+                     help="comma-separated package presets (default ring4,ring8,mesh4x4,port4)")
+    pre.add_argument("--updates", type=_positive_int, default=1000, help="PPO updates in all (default 1000)")
+    pre.add_argument("--samples-per-update", type=_positive_int, default=64, help="placements per update")
+    pre.add_argument("--generated", type=int, default=24, help="generated graphs in the corpus (default 24)")
+    pre.add_argument("--hidden", type=_positive_int, default=64, help="policy width (default 64)")
+    pre.add_argument("--lr", type=_positive_float, default=3e-4, help="learning rate")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    pre.add_argument("--threads", type=_positive_int, default=None, help="native threads of repair/evaluation")
+    pre.add_argument("--out", required=True, help="write the policy file here")
+    pre.add_argument("--log", help="append JSON lines (one per update) here")
+    pre.add_argument("--checkpoint", help="write a resumable checkpoint here (every 50 updates and at the end)")
+    pre.add_argument("--resume", help="continue from this checkpoint")
+    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+@command("rl", "learned placement: `mcm rl pretrain --corpus zoo+generated --out policy.pt`")
+@arguments(_rl_args)
+def cmd_rl(args) -> int:
+    if args.rl_command != "pretrain":
+        print("usage: mcm rl pretrain --out policy.pt [options]", file=sys.stderr)
+        return 2
+    try:
+        from mcmcore.rl import PolicyConfig, PPOConfig, pretrain
+    except ImportError as exc:
+        raise MCMError(f"mcm rl needs the rl extra (pip install 'mcmcore[rl]'): {exc}") from None
+    config = PPOConfig(seed=args.seed, samples_per_update=args.samples_per_update, lr=args.lr, device=args.device,
+                       log_path=args.log, checkpoint_path=args.checkpoint, checkpoint_every=50 if args.checkpoint
+                       else 0, progress=not args.no_progress, policy=PolicyConfig(hidden=args.hidden))
+    try:
+        trainer = pretrain(args.corpus, packages=[s for s in args.packages.split(",") if s], updates=args.updates,
+                           n_generated=args.generated, config=config, out=args.out, resume=args.resume,
+                           n_threads=args.threads)
+    except ValueError as exc:
+        raise MCMError(str(exc)) from None
+    print(f"pre-trained {trainer.updates} updates ({trainer.samples:,} samples); wrote {args.out}")
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------------ main

@@ -1,0 +1,255 @@
+"""``PlacementEnv``: a Gymnasium environment where one step proposes a whole placement.
+
+An episode is one step. ``reset`` draws an instance (a graph and a package) from the lists given at construction
+with the env's own ``np_random``; the observation describes it. The action gives every node a *relative pipeline
+position*: a bin in ``0 .. n_bins - 1``, mapped to the device at pipeline position ``floor((bin + 0.5) * K /
+n_bins)`` along ``package.order``, so the same action space serves any number of chiplets. The proposal (which may
+break any constraint) is repaired by the native heuristic (:func:`mcmcore.repair.repair_batch`) and evaluated; the
+reward is ``baseline / value`` (value: the interval for the throughput objective, the latency otherwise), where
+the per-instance baseline is the best of ``baseline_samples`` random valid placements (``baseline="random"``, the
+default, cached per instance) or the proven lower bound (``baseline="bound"``: no samples spent). A proposal the
+heuristic cannot repair earns 0.
+
+Spaces (fixed-size, padded; see :meth:`PlacementEnv.observation_space`):
+
+- ``nodes``: Box (max_nodes, N_FEATURES) float32 in [-FEATURE_BOUND, FEATURE_BOUND], the :func:`~mcmcore.rl.features.node_features` rows, zero
+  padded;
+- ``node_mask``: MultiBinary(max_nodes), 1 for real nodes;
+- ``edges``: Box (max_edges, 2) int64 of (src, dst) node ids, zero padded; ``edge_mask``: MultiBinary(max_edges);
+- ``n_devices``: Box (1,) int64.
+
+The action is MultiDiscrete([n_bins] * max_nodes); entries past the instance's node count are ignored.
+
+Graphs with more than ``coarsen_above`` nodes are coarsened (:func:`mcmcore.coarsen`, the HSDAG idea) to about
+``coarsen_target`` nodes: the observation and action then cover the coarse nodes, and the action is uncoarsened
+before repair. :meth:`PlacementEnv.step_batch` is the vectorised form: many proposals for the current instance,
+repaired and evaluated on native threads in one call.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from mcmcore.constraints import Constraints
+from mcmcore.errors import InfeasibleError
+from mcmcore.evaluate import evaluate_batch
+from mcmcore.graph import Graph
+from mcmcore.package import Package
+from mcmcore.rl.features import FEATURE_BOUND, N_FEATURES, node_features
+
+__all__ = ["PlacementEnv", "Instance", "bins_to_devices"]
+
+
+def bins_to_devices(bins: np.ndarray, package: Package, n_bins: int) -> np.ndarray:
+    """Device of each relative-position bin: pipeline position ``floor((bin + 0.5) * K / n_bins)``."""
+    k = package.n_devices
+    pos = np.minimum(((np.asarray(bins, dtype=np.float64) + 0.5) * k / n_bins).astype(np.int64), k - 1)
+    return np.asarray(package.order, dtype=np.int32)[pos]
+
+
+@dataclass
+class Instance:
+    """One (graph, package) pair with its cached features and baseline."""
+
+    graph: Graph               #: the graph placed (the fine one)
+    package: Package
+    policy_graph: Graph        #: what the policy sees (coarse when the graph was coarsened, else ``graph``)
+    mapping: np.ndarray | None  #: fine node -> coarse node, or None
+    features: np.ndarray       #: (n, N_FEATURES) float32 for ``policy_graph``
+    edges: np.ndarray          #: (E, 2) int64 of ``policy_graph``
+    baseline: float = math.nan
+
+    @property
+    def n_nodes(self) -> int:
+        return self.policy_graph.n_nodes
+
+
+class PlacementEnv(gym.Env):
+    """One-step placement episodes over a list of graphs and packages (see the module docstring).
+
+    Parameters
+    ----------
+    graphs : Graph or sequence of Graph
+    packages : Package or sequence of Package
+        Every (graph, package) pair is an instance; ``reset`` draws one uniformly.
+    constraints : Constraints, optional
+    objective : {"throughput", "latency"}
+    repair : {"heuristic"}
+        The repair engine (the native heuristic; the only one fast enough inside the loop).
+    n_bins : int
+        Relative pipeline positions per node (raised to the largest K when a package has more devices).
+    baseline : {"random", "bound"}
+        Reward normaliser: best of ``baseline_samples`` random valid placements, or the lower bound.
+    baseline_samples : int
+    max_nodes, max_edges : int, optional
+        Padding sizes of the spaces (default: the largest instance).
+    coarsen_above, coarsen_target : int, optional
+        Coarsen graphs with more than ``coarsen_above`` nodes to about ``coarsen_target`` nodes.
+    n_threads : int, optional
+        Native threads of repair and evaluation.
+    overlap : bool, optional
+        Passed to the evaluator (default: the package's).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, graphs: Graph | Sequence[Graph], packages: Package | Sequence[Package], *,
+                 constraints: Constraints | None = None, objective: str = "throughput", repair: str = "heuristic",
+                 n_bins: int = 16, baseline: str = "random", baseline_samples: int = 100,
+                 max_nodes: int | None = None, max_edges: int | None = None, coarsen_above: int | None = None,
+                 coarsen_target: int = 256, n_threads: int | None = None, overlap: bool | None = None):
+        super().__init__()
+        graphs = [graphs] if isinstance(graphs, Graph) else list(graphs)
+        packages = [packages] if isinstance(packages, Package) else list(packages)
+        if not graphs or not packages:
+            raise ValueError("PlacementEnv needs at least one graph and one package")
+        if objective not in ("throughput", "latency"):
+            raise ValueError(f"objective must be 'throughput' or 'latency', got {objective!r}")
+        if repair != "heuristic":
+            raise ValueError(f"repair must be 'heuristic', got {repair!r}")
+        if baseline not in ("random", "bound"):
+            raise ValueError(f"baseline must be 'random' or 'bound', got {baseline!r}")
+        self.constraints = Constraints() if constraints is None else constraints
+        self.objective = objective
+        self.baseline_kind = baseline
+        self.baseline_samples = int(baseline_samples)
+        self.n_threads = n_threads
+        self.overlap = overlap
+        self.n_bins = max(int(n_bins), max(p.n_devices for p in packages))
+        self.instances: list[Instance] = []
+        for g in graphs:
+            coarse, mapping = g, None
+            if coarsen_above is not None and g.n_nodes > coarsen_above:
+                from mcmcore.coarsen import coarsen
+
+                coarse, mapping = coarsen(g, target_nodes=int(coarsen_target))
+            edges = np.asarray(coarse.edges, dtype=np.int64).reshape(-1, 2)
+            for p in packages:
+                self.instances.append(Instance(g, p, coarse, mapping, node_features(coarse, p), edges))
+        self.max_nodes = int(max_nodes or max(i.n_nodes for i in self.instances))
+        self.max_edges = int(max_edges or max(1, max(len(i.edges) for i in self.instances)))
+        if any(i.n_nodes > self.max_nodes or len(i.edges) > self.max_edges for i in self.instances):
+            raise ValueError("an instance is larger than max_nodes / max_edges")
+        self.observation_space = spaces.Dict({
+            "nodes": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (self.max_nodes, N_FEATURES), np.float32),
+            "node_mask": spaces.MultiBinary(self.max_nodes),
+            "edges": spaces.Box(0, self.max_nodes - 1, (self.max_edges, 2), np.int64),
+            "edge_mask": spaces.MultiBinary(self.max_edges),
+            "n_devices": spaces.Box(1, 1 << 16, (1,), np.int64),
+        })
+        self.action_space = spaces.MultiDiscrete(np.full(self.max_nodes, self.n_bins, dtype=np.int64))
+        self.index = 0
+        #: seconds spent in repair and in evaluation (for the samples/s breakdown)
+        self.timing = {"repair": 0.0, "evaluate": 0.0}
+
+    # ---------------------------------------------------------------------------------------------- gymnasium
+    @property
+    def instance(self) -> Instance:
+        """The current instance."""
+        return self.instances[self.index]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if options and "instance" in options:
+            self.index = int(options["instance"])
+        else:
+            self.index = int(self.np_random.integers(len(self.instances)))
+        return self._obs(), {"instance": self.index, "graph": self.instance.graph.name,
+                             "n_devices": self.instance.package.n_devices}
+
+    def step(self, action):
+        rewards, info = self.step_batch(np.asarray(action)[None, :])
+        one = {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in info.items()}
+        return self._obs(), float(rewards[0]), True, False, one
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        inst = self.instance
+        n, e = inst.n_nodes, len(inst.edges)
+        nodes = np.zeros((self.max_nodes, N_FEATURES), dtype=np.float32)
+        nodes[:n] = inst.features
+        node_mask = np.zeros(self.max_nodes, dtype=np.int8)
+        node_mask[:n] = 1
+        edges = np.zeros((self.max_edges, 2), dtype=np.int64)
+        edges[:e] = inst.edges
+        edge_mask = np.zeros(self.max_edges, dtype=np.int8)
+        edge_mask[:e] = 1
+        return {"nodes": nodes, "node_mask": node_mask, "edges": edges, "edge_mask": edge_mask,
+                "n_devices": np.array([inst.package.n_devices], dtype=np.int64)}
+
+    # ------------------------------------------------------------------------------------------- vectorised
+    def proposals_to_placements(self, actions: np.ndarray) -> np.ndarray:
+        """(M, >= n) bins of the policy graph's nodes -> (M, n_fine) device placements (before repair)."""
+        inst = self.instance
+        bins = np.asarray(actions)[:, :inst.n_nodes]
+        devices = bins_to_devices(bins, inst.package, self.n_bins)
+        if inst.mapping is not None:
+            devices = devices[:, inst.mapping]
+        return np.ascontiguousarray(devices, dtype=np.int32)
+
+    def evaluate_placements(self, raw: np.ndarray) -> dict[str, np.ndarray]:
+        """Repair and evaluate (M, n_fine) raw placements of the current instance."""
+        from mcmcore.repair import repair_batch
+
+        inst = self.instance
+        t0 = time.perf_counter()
+        placements, moved, ok = repair_batch(inst.graph, inst.package, raw, constraints=self.constraints,
+                                             n_threads=self.n_threads)
+        t1 = time.perf_counter()
+        values, violations = evaluate_batch(inst.graph, inst.package, placements, constraints=self.constraints,
+                                            n_threads=self.n_threads, return_violations=True, overlap=self.overlap,
+                                            objective="interval" if self.objective == "throughput" else "latency")
+        t2 = time.perf_counter()
+        self.timing["repair"] += t1 - t0
+        self.timing["evaluate"] += t2 - t1
+        valid = np.asarray(ok, dtype=bool) & (np.asarray(violations) == 0)
+        return {"placements": placements, "values": np.asarray(values, dtype=np.float64),
+                "violations": np.where(valid, 0, np.maximum(np.asarray(violations), 1)), "valid": valid,
+                "moved": np.asarray(moved)}
+
+    def step_batch(self, actions: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Many proposals for the current instance: ``(rewards, info)`` with arrays of length M.
+
+        ``info`` holds the repaired ``placements``, their ``values`` (seconds), ``valid`` and ``moved``.
+        """
+        actions = np.asarray(actions)
+        if actions.ndim != 2 or actions.shape[1] < self.instance.n_nodes:
+            raise ValueError(f"actions must have shape (M, >= {self.instance.n_nodes}), got {actions.shape}")
+        if actions.size and (actions.min() < 0 or actions.max() >= self.n_bins):
+            raise ValueError(f"actions must be bins in 0..{self.n_bins - 1}")
+        info = self.evaluate_placements(self.proposals_to_placements(actions))
+        base = self.baseline()
+        rewards = np.where(info["valid"], base / np.maximum(info["values"], 1e-300), 0.0)
+        return rewards, info
+
+    def baseline(self) -> float:
+        """The current instance's reward normaliser (computed once per instance)."""
+        inst = self.instance
+        if math.isnan(inst.baseline):
+            if self.baseline_kind == "bound":
+                from mcmcore.search.bounds import lower_bound
+
+                inst.baseline = float(lower_bound(inst.graph, inst.package, objective=self.objective,
+                                                  constraints=self.constraints))
+            if self.baseline_kind == "random" or not inst.baseline > 0:
+                inst.baseline = self._random_baseline(inst)
+        return inst.baseline
+
+    def _random_baseline(self, inst: Instance) -> float:
+        from mcmcore.repair import random_valid
+
+        try:
+            pl = random_valid(inst.graph, inst.package, constraints=self.constraints, seed=12345,
+                              n=max(1, self.baseline_samples), n_threads=self.n_threads)
+        except InfeasibleError:
+            return 1.0
+        values, violations = evaluate_batch(inst.graph, inst.package, pl, constraints=self.constraints,
+                                            n_threads=self.n_threads, return_violations=True, overlap=self.overlap,
+                                            objective="interval" if self.objective == "throughput" else "latency")
+        ok = np.asarray(violations) == 0
+        return float(np.min(np.asarray(values)[ok])) if ok.any() else 1.0

@@ -1,0 +1,275 @@
+"""PPO for one-step placement episodes (the algorithm layer; the environment is :class:`~mcmcore.rl.env.PlacementEnv`).
+
+Each update draws an instance (``env.reset``), samples ``samples_per_update`` whole placements from the policy for
+it, has the environment repair and score them in one vectorised call (``env.step_batch``), and runs ``epochs``
+passes of the clipped PPO objective. Episodes are one step, so the return is the reward and the advantage is
+``reward - V(graph)`` (the value head reads a pooled graph embedding), normalised over the batch. A placement is a
+product of per-node choices; the ratio is taken per node (each node's choice shares its placement's advantage), which
+keeps ratios near one on graphs of hundreds of nodes where the ratio of whole-placement probabilities would explode.
+A self-imitation term (Oh et al., 2018) pulls each node's distribution towards the bin of the best *repaired*
+placement seen so far on the instance (:attr:`PPOConfig.sil_coef`): independent per-node proposals are rarely
+monotone, so the solver moves most nodes and the proposal alone carries little signal; its correction does.
+
+Everything random flows from :attr:`PPOConfig.seed`: the initial weights, the env's ``np_random`` (seeded on the
+first reset) and a torch generator for the samples. A checkpoint holds the policy, the optimiser, both generator
+states and the update count, so ``train(n)`` equals ``train(k)``, save, :meth:`PPO.resume`, ``train(n - k)``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from mcmcore.rl.env import PlacementEnv
+from mcmcore.rl.policy import PlacementPolicy, PolicyConfig, obs_to_tensors
+
+__all__ = ["PPOConfig", "PPO", "default_device"]
+
+
+def default_device() -> str:
+    """``"cuda"`` when a GPU is usable, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class PPOConfig:
+    """Hyper-parameters of :class:`PPO` (one place, each documented)."""
+
+    seed: int = 0
+    """seed of the initial weights, the instance draws and the samples"""
+    samples_per_update: int = 64
+    """placements sampled (and repaired and evaluated) per update, all for one instance"""
+    epochs: int = 4
+    """optimisation passes over each batch"""
+    lr: float = 3e-4
+    """Adam learning rate"""
+    clip: float = 0.2
+    """PPO ratio clip"""
+    ent_coef: float = 0.01
+    """weight of the mean per-node entropy bonus"""
+    vf_coef: float = 0.5
+    """weight of the value loss"""
+    max_grad_norm: float = 0.5
+    """gradient norm clip"""
+    sil_coef: float = 0.5
+    """weight of the self-imitation loss: cross-entropy of the per-node distributions towards the bins of the best
+    repaired placement seen so far on the instance (the solver's correction teaches the policy; 0: off)"""
+    temperature: float = 1.0
+    """sampling temperature of the per-node distributions (the update uses the same one)"""
+    device: str = "cpu"
+    """torch device; ``"cuda"`` uses a GPU when present (sampling stays on the CPU generator)"""
+    log_path: str | None = None
+    """append one JSON line per update here (None: no log)"""
+    checkpoint_path: str | None = None
+    """write a resumable checkpoint here every ``checkpoint_every`` updates and at the end of ``train``"""
+    checkpoint_every: int = 0
+    """updates between checkpoints (0: only at the end of ``train``)"""
+    progress: bool = False
+    """show a rich progress bar"""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """architecture of a new policy (ignored when a policy is passed in)"""
+
+
+class PPO:
+    """Trains a :class:`PlacementPolicy` on a :class:`PlacementEnv`.
+
+    Parameters
+    ----------
+    env : PlacementEnv
+    policy : PlacementPolicy, optional
+        Start from this policy (fine-tuning); default a new one from ``config.policy`` seeded by ``config.seed``.
+    config : PPOConfig, optional
+    """
+
+    def __init__(self, env: PlacementEnv, policy: PlacementPolicy | None = None, config: PPOConfig | None = None):
+        self.env = env
+        self.config = config = PPOConfig() if config is None else config
+        if policy is None:
+            torch.manual_seed(config.seed)
+            policy = PlacementPolicy(config.policy)
+        self.device = torch.device(config.device)
+        self.policy = policy.to(self.device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr, eps=1e-5)
+        self.generator = torch.Generator().manual_seed(int(config.seed))
+        self.updates = 0
+        self.samples = 0
+        self._env_seeded = False
+        self.timing = {"policy": 0.0, "update": 0.0}
+        self._tensors: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: per instance: (best reward, bins of its repaired placement) for self-imitation
+        self.best: dict[int, tuple[float, torch.Tensor]] = {}
+
+    # -------------------------------------------------------------------------------------------- one update
+    def _observe(self):
+        if self._env_seeded:
+            obs, info = self.env.reset()
+        else:
+            obs, info = self.env.reset(seed=int(self.config.seed))
+            self._env_seeded = True
+        idx = info["instance"]
+        if idx not in self._tensors:
+            self._tensors[idx] = obs_to_tensors(obs, self.device)
+        return idx, self._tensors[idx]
+
+    def sample(self, x: torch.Tensor, edges: torch.Tensor, m: int):
+        """``m`` placements (bins, (m, N) long, CPU) and their per-node log-probabilities under the policy."""
+        with torch.no_grad():
+            logits, _ = self.policy(x, edges, self.env.n_bins)
+            logp = F.log_softmax(logits.float().cpu() / self.config.temperature, dim=-1)
+        actions = torch.multinomial(logp.exp(), m, replacement=True, generator=self.generator).T.contiguous()
+        return actions, logp.gather(1, actions.T).T.contiguous()
+
+    def step(self, on_batch: Callable[[dict], None] | None = None, m: int | None = None) -> dict:
+        """One update: sample, repair + evaluate (the env), PPO epochs. Returns the update's statistics."""
+        cfg = self.config
+        m = int(m or cfg.samples_per_update)
+        t0 = time.perf_counter()
+        idx, (x, edges) = self._observe()
+        actions, old_logp = self.sample(x, edges, m)
+        t1 = time.perf_counter()
+        rewards, info = self.env.step_batch(actions.numpy())
+        t2 = time.perf_counter()
+        if on_batch is not None:
+            on_batch(info)
+        self._remember_best(idx, rewards, info)
+        target = self.best[idx][1].to(self.device) if idx in self.best else None
+        stats = self._optimise(x, edges, actions.to(self.device), old_logp.to(self.device),
+                               torch.as_tensor(rewards, dtype=torch.float32, device=self.device), target)
+        t3 = time.perf_counter()
+        self.timing["policy"] += t1 - t0
+        self.timing["update"] += t3 - t2
+        self.updates += 1
+        self.samples += m
+        valid = info["valid"]
+        stats.update({
+            "update": self.updates, "samples": self.samples, "instance": idx,
+            "graph": self.env.instance.graph.name, "n_devices": self.env.instance.package.n_devices,
+            "reward_mean": float(rewards.mean()), "reward_max": float(rewards.max()),
+            "valid_share": float(valid.mean()),
+            "best_value": float(info["values"][valid].min()) if valid.any() else None,
+            "moved_mean": float(info["moved"].mean()), "seconds_sample": t1 - t0, "seconds_solver": t2 - t1,
+            "seconds_update": t3 - t2})
+        if cfg.log_path:
+            with open(cfg.log_path, "a") as f:
+                f.write(json.dumps(stats) + "\n")
+        return stats
+
+    def _remember_best(self, idx: int, rewards: np.ndarray, info: dict) -> None:
+        if not info["valid"].any():
+            return
+        i = int(np.argmax(np.where(info["valid"], rewards, -np.inf)))
+        if idx in self.best and self.best[idx][0] >= rewards[i]:
+            return
+        inst = self.env.instance
+        pkg = inst.package
+        pos = np.asarray(pkg.position)[info["placements"][i]]
+        bins = np.minimum(((pos + 0.5) * self.env.n_bins / pkg.n_devices).astype(np.int64), self.env.n_bins - 1)
+        if inst.mapping is not None:  # a coarse node takes the bin of (one of) its members
+            coarse = np.zeros(inst.n_nodes, dtype=np.int64)
+            coarse[inst.mapping] = bins
+            bins = coarse
+        self.best[idx] = (float(rewards[i]), torch.as_tensor(bins))
+
+    def _optimise(self, x, edges, actions, old_logp, rewards, target=None) -> dict:
+        cfg = self.config
+        out = {}
+        for _ in range(cfg.epochs):
+            logits, value = self.policy(x, edges, self.env.n_bins)
+            logp_all = F.log_softmax(logits / cfg.temperature, dim=-1)              # (N, B)
+            new_logp = logp_all.gather(1, actions.T).T                              # (M, N)
+            adv = rewards - value.detach()
+            if adv.numel() > 1:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            ratio = torch.exp(new_logp - old_logp)
+            adv = adv[:, None]
+            loss_pi = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv).mean()
+            loss_v = (value - rewards).pow(2).mean()
+            entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+            loss = loss_pi + cfg.vf_coef * loss_v - cfg.ent_coef * entropy
+            if target is not None and cfg.sil_coef > 0:
+                loss = loss + cfg.sil_coef * F.nll_loss(logp_all, target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - (new_logp - old_logp)).mean()
+            out = {"loss_pi": loss_pi.item(), "loss_v": loss_v.item(), "entropy": entropy.item(),
+                   "approx_kl": approx_kl.item(), "value": value.item()}
+        return out
+
+    # ---------------------------------------------------------------------------------------------- training
+    def train(self, n_updates: int, *, on_batch: Callable[[dict], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> list[dict]:
+        """Run ``n_updates`` updates (fewer when ``should_stop()`` turns true); returns their statistics."""
+        cfg = self.config
+        history = []
+        bar = task = None
+        if cfg.progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            bar = Progress(TextColumn("[bold]ppo"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+            task = bar.add_task("ppo", total=n_updates, status="")
+            bar.start()
+        try:
+            for _ in range(int(n_updates)):
+                if should_stop is not None and should_stop():
+                    break
+                stats = self.step(on_batch)
+                history.append(stats)
+                if bar is not None:
+                    bar.update(task, advance=1, status=f"{stats['graph']} K={stats['n_devices']} reward "
+                                                       f"{stats['reward_mean']:.3f} (max {stats['reward_max']:.3f})")
+                if cfg.checkpoint_path and cfg.checkpoint_every and self.updates % cfg.checkpoint_every == 0:
+                    self.save_checkpoint(cfg.checkpoint_path)
+        finally:
+            if bar is not None:
+                bar.stop()
+        if cfg.checkpoint_path:
+            self.save_checkpoint(cfg.checkpoint_path)
+        return history
+
+    # ----------------------------------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, path) -> None:
+        """Everything needed to resume exactly (policy, optimiser, generators, self-imitation memory, counters,
+        config)."""
+        cfg = asdict(self.config)
+        state = {"format": "mcmcore-rl-checkpoint", "version": 1, "policy": self.policy.to_dict(),
+                 "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                 "env_rng": self.env.np_random.bit_generator.state if self._env_seeded else None,
+                 "env_seeded": self._env_seeded, "best": self.best, "updates": self.updates, "samples": self.samples, "config": cfg}
+        tmp = Path(str(path) + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def resume(cls, path, env: PlacementEnv, **overrides) -> "PPO":
+        """A trainer restored from :meth:`save_checkpoint` (``overrides``: config fields to change, e.g. log_path)."""
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state.get("format") != "mcmcore-rl-checkpoint":
+            raise ValueError(f"{path} is not an mcmcore RL checkpoint")
+        cfg = dict(state["config"])
+        cfg["policy"] = PolicyConfig(**cfg["policy"])
+        cfg.update(overrides)
+        config = PPOConfig(**cfg)
+        policy = PlacementPolicy(PolicyConfig(**state["policy"]["config"]))
+        policy.load_state_dict(state["policy"]["state_dict"])
+        trainer = cls(env, policy, config)
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.generator.set_state(state["generator"])
+        trainer.updates = int(state["updates"])
+        trainer.samples = int(state["samples"])
+        trainer._env_seeded = bool(state["env_seeded"])
+        trainer.best = dict(state.get("best", {}))
+        if state["env_rng"] is not None:
+            rng = np.random.Generator(np.random.PCG64())
+            rng.bit_generator.state = state["env_rng"]
+            env.np_random = rng
+        return trainer

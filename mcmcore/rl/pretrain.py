@@ -1,0 +1,111 @@
+"""Pre-training the placement policy on a corpus of graphs, and the shipped pre-trained policy.
+
+The corpus never contains the evaluation graphs: every graph of the zoo models in :data:`HELD_OUT` (bert-large,
+inception-v3 and resnet50, inference *and* training graphs) is excluded, whatever ``corpus`` says. The benchmark
+(bench/rl) evaluates on bert-large, inception-v3 and the resnet50 training graph.
+
+``corpus`` is ``"zoo"``, ``"generated"`` or ``"zoo+generated"``:
+
+- zoo: the remaining zoo models (bert-base, gpt2, vit-b16), inference and training graphs (shipped files, no torch
+  model building);
+- generated: :func:`~mcmcore.generate.layered_dag`, :func:`~mcmcore.generate.residual_chain` and
+  :func:`~mcmcore.generate.transformer_blocks` graphs of 30 to 300 nodes (``n_generated`` of them, seeded).
+"""
+from __future__ import annotations
+
+from importlib import resources
+from typing import Sequence
+
+import numpy as np
+
+from mcmcore.graph import Graph
+from mcmcore.package import Package
+
+__all__ = ["HELD_OUT", "corpus_graphs", "pretrain", "default_policy_path", "DEFAULT_PACKAGES"]
+
+#: Zoo models never used for pre-training (all their graphs are evaluation graphs).
+HELD_OUT = ("bert-large", "inception-v3", "resnet50")
+#: Packages of the pre-training instances.
+DEFAULT_PACKAGES = ("ring4", "ring8", "mesh4x4", "port4")
+
+
+def default_policy_path():
+    """The shipped pre-trained policy (``mcmcore/rl/data/policy.pt``)."""
+    return resources.files("mcmcore.rl").joinpath("data", "policy.pt")
+
+
+def corpus_graphs(corpus: str = "zoo+generated", *, n_generated: int = 24, seed: int = 0) -> list[Graph]:
+    """The pre-training graphs (never a graph of :data:`HELD_OUT`)."""
+    parts = set(corpus.split("+"))
+    if not parts or not parts <= {"zoo", "generated"}:
+        raise ValueError(f"corpus must be 'zoo', 'generated' or 'zoo+generated', got {corpus!r}")
+    graphs: list[Graph] = []
+    if "zoo" in parts:
+        from mcmcore import zoo
+
+        for name in zoo.names():
+            if name in HELD_OUT:
+                continue
+            graphs.append(zoo.load(name))
+            graphs.append(zoo.load(name, training=True))
+    if "generated" in parts:
+        from mcmcore.generate import layered_dag, residual_chain, transformer_blocks
+
+        rng = np.random.default_rng(seed)
+        for i in range(int(n_generated)):
+            s = int(rng.integers(1 << 30))
+            kind = i % 3
+            if kind == 0:
+                n = int(rng.integers(30, 300))
+                graphs.append(layered_dag(n, seed=s, width=int(rng.integers(2, 8))))
+            elif kind == 1:
+                graphs.append(residual_chain(int(rng.integers(8, 60)), block_len=int(rng.integers(2, 5)), seed=s))
+            else:
+                graphs.append(transformer_blocks(int(rng.integers(2, 20)), hidden=int(rng.choice([256, 512, 768, 1024])),
+                                                 seq=int(rng.choice([64, 128, 256, 512])), heads=8,
+                                                 seed=s))
+    for g in graphs:
+        for h in HELD_OUT:
+            if g.name and g.name.startswith(h):
+                raise AssertionError(f"held-out graph {g.name} in the corpus")
+    return graphs
+
+
+def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package] = DEFAULT_PACKAGES,
+             updates: int = 1000, n_generated: int = 24, config=None, out=None, resume=None, n_threads=None):
+    """Pre-train a policy with PPO over every (corpus graph, package) instance.
+
+    Parameters
+    ----------
+    corpus : str
+        ``"zoo"``, ``"generated"`` or ``"zoo+generated"`` (see the module docstring).
+    packages : sequence of preset names or Package
+    updates : int
+        PPO updates in all (each one instance, ``config.samples_per_update`` samples).
+    n_generated : int
+        Generated graphs in the corpus.
+    config : PPOConfig, optional
+    out : path, optional
+        Write the trained policy here (:meth:`PlacementPolicy.save`).
+    resume : path, optional
+        Continue from this checkpoint (its config wins; ``updates`` counts the total).
+    n_threads : int, optional
+
+    Returns
+    -------
+    PPO
+        The trainer (``.policy`` is the trained policy).
+    """
+    from mcmcore.rl.env import PlacementEnv
+    from mcmcore.rl.ppo import PPO, PPOConfig
+
+    pkgs = [p if isinstance(p, Package) else Package.preset(p) for p in packages]
+    config = PPOConfig() if config is None else config
+    graphs = corpus_graphs(corpus, n_generated=n_generated, seed=config.seed)
+    env = PlacementEnv(graphs, pkgs, n_threads=n_threads)
+    trainer = PPO.resume(resume, env) if resume else PPO(env, None, config)
+    trainer.train(max(0, int(updates) - trainer.updates))
+    if out:
+        trainer.policy.to("cpu").save(out)
+        trainer.policy.to(trainer.device)
+    return trainer

@@ -1,0 +1,74 @@
+"""Search method ``rl``: fine-tune a pre-trained placement policy on the instance within the tracker's budget.
+
+Every placement the policy samples is repaired, evaluated and offered to the tracker, so the result is the best
+valid placement seen (with its history) and the budget counts every sample. The first evaluation is the policy's
+greedy placement (each node's most likely position). The reward normaliser is the instance's lower bound
+(``baseline="bound"``), so no samples are spent on a baseline.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from mcmcore.search.base import SearchProblem, Tracker
+
+__all__ = ["run", "load_policy"]
+
+
+def load_policy(policy, *, seed: int = 0):
+    """A :class:`~mcmcore.rl.policy.PlacementPolicy` from a path, a policy (copied), ``None`` (the shipped
+    pre-trained one) or ``"scratch"`` (new random weights seeded by ``seed``)."""
+    import torch
+
+    from mcmcore.rl.policy import PlacementPolicy
+    from mcmcore.rl.pretrain import default_policy_path
+
+    if policy is None:
+        return PlacementPolicy.load(default_policy_path())
+    if isinstance(policy, PlacementPolicy):
+        return copy.deepcopy(policy)
+    if isinstance(policy, str) and policy == "scratch":
+        torch.manual_seed(int(seed))
+        return PlacementPolicy()
+    return PlacementPolicy.load(policy)
+
+
+def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: int | None = None, policy=None,
+        batch: int = 64, epochs: int = 4, lr: float = 3e-4, ent_coef: float = 0.01, temperature: float = 1.0,
+        device: str | None = None, coarsen_above: int | None = 1000, **options) -> None:
+    """``rl`` method. Options: ``policy`` (a policy file, a PlacementPolicy, ``"scratch"``, default the shipped
+    pre-trained policy), ``batch`` (samples per PPO update), ``epochs``, ``lr``, ``ent_coef``, ``temperature``,
+    ``device`` (default cpu), ``coarsen_above`` (act on a coarsened graph above this many nodes)."""
+    if options:
+        raise ValueError(f"unknown rl option(s): {', '.join(sorted(options))}")
+    if not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    import torch
+
+    from mcmcore.rl.env import PlacementEnv
+    from mcmcore.rl.ppo import PPO, PPOConfig
+
+    net = load_policy(policy, seed=seed)
+    env = PlacementEnv(problem.graph, problem.package, constraints=problem.constraints,
+                       objective=problem.objective, baseline="bound", n_threads=n_threads,
+                       overlap=problem.overlap, coarsen_above=coarsen_above)
+    config = PPOConfig(seed=seed, samples_per_update=int(batch), epochs=int(epochs), lr=float(lr),
+                       ent_coef=float(ent_coef), temperature=float(temperature), device=device or "cpu")
+    trainer = PPO(env, net, config)
+
+    def offer(info):
+        tracker.offer_batch(info["placements"], info["values"], info["violations"])
+
+    # the greedy placement first: a pre-trained policy's single best guess
+    idx, (x, edges) = trainer._observe()
+    with torch.no_grad():
+        logits, _ = trainer.policy(x, edges, env.n_bins)
+    greedy = logits.argmax(-1).cpu().numpy()[None, :]
+    offer(env.evaluate_placements(env.proposals_to_placements(greedy)))
+    while not tracker.exhausted():
+        m = int(min(batch, tracker.remaining_evals()))
+        trainer.step(offer, m=m)
+    tracker.info.update({"rl_updates": trainer.updates, "rl_seconds_policy": trainer.timing["policy"],
+                         "rl_seconds_update": trainer.timing["update"],
+                         "rl_seconds_repair": env.timing["repair"], "rl_seconds_evaluate": env.timing["evaluate"]})

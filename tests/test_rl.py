@@ -1,0 +1,181 @@
+"""The RL layer: environment (check_env), policy, PPO (exact resume), the ``rl`` search method and the CLI."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("gymnasium")
+
+from mcmcore import Package, evaluate  # noqa: E402
+from mcmcore.generate import layered_dag  # noqa: E402
+from mcmcore.rl import (HELD_OUT, PPO, N_FEATURES, PlacementEnv, PlacementPolicy, PolicyConfig, PPOConfig,  # noqa: E402
+                        corpus_graphs, default_policy_path, obs_to_tensors)
+
+torch.set_num_threads(1)
+TINY = PolicyConfig(hidden=16, gnn_layers=2, attention_layers=1, heads=2, n_bins=8)
+
+
+def _env(**kw):
+    graphs = [layered_dag(20, seed=1), layered_dag(16, seed=2)]
+    return PlacementEnv(graphs, [Package.preset("ring4"), Package.preset("port4")], n_threads=1, **kw)
+
+
+def test_check_env():
+    from gymnasium.utils.env_checker import check_env
+
+    env = _env()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no spec / render-mode notices
+        check_env(env, skip_render_check=True)
+
+
+def test_step_is_repaired_and_rewarded():
+    env = _env()
+    obs, info = env.reset(seed=3)
+    assert env.observation_space.contains(obs)
+    assert obs["nodes"].shape[1] == N_FEATURES
+    action = env.action_space.sample()
+    _, reward, terminated, truncated, step_info = env.step(action)
+    assert terminated and not truncated and reward > 0
+    inst = env.instance
+    rep = evaluate(inst.graph, inst.package, step_info["placements"])
+    assert rep.valid and rep.interval == pytest.approx(step_info["values"])
+    assert reward == pytest.approx(env.baseline() / rep.interval)
+
+
+def test_step_batch_matches_step():
+    env = _env()
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, env.n_bins, size=(5, env.max_nodes))
+    rewards, info = env.step_batch(actions)
+    for i in range(5):
+        _, r, *_ = env.step(actions[i])
+        assert r == pytest.approx(rewards[i])
+    assert info["placements"].shape == (5, env.instance.graph.n_nodes)
+
+
+def test_coarsened_instance_maps_back():
+    g = layered_dag(60, seed=4)
+    env = PlacementEnv(g, Package.preset("ring4"), coarsen_above=30, coarsen_target=20, baseline="bound", n_threads=1)
+    obs, _ = env.reset(seed=0)
+    assert int(obs["node_mask"].sum()) < 60
+    rewards, info = env.step_batch(np.zeros((2, env.max_nodes), dtype=np.int64))
+    assert info["placements"].shape == (2, 60) and info["valid"].all()
+
+
+def test_policy_any_size_and_bins():
+    torch.manual_seed(0)
+    policy = PlacementPolicy(TINY)
+    env = _env()
+    obs, _ = env.reset(seed=1)
+    x, edges = obs_to_tensors(obs)
+    logits, value = policy(x, edges, 13)
+    assert logits.shape == (x.shape[0], 13) and value.shape == ()
+    # permuting node ids permutes the outputs (no dependence on the numbering)
+    perm = torch.randperm(x.shape[0])
+    inv = torch.argsort(perm)
+    logits2, value2 = policy(x[perm], inv[edges], 13)
+    assert torch.allclose(logits2, logits[perm], atol=1e-5) and torch.allclose(value, value2, atol=1e-5)
+
+
+def test_policy_save_load(tmp_path):
+    torch.manual_seed(0)
+    policy = PlacementPolicy(TINY)
+    policy.save(tmp_path / "p.pt")
+    again = PlacementPolicy.load(tmp_path / "p.pt")
+    for a, b in zip(policy.parameters(), again.parameters()):
+        assert torch.equal(a, b)
+
+
+def _config(tmp_path=None, **kw):
+    return PPOConfig(seed=7, samples_per_update=16, epochs=2, policy=TINY, **kw)
+
+
+def test_ppo_resume_is_exact(tmp_path):
+    straight = PPO(_env(), config=_config())
+    straight.train(4)
+    first = PPO(_env(), config=_config(checkpoint_path=str(tmp_path / "ck.pt")))
+    first.train(2)
+    resumed = PPO.resume(tmp_path / "ck.pt", _env(), checkpoint_path=None)
+    resumed.train(2)
+    assert resumed.updates == 4 and resumed.samples == straight.samples
+    for a, b in zip(straight.policy.parameters(), resumed.policy.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_ppo_logs_json_lines(tmp_path):
+    log = tmp_path / "log.jsonl"
+    trainer = PPO(_env(), config=_config(log_path=str(log)))
+    trainer.train(2)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["update"] for r in rows] == [1, 2]
+    assert {"reward_mean", "loss_pi", "entropy", "seconds_solver"} <= set(rows[0])
+
+
+def test_ppo_update_favours_the_better_samples():
+    env = PlacementEnv(layered_dag(20, seed=1), Package.preset("ring4"), n_threads=1)
+    trainer = PPO(env, config=PPOConfig(seed=0, samples_per_update=32, lr=3e-3, sil_coef=0.0, ent_coef=0.0,
+                                        policy=TINY))
+    _, (x, edges) = trainer._observe()
+    actions, old_logp = trainer.sample(x, edges, 32)
+    rewards, _ = env.step_batch(actions.numpy())
+    trainer._optimise(x, edges, actions, old_logp, torch.as_tensor(rewards, dtype=torch.float32))
+    with torch.no_grad():
+        logits, _ = trainer.policy(x, edges, env.n_bins)
+        new_logp = torch.log_softmax(logits, -1).gather(1, actions.T).T
+    gain = (new_logp - old_logp).sum(1).numpy()
+    best, worst = np.argsort(rewards)[-8:], np.argsort(rewards)[:8]
+    assert gain[best].mean() > gain[worst].mean()
+
+
+def test_corpus_excludes_held_out():
+    graphs = corpus_graphs("zoo+generated", n_generated=3)
+    assert graphs and not any(g.name.startswith(h) for g in graphs for h in HELD_OUT)
+    with pytest.raises(ValueError):
+        corpus_graphs("imagenet")
+
+
+def test_rl_method_offers_every_sample():
+    from mcmcore.search import partition
+
+    g = layered_dag(20, seed=5)
+    pkg = Package.preset("ring4")
+    policy = PlacementPolicy(TINY)
+    res = partition(g, pkg, method="rl", policy=policy, max_evals=50, batch=16, seed=0, progress=False, n_threads=1)
+    assert res.valid and res.evals == 50
+    assert res.value == pytest.approx(evaluate(g, pkg, res.placement).interval)
+    assert res.info["rl_updates"] == 4  # 1 greedy + 16 + 16 + 16 + 1
+    again = partition(g, pkg, method="rl", policy=policy, max_evals=50, batch=16, seed=0, progress=False,
+                      n_threads=1)
+    assert again.value == res.value and np.array_equal(again.placement, res.placement)
+
+
+@pytest.mark.skipif(not default_policy_path().is_file(), reason="no shipped policy yet")
+def test_shipped_policy_out_of_the_box():
+    from mcmcore.search import partition
+
+    assert default_policy_path().is_file()
+    res = partition(layered_dag(20, seed=6), Package.preset("ring4"), method="rl", max_evals=40, progress=False,
+                    n_threads=1)
+    assert res.valid
+
+
+def test_cli_partition_and_pretrain(tmp_path, capsys):
+    from mcmcore.cli import main
+
+    g = layered_dag(20, seed=8)
+    g.save(tmp_path / "g.json")
+    policy = tmp_path / "p.pt"
+    PlacementPolicy(TINY).save(policy)
+    assert main(["partition", str(tmp_path / "g.json"), "--package", "ring4", "--method", "rl", "--policy",
+                 str(policy), "--max-evals", "40", "--no-progress", "--threads", "1"]) == 0
+    assert "rl:" in capsys.readouterr().out
+    assert main(["rl", "pretrain", "--corpus", "generated", "--generated", "2", "--packages", "ring4",
+                 "--updates", "2", "--samples-per-update", "8", "--hidden", "16", "--out", str(tmp_path / "q.pt"),
+                 "--no-progress", "--threads", "1"]) == 0
+    assert PlacementPolicy.load(tmp_path / "q.pt").config.hidden == 16
