@@ -1,0 +1,73 @@
+"""The executor and the profiler with real worker processes (small: 2 workers, a few samples, no timing asserts)."""
+import math
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+torch.set_num_threads(1)
+
+from mcmcore import Constraints, Package, evaluate  # noqa: E402
+from mcmcore.exec import PipelineError, profile, run_pipeline  # noqa: E402
+from mcmcore.io import from_torch  # noqa: E402
+
+from exec_models import tiny_bert  # noqa: E402
+
+
+class Small(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(8, 8)
+        self.b = torch.nn.Linear(8, 8)
+        self.c = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x)).view(2, 8)
+        return self.c(torch.relu(self.b(h)) + h)
+
+
+def test_two_stage_bert_pipeline_matches_the_model():
+    model, inputs = tiny_bert()
+    with torch.no_grad():
+        graph = from_torch(model, inputs, warn_unknown=False)
+        reference = model(*inputs)
+    pl = (np.arange(graph.n_nodes) * 2 // graph.n_nodes).astype(np.int32)
+    m = run_pipeline(model, inputs, graph, pl, n_samples=6, warmup=1, workers=2, latency_samples=3)
+    torch.testing.assert_close(m.outputs, reference)
+    assert [s.device for s in m.stages] == [0, 1]
+    assert sum(s.n_nodes for s in m.stages) == graph.n_nodes
+    assert m.throughput > 0 and math.isclose(m.throughput * m.interval, 1.0)
+    assert 0 < m.latency_median <= m.latency_p90 and m.latency_mean > 0
+    assert all(s.compute > 0 for s in m.stages)
+    assert set(m.to_dict()) >= {"throughput", "latency_median", "stages"}
+    assert mp.active_children() == []
+
+
+@pytest.mark.parametrize("fault", ["raise", "exit"])
+def test_a_dying_worker_is_reported_with_its_stage_and_leaves_no_process(fault):
+    model = Small().eval()
+    x = torch.randn(2, 8)
+    graph = from_torch(model, (x,))
+    pl = np.array([0, 0, 1, 1, 1, 1])
+    assert graph.n_nodes == len(pl)
+    with pytest.raises(PipelineError, match="stage 1 \\(device 1\\)") as info:
+        run_pipeline(model, (x,), graph, pl, n_samples=4, warmup=1, _fault=(1, fault))
+    assert info.value.stage == 1 and info.value.device == 1
+    assert ("injected fault" in str(info.value)) == (fault == "raise")
+    assert mp.active_children() == []
+
+
+def test_profile_writes_measured_latency_and_comm_time():
+    model = Small().eval()
+    x = torch.randn(2, 8)
+    graph = profile(model, (x,), repeats=3, transfer_rounds=3)
+    assert graph.latency.shape == (graph.n_nodes, 1) and (graph.latency > 0).all()
+    assert graph.comm_time is not None and (graph.comm_time > 0).all()
+    assert graph.names == from_torch(model, (x,)).names
+    package = Package.port(2, bandwidth=1e9, peak_flops=1e12, mem_bw=1e11, sram_bytes=1e12)
+    report = evaluate(graph, package, np.zeros(graph.n_nodes, dtype=np.int32),
+                      constraints=Constraints(dataflow="ordered"))
+    assert math.isclose(report.interval, graph.latency.sum())
+    assert mp.active_children() == []
