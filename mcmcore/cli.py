@@ -549,6 +549,54 @@ def cmd_compare(args) -> int:
     return 0 if found else 3
 
 
+# ------------------------------------------------------------------------------------------ real execution
+def _run_args(p):
+    p.add_argument("model", help="zoo model name (random weights, as `mcm zoo build`) or a torch.export .pt2 file")
+    p.add_argument("--placement", required=True, help="placement file (JSON list, result JSON, .npy, text)")
+    p.add_argument("--package", help="package preset or spec file: its pipeline order orders the stages and its "
+                                     "device count divides the cores (default: device ids, largest id + 1)")
+    p.add_argument("--samples", type=_positive_int, default=50, help="measured samples (default 50)")
+    p.add_argument("--warmup", type=int, default=5, help="unmeasured samples first (default 5)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="device slots the cores are divided among")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads per worker")
+    p.add_argument("--batch", type=int, help="batch size (zoo models)")
+    p.add_argument("--seq", type=int, help="sequence length (zoo text models)")
+    p.add_argument("--image-size", type=int, help="image side (zoo image models)")
+    p.add_argument("--json", action="store_true", help="print the measurement as JSON")
+
+
+@command("run", "run a placed model as a pipeline of worker processes and measure throughput and latency")
+@arguments(_run_args)
+def cmd_run(args) -> int:
+    from mcmcore.exec import run_pipeline
+    from mcmcore.exec.models import load_model
+    from mcmcore.exec.pipeline import export_program
+    from mcmcore.io.torch_export import from_exported_program
+    from mcmcore.package import load_package
+
+    model, inputs = load_model(args.model, batch=args.batch, seq=args.seq, image_size=args.image_size)
+    program = export_program(model, inputs)
+    graph = from_exported_program(program, warn_unknown=False)
+    placement = load_placement(args.placement, graph.n_nodes)
+    package = load_package(args.package) if args.package else None
+    try:
+        m = run_pipeline(program, inputs, graph, placement, n_samples=max(2, args.samples), warmup=args.warmup,
+                         workers=args.workers, package=package, n_threads=args.threads)
+    except ValueError as exc:
+        if isinstance(exc, MCMError):
+            raise
+        raise MCMError(str(exc)) from None
+    if args.json:
+        print(json.dumps(m.to_dict(), indent=1))
+        return 0
+    print(f"{args.model}: {m}")
+    for s in m.stages:
+        print(f"  stage {s.stage} device {s.device} cores {list(s.cores) if s.cores else 'any'}: {s.n_nodes} nodes, "
+              f"compute {_fmt_time(s.compute)}, receive {_fmt_time(s.receive)}, send {_fmt_time(s.send)}, "
+              f"blocked {_fmt_time(s.wait)}")
+    return 0
+
+
 # -------------------------------------------------------------------------------------------------------- rl
 def _rl_args(p):
     sub = p.add_subparsers(dest="rl_command", metavar="RL_COMMAND")

@@ -71,3 +71,26 @@ def test_profile_writes_measured_latency_and_comm_time():
                       constraints=Constraints(dataflow="ordered"))
     assert math.isclose(report.interval, graph.latency.sum())
     assert mp.active_children() == []
+
+
+def test_mcm_run_on_a_saved_program(tmp_path, capsys):
+    import json
+
+    from mcmcore.cli import main
+
+    model = Small().eval()
+    x = torch.randn(2, 8)
+    with torch.no_grad():
+        ep = torch.export.export(model, (x,))
+    torch.export.save(ep, str(tmp_path / "small.pt2"))
+    (tmp_path / "result.json").write_text(json.dumps({"placement": [0, 0, 0, 1, 1, 1]}))
+    rc = main(["run", str(tmp_path / "small.pt2"), "--placement", str(tmp_path / "result.json"), "--samples", "3",
+               "--warmup", "0", "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    doc = json.loads(out)
+    assert doc["throughput"] > 0 and [s["device"] for s in doc["stages"]] == [0, 1]
+    (tmp_path / "back.json").write_text(json.dumps([1, 1, 1, 0, 0, 0]))
+    assert main(["run", str(tmp_path / "small.pt2"), "--placement", str(tmp_path / "back.json")]) == 1
+    assert "pipeline order" in capsys.readouterr().err
+    assert mp.active_children() == []
