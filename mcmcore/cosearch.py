@@ -1,0 +1,513 @@
+"""Architecture co-search (PHAZE-style): package designs and their placements, under an area budget.
+
+A *design space* (a dict, or a YAML / JSON file) lists the values of each design parameter; a design is one
+value of each. Scalars are fixed::
+
+    chiplets: [2, 4, 8]            # chiplet count
+    topology: [ring, mesh]         # mesh: the most square rows x cols with rows <= cols
+    tensor_units: [2, 4]           # tensor units per chiplet
+    array: [[16, 16], [32, 32]]    # systolic array shape of a tensor unit (MACs = rows x cols)
+    clock_ghz: 1.0                 # peak FLOP/s = 2 x tensor_units x rows x cols x clock
+    sram_mib: [128, 256]           # SRAM per chiplet (MiB)
+    link_gbps: [50, 100]           # bandwidth of each directed link (GB/s)
+    mem_bw: 1.0e12                 # on-chip SRAM bandwidth per chiplet (bytes/s)
+    hop_latency: 2.0e-8            # seconds per hop
+    micro_batch: [1, 2, 4]         # samples per pipeline micro-batch
+    activations: [stash, recompute]  # training graphs only
+    area_budget_mm2: 600           # optional total-area budget
+    area_model: {mm2_per_mac: 0.0015}  # optional overrides of AreaModel
+
+How a design changes the workload (graph transforms; the core is untouched):
+
+- ``micro_batch`` b: per micro-batch the FLOPs, the activation traffic (``mem_bytes`` beyond ``weight_bytes``),
+  the output sizes and any given latencies / comm times scale by b; weights do not. Throughput is
+  ``b / interval`` samples per second.
+- ``activations`` (training graphs, i.e. with ``backward`` nodes): ``stash`` keeps each forward node's output on
+  its device until its backward node runs, so its ``out_bytes`` are added to its ``weight_bytes`` (the memory the
+  capacity constraint counts); ``recompute`` stores nothing and instead adds the forward node's FLOPs and memory
+  traffic to its backward node (paired by name ``x`` / ``x_grad``, as :func:`mcmcore.zoo.training_graph` builds
+  them, else by a shared color). For a forward-only graph only ``stash`` is used.
+
+Every design's best placement comes from :func:`mcmcore.partition` with a small budget (``max_evals_per_design``
+is reproducible; ``max_seconds_per_design`` is not), and the result is the Pareto front of throughput against
+area with every point's package spec and placement.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from mcmcore.errors import InfeasibleError, MCMError
+from mcmcore.graph import Graph
+from mcmcore.package import MiB, Package
+
+__all__ = ["cosearch", "AreaModel", "DesignPoint", "CosearchResult", "load_space", "designs", "design_area",
+           "design_package", "design_graph", "pareto_front", "plot_pareto", "SpaceError"]
+
+
+class SpaceError(MCMError, ValueError):
+    """A design space that cannot be enumerated (the message names the field and the value)."""
+
+
+@dataclass(frozen=True)
+class AreaModel:
+    """Silicon area of a design, in mm^2. Rough 7 nm-class figures, meant to be overridden with your own.
+
+    area = chiplets x (mm2_per_chiplet + MACs x mm2_per_mac + SRAM MiB x mm2_per_mib_sram)
+           + directed links x (mm2_per_link + GB/s x mm2_per_link_gbps)
+    """
+
+    mm2_per_mac: float = 0.0015
+    """One multiply-accumulate unit of a tensor array (bf16, with its pipeline registers and operand buffers)."""
+    mm2_per_mib_sram: float = 0.5
+    """One MiB of on-chip SRAM with its periphery (about 2 MiB/mm^2 macro density)."""
+    mm2_per_link: float = 0.3
+    """Fixed cost of one directed die-to-die link (PHY, serialiser, controller), counted at its source."""
+    mm2_per_link_gbps: float = 0.004
+    """Extra area per GB/s of a directed link's bandwidth (more lanes / wider bumps)."""
+    mm2_per_chiplet: float = 4.0
+    """Per-chiplet overhead: control, clocking, test, host interface."""
+
+    def area(self, design: Mapping[str, Any]) -> float:
+        """Total area (mm^2) of a design (see :func:`designs` for its keys)."""
+        n = int(design["chiplets"])
+        macs = int(design["tensor_units"]) * int(design["array"][0]) * int(design["array"][1])
+        per_chiplet = self.mm2_per_chiplet + macs * self.mm2_per_mac + float(design["sram_mib"]) * self.mm2_per_mib_sram
+        links = _n_directed_links(design["topology"], n)
+        return n * per_chiplet + links * (self.mm2_per_link + float(design["link_gbps"]) * self.mm2_per_link_gbps)
+
+
+#: parameter -> default when the space does not name it
+_DEFAULTS: dict[str, Any] = {"chiplets": 4, "topology": "ring", "tensor_units": 4, "array": [32, 32],
+                             "clock_ghz": 1.0, "sram_mib": 256, "link_gbps": 100, "mem_bw": 1.0e12,
+                             "hop_latency": 2.0e-8, "micro_batch": 1, "activations": "stash"}
+_OTHER_KEYS = {"area_budget_mm2", "area_model", "name", "description"}
+
+
+def _mesh_shape(n: int) -> tuple[int, int]:
+    rows = int(math.isqrt(n))
+    while n % rows:
+        rows -= 1
+    return rows, n // rows
+
+
+def _n_directed_links(topology: str, n: int) -> int:
+    if n <= 1:
+        return 0
+    if topology == "ring":
+        return 2 if n == 2 else 2 * n
+    rows, cols = _mesh_shape(n)
+    return 2 * (rows * (cols - 1) + cols * (rows - 1))
+
+
+def load_space(space: Any) -> dict:
+    """A design-space dict from a dict or a YAML / JSON file."""
+    if isinstance(space, Mapping):
+        return dict(space)
+    path = Path(space)
+    if not path.is_file():
+        raise SpaceError(f"design space {str(space)!r} is not a file (nor a dict)")
+    try:
+        if path.suffix == ".json":
+            doc = json.loads(path.read_text())
+        else:
+            import yaml
+
+            doc = yaml.safe_load(path.read_text())
+    except Exception as exc:
+        raise SpaceError(f"{path}: not a valid design space file ({exc})") from None
+    if not isinstance(doc, dict):
+        raise SpaceError(f"{path}: a design space is a mapping, got {type(doc).__name__}")
+    return doc
+
+
+def _values(space: dict, key: str) -> list:
+    v = space.get(key, _DEFAULTS[key])
+    if key == "array":  # one shape [r, c] or a list of shapes
+        if isinstance(v, list) and v and not isinstance(v[0], list):
+            v = [v]
+        for a in v if isinstance(v, list) else [v]:
+            if not (isinstance(a, list) and len(a) == 2 and all(isinstance(x, int) and x >= 1 for x in a)):
+                raise SpaceError(f"array must be [rows, cols] or a list of them, got {space.get(key)!r}")
+        return [list(a) for a in v]
+    v = v if isinstance(v, list) else [v]
+    if not v:
+        raise SpaceError(f"design parameter {key!r} has no values")
+    for x in v:
+        if key == "topology" and x not in ("ring", "mesh"):
+            raise SpaceError(f"topology must be 'ring' or 'mesh', got {x!r}")
+        elif key == "activations" and x not in ("stash", "recompute"):
+            raise SpaceError(f"activations must be 'stash' or 'recompute', got {x!r}")
+        elif key in ("chiplets", "tensor_units", "micro_batch") and not (isinstance(x, int) and x >= 1):
+            raise SpaceError(f"{key} must be positive integers, got {x!r}")
+        elif key not in ("topology", "activations") and not (isinstance(x, (int, float)) and x > 0):
+            raise SpaceError(f"{key} must be positive numbers, got {x!r}")
+    return v
+
+
+def designs(space: Any, *, training: bool = True) -> list[dict]:
+    """Every design of a space (the product of its values), in a deterministic order.
+
+    With ``training=False`` the ``activations`` axis collapses to ``stash`` (it only matters with backward nodes).
+    """
+    space = load_space(space)
+    unknown = set(space) - set(_DEFAULTS) - _OTHER_KEYS
+    if unknown:
+        raise SpaceError(f"unknown design-space field(s): {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(sorted(set(_DEFAULTS) | _OTHER_KEYS))})")
+    keys = list(_DEFAULTS)
+    axes = [_values(space, k) for k in keys]
+    if not training:
+        axes[keys.index("activations")] = ["stash"]
+    out, seen = [], set()
+    for combo in itertools.product(*axes):
+        d = dict(zip(keys, combo))
+        if d["chiplets"] == 1:
+            d["topology"] = "ring"  # one chiplet has no interconnect: the topologies coincide
+        key = json.dumps(d, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def area_model_of(space: Any) -> AreaModel:
+    """The space's area model: :class:`AreaModel` with the space's ``area_model`` overrides."""
+    over = load_space(space).get("area_model") or {}
+    names = {f.name for f in fields(AreaModel)}
+    bad = set(over) - names
+    if bad:
+        raise SpaceError(f"unknown area_model field(s): {', '.join(sorted(bad))} (known: {', '.join(sorted(names))})")
+    return AreaModel(**{k: float(v) for k, v in over.items()})
+
+
+def design_area(design: Mapping[str, Any], area_model: AreaModel | None = None) -> float:
+    return (area_model or AreaModel()).area(design)
+
+
+def design_package(design: Mapping[str, Any]) -> Package:
+    """The package of a design."""
+    n = int(design["chiplets"])
+    peak = 2.0 * design["tensor_units"] * design["array"][0] * design["array"][1] * design["clock_ghz"] * 1e9
+    common = dict(peak_flops=peak, mem_bw=float(design["mem_bw"]), sram_bytes=float(design["sram_mib"]) * MiB)
+    bw = float(design["link_gbps"]) * 1e9
+    if design["topology"] == "mesh" and n > 1:
+        rows, cols = _mesh_shape(n)
+        return Package.mesh(rows, cols, link_bandwidth=bw, hop_latency=design["hop_latency"], **common)
+    return Package.ring(n, link_bandwidth=bw, hop_latency=design["hop_latency"], **common)
+
+
+def _backward_pairs(graph: Graph) -> np.ndarray:
+    """For each backward node, its forward node (-1 when none is found)."""
+    n = graph.n_nodes
+    pair = np.full(n, -1, dtype=np.int64)
+    if graph.backward is None:
+        return pair
+    names = graph.names
+    index = {nm: i for i, nm in enumerate(names)}
+    bwd = np.asarray(graph.backward, dtype=bool)
+    color = None if graph.color is None else np.asarray(graph.color)
+    for i in np.flatnonzero(bwd):
+        f = index.get(names[i][:-5], -1) if names[i].endswith("_grad") else -1
+        if f < 0 and color is not None and color[i] >= 0:
+            same = np.flatnonzero((color == color[i]) & ~bwd)
+            f = int(same[0]) if len(same) == 1 else -1
+        pair[i] = f
+    return pair
+
+
+def design_graph(graph: Graph, design: Mapping[str, Any]) -> Graph:
+    """The workload of ``graph`` under a design's micro-batch size and activation policy (module docstring)."""
+    b = float(design.get("micro_batch", 1))
+    act = design.get("activations", "stash")
+    training = graph.backward is not None and bool(np.any(graph.backward))
+    if b == 1 and not training:
+        return graph
+    flops = graph.flops * b
+    weights = np.asarray(graph.weight_bytes, dtype=np.float64)
+    mem = np.minimum(graph.mem_bytes, weights) + b * np.maximum(graph.mem_bytes - weights, 0.0)
+    out = graph.out_bytes * b
+    weight_bytes = weights.copy()
+    if training:
+        bwd = np.asarray(graph.backward, dtype=bool)
+        if act == "stash":
+            weight_bytes[~bwd] += out[~bwd]
+        else:
+            pair = _backward_pairs(graph)
+            has = pair >= 0
+            flops = flops.copy()
+            mem = mem.copy()
+            flops[has] += flops[pair[has]]
+            mem[has] += mem[pair[has]]
+    kw: dict[str, Any] = {}
+    for name in ("latency", "comm_time"):
+        v = getattr(graph, name)
+        if v is not None:
+            kw[name] = np.asarray(v) * b
+    for name in ("supported", "color", "pin", "backward"):
+        v = getattr(graph, name)
+        if v is not None:
+            kw[name] = v
+    label = f"{graph.name or 'graph'}[mb={int(b)}{',' + act if training else ''}]"
+    return Graph.from_edges(graph.n_nodes, graph.edges, flops=flops, mem_bytes=mem, weight_bytes=weight_bytes,
+                            out_bytes=out, names=list(graph.names), ops=list(graph.ops), name=label, **kw)
+
+
+# ------------------------------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class DesignPoint:
+    """One evaluated design.
+
+    Attributes
+    ----------
+    design : dict
+        The parameter values.
+    area_mm2 : float
+    status : str
+        ``optimal`` / ``feasible`` (a valid placement), ``no_solution`` (none found in the budget),
+        ``infeasible`` (proven: e.g. the weights do not fit in the SRAM).
+    interval : float or None
+        Seconds per micro-batch of the best placement (the objective value for ``objective="latency"``).
+    throughput : float
+        Samples per second (``micro_batch / interval``); 0 without a valid placement.
+    package : dict
+        The package spec (:meth:`Package.to_spec`).
+    placement : list of int or None
+    evals : int
+    """
+
+    design: dict
+    area_mm2: float
+    status: str
+    interval: float | None
+    throughput: float
+    package: dict
+    placement: list | None
+    evals: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.placement is not None
+
+
+@dataclass(frozen=True)
+class CosearchResult:
+    """The outcome of :func:`cosearch`.
+
+    Attributes
+    ----------
+    points : tuple of DesignPoint
+        Every evaluated design, in enumeration order.
+    front : tuple of DesignPoint
+        The Pareto front (no other valid design has at most the area and more throughput), by area.
+    best : DesignPoint or None
+        The valid design with the best objective (ties: the smaller area).
+    objective : str
+    area_budget_mm2 : float or None
+    n_designs : int
+        Designs in the space; ``n_over_budget`` of them exceed the area budget and are not evaluated.
+    n_over_budget : int
+    seconds : float
+    area_model : AreaModel
+    """
+
+    points: tuple
+    front: tuple
+    best: DesignPoint | None
+    objective: str
+    area_budget_mm2: float | None
+    n_designs: int
+    n_over_budget: int
+    seconds: float
+    area_model: AreaModel = field(default_factory=AreaModel)
+
+    def to_dict(self) -> dict:
+        return {"format": "mcmcore-cosearch", "version": 1, "objective": self.objective,
+                "area_budget_mm2": self.area_budget_mm2, "n_designs": self.n_designs,
+                "n_over_budget": self.n_over_budget, "seconds": self.seconds, "area_model": asdict(self.area_model),
+                "points": [asdict(p) for p in self.points],
+                "front": [self.points.index(p) for p in self.front],
+                "best": None if self.best is None else self.points.index(self.best)}
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.points)} designs evaluated ({self.n_over_budget} of {self.n_designs} over the area "
+                 f"budget) in {self.seconds:.1f} s; Pareto front:"]
+        for p in self.front:
+            lines.append(f"  {p.area_mm2:9.1f} mm^2  {p.throughput:12.1f} samples/s  {_design_label(p.design)}")
+        return "\n".join(lines)
+
+
+def _design_label(d: Mapping[str, Any]) -> str:
+    return (f"{d['chiplets']}x {d['topology']}, {d['tensor_units']}x{d['array'][0]}x{d['array'][1]} MACs @ "
+            f"{d['clock_ghz']:g} GHz, {d['sram_mib']:g} MiB, {d['link_gbps']:g} GB/s, mb {d['micro_batch']}, "
+            f"{d['activations']}")
+
+
+def pareto_front(points: Sequence[DesignPoint]) -> list[DesignPoint]:
+    """The valid points no other valid point dominates (area <= and throughput >=, one strictly), by area."""
+    valid = sorted((p for p in points if p.valid), key=lambda p: (p.area_mm2, -p.throughput))
+    front: list[DesignPoint] = []
+    best = -math.inf
+    for p in valid:
+        if p.throughput > best:
+            front.append(p)
+            best = p.throughput
+    return front
+
+
+def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: str = "throughput",
+             method: str = "auto", max_evals_per_design: int | None = None,
+             max_seconds_per_design: float | None = None, area_budget: float | None = None,
+             area_model: AreaModel | None = None, seed: int = 0, progress: bool = True) -> CosearchResult:
+    """Search package designs and placements together; return the Pareto front of throughput against area.
+
+    Parameters
+    ----------
+    graph : Graph
+        A forward or training graph (training: with ``backward`` nodes, e.g. ``zoo.load(name, training=True)``).
+    space : dict or path
+        The design space (module docstring).
+    budget : int, optional
+        At most this many designs are evaluated (a seeded random sample of those within the area budget); default
+        all of them.
+    objective : {"throughput", "latency"}
+        What each design's placement search optimises; the front is always throughput against area.
+    method : str
+        The :func:`mcmcore.partition` method per design.
+    max_evals_per_design, max_seconds_per_design : optional
+        The search budget of each design; default ``max_evals_per_design=2000`` (reproducible).
+    area_budget : float, optional
+        Total area in mm^2 (default: the space's ``area_budget_mm2``, else none).
+    area_model : AreaModel, optional
+        Default: :class:`AreaModel` with the space's ``area_model`` overrides.
+    seed : int
+        Seeds the design sample and every placement search.
+    progress : bool
+        A progress bar on stderr.
+
+    Returns
+    -------
+    CosearchResult
+
+    Raises
+    ------
+    SpaceError
+        An invalid design space.
+    """
+    from mcmcore.search import partition
+
+    t0 = time.perf_counter()
+    if objective not in ("throughput", "latency"):
+        raise ValueError(f"objective must be 'throughput' or 'latency', got {objective!r}")
+    if budget is not None and (not isinstance(budget, int) or budget < 1):
+        raise ValueError(f"budget must be a positive integer (designs to evaluate), got {budget!r}")
+    if max_evals_per_design is None and max_seconds_per_design is None:
+        max_evals_per_design = 2000
+    doc = load_space(space)
+    model = area_model or area_model_of(doc)
+    if area_budget is None:
+        area_budget = doc.get("area_budget_mm2")
+    if area_budget is not None and not (isinstance(area_budget, (int, float)) and area_budget > 0):
+        raise ValueError(f"area_budget must be a positive number of mm^2, got {area_budget!r}")
+    training = graph.backward is not None and bool(np.any(graph.backward))
+    all_designs = designs(doc, training=training)
+    within = [d for d in all_designs if area_budget is None or model.area(d) <= area_budget]
+    if budget is not None and budget < len(within):
+        rng = np.random.default_rng(seed)
+        keep = sorted(rng.choice(len(within), size=budget, replace=False).tolist())
+        within = [within[i] for i in keep]
+    bar = None
+    if progress and within:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("[bold]cosearch"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       console=Console(stderr=True))
+        task = bar.add_task("cosearch", total=len(within))
+        bar.start()
+    graphs: dict[tuple, Graph] = {}
+    points = []
+    try:
+        for d in within:
+            key = (d["micro_batch"], d["activations"])
+            if key not in graphs:
+                graphs[key] = design_graph(graph, d)
+            pkg = design_package(d)
+            spec = pkg.to_spec()
+            try:
+                res = partition(graphs[key], pkg, method=method, objective=objective,
+                                max_evals=max_evals_per_design, max_seconds=max_seconds_per_design, seed=seed,
+                                n_threads=1, progress=False)
+            except InfeasibleError:
+                points.append(DesignPoint(d, model.area(d), "infeasible", None, 0.0, spec, None, 0))
+            else:
+                if res.placement is None:
+                    points.append(DesignPoint(d, model.area(d), res.status.value, None, 0.0, spec, None, res.evals))
+                else:
+                    interval = float(res.report.interval)
+                    points.append(DesignPoint(d, model.area(d), res.status.value, interval,
+                                              d["micro_batch"] / interval, spec,
+                                              [int(x) for x in res.placement], int(res.evals)))
+            if bar is not None:
+                bar.update(task, advance=1)
+    finally:
+        if bar is not None:
+            bar.stop()
+    front = pareto_front(points)
+    valid = [p for p in points if p.valid]
+    if objective == "throughput":
+        best = max(valid, key=lambda p: (p.throughput, -p.area_mm2), default=None)
+    else:
+        best = min(valid, key=lambda p: (p.interval, p.area_mm2), default=None)
+    return CosearchResult(tuple(points), tuple(front), best, objective, area_budget, len(all_designs),
+                          len(all_designs) - len([d for d in all_designs if area_budget is None
+                                                  or model.area(d) <= area_budget]),
+                          time.perf_counter() - t0, model)
+
+
+def plot_pareto(result: CosearchResult, *, path=None, title: str | None = None):
+    """Throughput against area: every evaluated design, the Pareto front and the area budget; returns the Figure.
+
+    matplotlib is imported here (``pip install 'mcmcore[plot]'``)."""
+    from mcmcore.plot import _figure_class
+
+    Figure = _figure_class()
+    fig = Figure(figsize=(7, 4.5), constrained_layout=True)
+    ax = fig.subplots()
+    valid = [p for p in result.points if p.valid]
+    if valid:
+        ax.scatter([p.area_mm2 for p in valid], [p.throughput for p in valid], s=14, color="0.6",
+                   label=f"designs ({len(valid)} valid)")
+    invalid = [p for p in result.points if not p.valid]
+    if invalid:
+        ax.scatter([p.area_mm2 for p in invalid], [0.0] * len(invalid), s=14, marker="x", color="tab:red",
+                   label=f"no valid placement ({len(invalid)})")
+    if result.front:
+        xs = [p.area_mm2 for p in result.front]
+        ys = [p.throughput for p in result.front]
+        ax.step(xs, ys, where="post", color="tab:blue")
+        ax.scatter(xs, ys, s=30, color="tab:blue", zorder=3, label="Pareto front")
+        for p in result.front:
+            d = p.design
+            ax.annotate(f"{d['chiplets']}{d['topology'][0]} {d['sram_mib']:g}M mb{d['micro_batch']}",
+                        (p.area_mm2, p.throughput), textcoords="offset points", xytext=(4, -10), fontsize=6)
+    if result.area_budget_mm2 is not None:
+        ax.axvline(result.area_budget_mm2, color="tab:red", linestyle="--", linewidth=1, label="area budget")
+    ax.set_xlabel("area (mm$^2$)")
+    ax.set_ylabel("throughput (samples/s)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "co-search: throughput against area")
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

@@ -1,0 +1,127 @@
+"""Co-search: the design space, the area model, the workload transforms (micro-batch, stash / recompute), and the
+Pareto front checked against an exhaustive enumeration of every design and every placement."""
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcmcore.cli import main
+from mcmcore.cosearch import (AreaModel, SpaceError, cosearch, design_graph, design_package, designs,
+                              pareto_front, plot_pareto)
+from mcmcore.evaluate import evaluate_batch
+from mcmcore.generate import layered_dag
+from mcmcore.zoo import training_graph
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+SPACE = {"chiplets": [1, 2, 3], "topology": ["ring"], "tensor_units": [1, 2], "array": [[8, 8]],
+         "sram_mib": [4, 8], "link_gbps": [1, 20], "micro_batch": [1, 2], "activations": ["stash", "recompute"],
+         "area_budget_mm2": 60}
+
+
+@pytest.fixture(scope="module")
+def train5():
+    return training_graph(layered_dag(4, seed=1))
+
+
+def exhaustive(graph, space, area_model=AreaModel()):
+    """(area, throughput, design) of every design within the area budget, each with its best placement found by
+    evaluating all K^N placements."""
+    out = []
+    for d in designs(space, training=True):
+        area = area_model.area(d)
+        if area > space["area_budget_mm2"]:
+            continue
+        g, p = design_graph(graph, d), design_package(d)
+        every = np.array(list(itertools.product(range(p.n_devices), repeat=g.n_nodes)), dtype=np.int32)
+        values, violations = evaluate_batch(g, p, every, return_violations=True)
+        ok = violations == 0
+        out.append((area, d["micro_batch"] / values[ok].min() if ok.any() else 0.0, d))
+    return out
+
+
+def test_cosearch_finds_the_exhaustive_optimum_and_front(train5):
+    truth = exhaustive(train5, SPACE)
+    assert len(truth) > 20 and any(t == 0.0 for _, t, _ in truth)  # the space has designs that do not fit
+    result = cosearch(train5, SPACE, method="exact", max_evals_per_design=2000, progress=False)
+    assert len(result.points) == len(truth) and result.n_over_budget == result.n_designs - len(truth)
+    best = max(t for _, t, _ in truth)
+    assert result.best.throughput == pytest.approx(best, rel=1e-9)
+    # the front: for every area on it, the best exhaustive throughput at that area or less
+    front = [(p.area_mm2, p.throughput) for p in result.front]
+    expected, top = [], 0.0
+    for area, tput, _ in sorted(truth, key=lambda x: (x[0], -x[1])):
+        if tput > top * (1 + 1e-9) and tput > 0:
+            expected.append((area, tput))
+            top = tput
+    assert [a for a, _ in front] == pytest.approx([a for a, _ in expected])
+    assert [t for _, t in front] == pytest.approx([t for _, t in expected], rel=1e-9)
+    for p in result.front:  # each point carries its package and a placement that achieves its throughput
+        assert p.package["n_devices"] == p.design["chiplets"] and len(p.placement) == train5.n_nodes
+    # a design sample (budget) is a seeded subset
+    sub = cosearch(train5, SPACE, method="auto", max_evals_per_design=200, budget=5, seed=1, progress=False)
+    assert len(sub.points) == 5
+    assert all(any(p.design == d for _, _, d in truth) for p in sub.points)
+
+
+def test_workload_transforms(train5):
+    n = train5.n_nodes // 2
+    base = {"micro_batch": 1, "activations": "stash"}
+    stash = design_graph(train5, base)
+    recompute = design_graph(train5, {**base, "activations": "recompute"})
+    mb4 = design_graph(train5, {**base, "micro_batch": 4})
+    fwd, bwd = np.arange(n), np.arange(n, 2 * n)
+    # stash: activations held on the device count as memory; recompute: no memory, forward FLOPs again
+    assert np.allclose(stash.weight_bytes[fwd], train5.weight_bytes[fwd] + train5.out_bytes[fwd])
+    assert np.allclose(recompute.weight_bytes, train5.weight_bytes)
+    assert np.allclose(recompute.flops[bwd], train5.flops[bwd] + train5.flops[fwd])
+    assert np.allclose(stash.flops, train5.flops)
+    # micro-batch: FLOPs and outputs scale, weights do not
+    assert np.allclose(mb4.flops, 4 * train5.flops) and np.allclose(mb4.out_bytes, 4 * train5.out_bytes)
+    assert np.allclose(mb4.weight_bytes[fwd] - 4 * train5.out_bytes[fwd], train5.weight_bytes[fwd])
+    assert np.array_equal(mb4.edges, train5.edges) and np.array_equal(mb4.color, train5.color)
+    forward_only = layered_dag(4, seed=1)
+    assert design_graph(forward_only, base) is forward_only
+    assert len(designs(SPACE, training=False)) == len(designs(SPACE, training=True)) // 2
+
+
+def test_area_model_and_packages():
+    d = designs({"chiplets": 4, "topology": "mesh", "tensor_units": 2, "array": [16, 16], "sram_mib": 10,
+                 "link_gbps": 50})[0]
+    m = AreaModel(mm2_per_mac=0.001, mm2_per_mib_sram=0.5, mm2_per_link=0.3, mm2_per_link_gbps=0.01,
+                  mm2_per_chiplet=2.0)
+    # 2x2 mesh: 8 directed links
+    assert m.area(d) == pytest.approx(4 * (2.0 + 512 * 0.001 + 10 * 0.5) + 8 * (0.3 + 50 * 0.01))
+    p = design_package(d)
+    assert p.topology == "mesh" and p.shape == (2, 2)
+    assert p.peak_flops[0] == pytest.approx(2 * 2 * 16 * 16 * 1e9) and p.sram_bytes[0] == 10 * 2**20
+    assert design_package({**d, "chiplets": 1}).n_devices == 1
+    with pytest.raises(SpaceError, match="topology must be 'ring' or 'mesh', got 'torus'"):
+        designs({"topology": ["torus"]})
+    with pytest.raises(SpaceError, match="unknown design-space field"):
+        designs({"chiplet": [2]})
+    assert pareto_front([]) == []
+
+
+def test_cli_cosearch_and_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out, png = tmp_path / "c.json", tmp_path / "c.png"
+    rc = main(["cosearch", "resnet50", "--training", "--space", str(EXAMPLES / "space.yaml"), "--budget", "4",
+               "--max-evals", "100", "--no-progress", "--out", str(out), "--plot", str(png)])
+    text = capsys.readouterr().out
+    assert rc == 0 and "Pareto front" in text
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "mcmcore-cosearch" and len(doc["points"]) == 4 and doc["front"]
+    assert png.stat().st_size > 1000
+
+
+def test_plot_pareto_returns_a_figure(train5):
+    pytest.importorskip("matplotlib")
+    result = cosearch(train5, {**SPACE, "chiplets": [1, 2]}, method="dp", max_evals_per_design=100,
+                      progress=False)
+    fig = plot_pareto(result)
+    assert fig.axes and fig.axes[0].get_xlabel().startswith("area")

@@ -1,0 +1,186 @@
+"""Sweeps: spec expansion and trial ids, the results file (append, resume, repair), failing trials, the local
+process pool, resume after SIGKILL, the CLI and the example spec. The Ray backend is in test_sweep_ray.py."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mcmcore.cli import main
+from mcmcore.generate import layered_dag
+from mcmcore.io.native import save_graph
+from mcmcore.sweep import SweepSpecError, expand_spec, read_results, run_trial, summarize, sweep
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def small_spec(tmp_path: Path, **changes) -> dict:
+    path = tmp_path / "g.json"
+    if not path.exists():
+        save_graph(layered_dag(40, seed=2, name="layered40"), path)
+    spec = {"graphs": ["resnet50", str(path)], "packages": ["ring4"],
+            "methods": [{"name": "anneal", "max_evals": 200}, {"name": "random", "max_evals": 200}],
+            "seeds": [0, 1]}
+    spec.update(changes)
+    return spec
+
+
+def without_timings(records) -> dict:
+    out = {}
+    for r in records:
+        r = dict(r)
+        r.pop("timings")
+        out[r["trial_id"]] = r
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ spec
+def test_expand_spec_ids_are_stable_and_unique(tmp_path):
+    trials = expand_spec(small_spec(tmp_path))
+    assert len(trials) == 2 * 1 * 2 * 2
+    assert len({t.trial_id for t in trials}) == len(trials)
+    again = expand_spec(small_spec(tmp_path))
+    assert [t.trial_id for t in again] == [t.trial_id for t in trials]
+    # the same trial in another spec keeps its id; a listed duplicate runs once
+    other = expand_spec(small_spec(tmp_path, seeds=[1], packages=["ring4", "ring4"]))
+    assert {t.trial_id for t in other} <= {t.trial_id for t in trials} and len(other) == 4
+    assert trials[0].inputs["package"]["topology"] == "ring"
+    assert trials[0].labels == {"graph": "resnet50", "package": "ring4", "method": "anneal"}
+
+
+def test_expand_spec_training_space_and_random_sampling(tmp_path):
+    spec = {"graphs": ["vit-b16:train", {"zoo": "gpt2"}],
+            "packages": [{"space": {"base": "ring4", "link_bandwidth": [50e9, 100e9], "sram_bytes": [2**28]}}],
+            "methods": ["anneal"], "max_evals": 100, "seeds": 3}
+    trials = expand_spec(spec)
+    assert len(trials) == 2 * 2 * 3
+    assert trials[0].inputs["graph"] == {"zoo": "vit-b16", "training": True}
+    assert {t.inputs["package"]["link_bandwidth"] for t in trials} == {50e9, 100e9}
+    sampled = expand_spec({**spec, "sampling": {"random": 5, "seed": 1}})
+    assert len(sampled) == 5 and {t.trial_id for t in sampled} <= {t.trial_id for t in trials}
+    assert [t.trial_id for t in sampled] == [t.trial_id for t in expand_spec({**spec, "sampling": {"random": 5,
+                                                                                                    "seed": 1}})]
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"graphs": ["no-such-model"]}, "neither a zoo model"),
+    ({"packages": ["ring99"]}, "neither a preset"),
+    ({"methods": [{"name": "annealing", "max_evals": 10}]}, "unknown method 'annealing'"),
+    ({"methods": [{"name": "anneal"}]}, "needs a budget"),
+    ({"methods": [{"name": "anneal", "max_evals": 0}]}, "max_evals must be a positive integer, got 0"),
+    ({"seeds": "zero"}, "seeds must be"),
+    ({"sampling": "latin"}, "sampling must be"),
+    ({"graph": ["resnet50"]}, "unknown sweep spec field"),
+])
+def test_bad_specs_are_rejected_with_the_value(tmp_path, change, match):
+    with pytest.raises(SweepSpecError, match=match):
+        expand_spec(small_spec(tmp_path, **change))
+
+
+# ------------------------------------------------------------------------------------------------ running
+def test_failing_trial_is_recorded_and_the_sweep_continues(tmp_path):
+    spec = small_spec(tmp_path, methods=[{"name": "anneal", "max_evals": 200, "options": {"no_such_option": 1}},
+                                         {"name": "random", "max_evals": 200}])
+    out = tmp_path / "r.jsonl"
+    res = sweep(spec, out=out, n_workers=2, progress=False)
+    assert res.n_trials == 8 and res.n_run == 8 and res.n_failed == 4
+    records = read_results(out)
+    assert len(records) == 8
+    failed = [r for r in records if r["status"] == "error"]
+    assert len(failed) == 4 and all(r["inputs"]["method"] == "anneal" for r in failed)
+    assert "no_such_option" in failed[0]["error"]["message"] and failed[0]["error"]["type"] == "ValueError"
+    ok = [r for r in records if r["status"] != "error"]
+    assert all(r["result"]["value"] > 0 and len(r["result"]["placement"]) > 0 for r in ok)
+    assert set(ok[0]["versions"]) == {"mcmcore", "numpy", "python"}
+    rows = summarize(records)
+    assert sum(r["failed"] for r in rows) == 4 and sum(r["trials"] for r in rows) == 8
+    # resuming runs nothing; resume=False starts again
+    again = sweep(spec, out=out, n_workers=2, progress=False)
+    assert again.n_run == 0 and again.n_skipped == 8 and len(read_results(out)) == 8
+    assert without_timings(again.records) == without_timings(records)
+
+
+def test_trial_is_deterministic_in_process():
+    trial = expand_spec({"graphs": ["resnet50"], "packages": ["mesh4x4"],
+                         "methods": [{"name": "anneal", "max_evals": 300}], "seeds": [3]})[0]
+    a, b = run_trial(trial), run_trial(trial)
+    assert a["status"] in ("feasible", "optimal")
+    a.pop("timings"), b.pop("timings")
+    assert a == b
+
+
+def test_truncated_last_line_is_repaired(tmp_path):
+    spec = small_spec(tmp_path, graphs=["resnet50"], methods=[{"name": "random", "max_evals": 100}])
+    out = tmp_path / "r.jsonl"
+    sweep(spec, out=out, n_workers=1, progress=False)
+    whole = out.read_bytes()
+    lines = whole.splitlines(keepends=True)
+    out.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])  # a write cut by a crash
+    assert len(read_results(out)) == 1
+    res = sweep(spec, out=out, n_workers=1, progress=False)
+    assert res.n_skipped == 1 and res.n_run == 1
+    records = read_results(out)
+    assert len(records) == 2 and out.read_bytes().count(b"\n") == 2
+
+
+def test_sigkilled_sweep_resumes_to_the_same_set(tmp_path):
+    spec = small_spec(tmp_path, graphs=["resnet50"], methods=[{"name": "random", "max_evals": 10000}],
+                      seeds=list(range(8)))
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "killed.jsonl"
+    code = (f"from mcmcore.sweep import sweep; sweep({str(spec_path)!r}, out={str(out)!r}, n_workers=1, "
+            f"progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_bytes().count(b"\n") >= 3:
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker, mid-sweep
+        proc.wait()
+    n_before = out.read_bytes().count(b"\n")
+    assert 3 <= n_before < 8  # killed mid-sweep
+    with open(out, "ab") as f:  # as if the kill had cut a write
+        f.write(b'{"trial_id": "0123')
+    resumed = sweep(spec_path, out=out, n_workers=2, progress=False)
+    assert resumed.n_skipped == n_before and resumed.n_run == 8 - n_before
+    ids = [json.loads(line)["trial_id"] for line in out.read_bytes().splitlines()]
+    assert len(ids) == 8 == len(set(ids))
+    fresh = sweep(spec_path, out=tmp_path / "fresh.jsonl", n_workers=2, progress=False)
+    assert without_timings(read_results(out)) == without_timings(fresh.records)
+
+
+# ------------------------------------------------------------------------------------------------ CLI, example
+def test_cli_sweep_and_report(tmp_path, capsys):
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(small_spec(tmp_path, seeds=[0])))
+    out, png = tmp_path / "r.jsonl", tmp_path / "r.png"
+    rc = main(["sweep", str(spec_path), "--out", str(out), "--workers", "2", "--no-progress"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "4 run (0 failed)" in text
+    pytest.importorskip("matplotlib")
+    rc = main(["sweep-report", str(out), "--plot", str(png), "--json", str(tmp_path / "t.json")])
+    text = capsys.readouterr().out
+    assert rc == 0 and "resnet50" in text and "\ng " in text and "4 trials, 0 failed" in text
+    assert png.stat().st_size > 1000 and len(json.loads((tmp_path / "t.json").read_text())) == 4
+    assert main(["sweep-report", str(tmp_path / "missing.jsonl")]) == 1
+
+
+def test_example_spec_runs_with_tiny_budgets(tmp_path):
+    doc = yaml.safe_load((EXAMPLES / "sweep.yaml").read_text())
+    trials = expand_spec(EXAMPLES / "sweep.yaml")
+    assert len(trials) == 16 and len(doc["packages"]) == 2 and len(doc["methods"]) == 2
+    for m in doc["methods"]:
+        m["max_evals"] = 100
+    res = sweep(doc, out=tmp_path / "r.jsonl", n_workers=2, progress=False)
+    assert res.n_run == 16 and res.n_failed == 0
