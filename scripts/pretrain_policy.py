@@ -1,7 +1,7 @@
 """Recipe of the shipped pre-trained policy (mcmcore/rl/data/policy.pt).
 
-    python scripts/pretrain_policy.py            # ~15 min on 2 CPU cores; same as:
-    mcm rl pretrain --corpus zoo+generated --packages ring4,ring8,mesh4x4,port4 --updates 1200 \
+    python scripts/pretrain_policy.py            # ~15 min on 2 busy CPU cores; same as:
+    mcm rl pretrain --corpus zoo+generated --packages ring4,ring8,mesh4x4,port4 --updates 400 --epochs 2 \
         --samples-per-update 64 --hidden 64 --lr 1e-3 --seed 0 --out mcmcore/rl/data/policy.pt \
         --log pretrain.jsonl --checkpoint pretrain.ckpt
 
@@ -12,7 +12,8 @@ import sys
 
 from mcmcore.cli import main
 
-ARGS = ["rl", "pretrain", "--corpus", "zoo+generated", "--packages", "ring4,ring8,mesh4x4,port4", "--updates", "1200",
+ARGS = ["rl", "pretrain", "--corpus", "zoo+generated", "--packages", "ring4,ring8,mesh4x4,port4",
+        "--updates", "400", "--epochs", "2",
         "--samples-per-update", "64", "--hidden", "64", "--lr", "1e-3", "--seed", "0",
         "--out", "mcmcore/rl/data/policy.pt", "--log", "pretrain.jsonl", "--checkpoint", "pretrain.ckpt"]
 

@@ -64,6 +64,7 @@ class Instance:
     features: np.ndarray       #: (n, N_FEATURES) float32 for ``policy_graph``
     edges: np.ndarray          #: (E, 2) int64 of ``policy_graph``
     baseline: float = math.nan
+    baseline_placement: np.ndarray | None = None  #: the best random valid placement (``baseline="random"``)
 
     @property
     def n_nodes(self) -> int:
@@ -251,5 +252,9 @@ class PlacementEnv(gym.Env):
         values, violations = evaluate_batch(inst.graph, inst.package, pl, constraints=self.constraints,
                                             n_threads=self.n_threads, return_violations=True, overlap=self.overlap,
                                             objective="interval" if self.objective == "throughput" else "latency")
-        ok = np.asarray(violations) == 0
-        return float(np.min(np.asarray(values)[ok])) if ok.any() else 1.0
+        ok = np.flatnonzero(np.asarray(violations) == 0)
+        if not ok.size:
+            return 1.0
+        best = ok[np.argmin(np.asarray(values)[ok])]
+        inst.baseline_placement = pl[best].copy()
+        return float(np.asarray(values)[best])

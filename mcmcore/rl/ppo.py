@@ -7,7 +7,8 @@ passes of the clipped PPO objective. Episodes are one step, so the return is the
 product of per-node choices; the ratio is taken per node (each node's choice shares its placement's advantage), which
 keeps ratios near one on graphs of hundreds of nodes where the ratio of whole-placement probabilities would explode.
 A self-imitation term (Oh et al., 2018) pulls each node's distribution towards the bin of the best *repaired*
-placement seen so far on the instance (:attr:`PPOConfig.sil_coef`): independent per-node proposals are rarely
+placement seen so far on the instance (:attr:`PPOConfig.sil_coef`; the env's best random valid placement, when it
+computed one for its baseline, seeds that memory): independent per-node proposals are rarely
 monotone, so the solver moves most nodes and the proposal alone carries little signal; its correction does.
 
 Everything random flows from :attr:`PPOConfig.seed`: the initial weights, the env's ``np_random`` (seeded on the
@@ -161,20 +162,26 @@ class PPO:
         return stats
 
     def _remember_best(self, idx: int, rewards: np.ndarray, info: dict) -> None:
+        inst = self.env.instance
+        if idx not in self.best and inst.baseline_placement is not None:
+            # the baseline's best random valid placement (reward 1) seeds the memory
+            self._store(idx, 1.0, inst.baseline_placement)
         if not info["valid"].any():
             return
         i = int(np.argmax(np.where(info["valid"], rewards, -np.inf)))
-        if idx in self.best and self.best[idx][0] >= rewards[i]:
-            return
+        if idx not in self.best or rewards[i] > self.best[idx][0]:
+            self._store(idx, float(rewards[i]), info["placements"][i])
+
+    def _store(self, idx: int, reward: float, placement: np.ndarray) -> None:
         inst = self.env.instance
         pkg = inst.package
-        pos = np.asarray(pkg.position)[info["placements"][i]]
+        pos = np.asarray(pkg.position)[placement]
         bins = np.minimum(((pos + 0.5) * self.env.n_bins / pkg.n_devices).astype(np.int64), self.env.n_bins - 1)
         if inst.mapping is not None:  # a coarse node takes the bin of (one of) its members
             coarse = np.zeros(inst.n_nodes, dtype=np.int64)
             coarse[inst.mapping] = bins
             bins = coarse
-        self.best[idx] = (float(rewards[i]), torch.as_tensor(bins))
+        self.best[idx] = (reward, torch.as_tensor(bins))
 
     def _optimise(self, x, edges, actions, old_logp, rewards, target=None) -> dict:
         cfg = self.config
