@@ -748,6 +748,109 @@ def cmd_rl(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- sweep and co-search
+def _sweep_args(p):
+    p.add_argument("spec", help="sweep spec (YAML / JSON): graphs, packages, methods with budgets, seeds")
+    p.add_argument("--out", default="sweep-results.jsonl", help="results file, one JSON line per trial")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local worker processes (default) or Ray tasks (pip install 'mcmcore[dist]')")
+    p.add_argument("--address", default=None, help="Ray cluster address HOST:PORT (with --backend ray)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: all CPUs)")
+    p.add_argument("--max-retries", type=int, default=3, help="retries of a trial whose worker died")
+    p.add_argument("--no-resume", action="store_true", help="truncate --out and run every trial again")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+@command("sweep", "run a resumable sweep of (graph x package x method x seed) searches; one JSON line per trial")
+@arguments(_sweep_args)
+def cmd_sweep(args) -> int:
+    from mcmcore.sweep import sweep
+
+    try:
+        result = sweep(args.spec, backend=args.backend, address=args.address, out=args.out,
+                       resume=not args.no_resume, n_workers=args.workers, max_retries=args.max_retries,
+                       progress=not args.no_progress)
+    except ValueError as exc:
+        raise MCMError(str(exc)) from None
+    print(result)
+    return 0 if result.n_failed == 0 else 4
+
+
+def _sweep_report_args(p):
+    p.add_argument("results", help="results file written by `mcm sweep`")
+    p.add_argument("--plot", help="write a PNG of the best / mean value per graph, package and method")
+    p.add_argument("--json", dest="json_out", help="write the table as JSON")
+
+
+@command("sweep-report", "summarise a sweep's results: best / mean value over seeds, trials, failures")
+@arguments(_sweep_report_args)
+def cmd_sweep_report(args) -> int:
+    from mcmcore.sweep import plot_summary, read_results, summarize
+
+    if not Path(args.results).exists():
+        raise MCMError(f"{args.results}: no such results file")
+    rows = summarize(read_results(args.results))
+    head = f"{'graph':<18} {'package':<22} {'method':<12} {'trials':>6} {'failed':>6} {'best':>11} {'mean':>11}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        best = _fmt_time(r["best"]) if r["best"] is not None else "-"
+        mean = _fmt_time(r["mean"]) if r["mean"] is not None else "-"
+        print(f"{r['graph']:<18} {r['package']:<22} {r['method']:<12} {r['trials']:>6} {r['failed']:>6} "
+              f"{best:>11} {mean:>11}")
+    print(f"{sum(r['trials'] for r in rows)} trials, {sum(r['failed'] for r in rows)} failed")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(rows, indent=1))
+        print(f"wrote {args.json_out}")
+    if args.plot:
+        _plot_or_error(plot_summary, rows, path=args.plot, title=Path(args.results).name)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _cosearch_args(p):
+    p.add_argument("graph", help="graph file (.json / .npz) or zoo model name")
+    p.add_argument("--space", required=True, help="design space (YAML / JSON), see mcmcore.cosearch")
+    p.add_argument("--training", action="store_true", help="the zoo model's training graph (backward nodes)")
+    p.add_argument("--method", default="auto", help="placement search method per design (default auto)")
+    p.add_argument("--max-evals", type=_positive_int, default=None,
+                   help="evaluations per design (default 2000 when --max-seconds is not given)")
+    p.add_argument("--max-seconds", type=_positive_float, default=None, help="seconds per design")
+    p.add_argument("--budget", type=_positive_int, default=None, help="evaluate at most this many designs")
+    p.add_argument("--area-budget", type=_positive_float, default=None, help="total area budget (mm^2)")
+    p.add_argument("--objective", choices=["throughput", "latency"], default="throughput")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the result (every design, the front, placements) as JSON")
+    p.add_argument("--plot", help="write a PNG of throughput against area with the Pareto front")
+    p.add_argument("--no-progress", action="store_true")
+
+
+@command("cosearch", "co-search package designs and placements: Pareto front of throughput against area")
+@arguments(_cosearch_args)
+def cmd_cosearch(args) -> int:
+    from mcmcore.cosearch import cosearch, plot_pareto
+
+    graph = load_graph_arg(args.graph)
+    if args.training:
+        from mcmcore.zoo import training_graph
+
+        graph = training_graph(graph)
+    try:
+        result = cosearch(graph, args.space, budget=args.budget, objective=args.objective, method=args.method,
+                          max_evals_per_design=args.max_evals, max_seconds_per_design=args.max_seconds,
+                          area_budget=args.area_budget, seed=args.seed, progress=not args.no_progress)
+    except ValueError as exc:
+        raise MCMError(str(exc)) from None
+    print(result)
+    if args.out:
+        result.save(args.out)
+        print(f"wrote {args.out}")
+    if args.plot:
+        _plot_or_error(plot_pareto, result, path=args.plot, title=f"{graph.name}: co-search")
+        print(f"wrote {args.plot}")
+    return 0 if result.front else 3
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
