@@ -29,6 +29,8 @@ from mcmcore.repair import RepairResult, RepairStatus, random_valid, repair
 from mcmcore.search import SearchResult, SearchStatus, lower_bound, partition
 from mcmcore.coarsen import coarsen, uncoarsen  # noqa: E402  (the functions shadow the module name on purpose)
 from mcmcore import io, zoo  # noqa: E402  (light: torch is imported only when a model is built)
+from mcmcore.sweep import sweep  # noqa: E402  (shadows the module name, as coarsen does)
+from mcmcore.cosearch import cosearch  # noqa: E402  (likewise)
 
 __version__ = "0.1.0"
 
@@ -37,5 +39,5 @@ __all__ = [
     "load_graph", "load_package", "VIOLATION_NAMES", "MCMError", "GraphCycleError", "InvalidGraphError",
     "InvalidPackageError", "InvalidPlacementError", "InfeasibleError", "__version__",
     "repair", "random_valid", "RepairResult", "RepairStatus", "partition", "SearchResult", "SearchStatus",
-    "lower_bound", "coarsen", "uncoarsen", "io", "zoo",
+    "lower_bound", "coarsen", "uncoarsen", "io", "zoo", "sweep", "cosearch",
 ]
