@@ -24,6 +24,13 @@
 
 #include "mcm_internal.h"
 
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define MCM_REPAIR_SSE2 1
+#else
+#define MCM_REPAIR_SSE2 0
+#endif
+
 struct mcm_repair {
     const mcm_problem *pr;
     int32_t N, K, U;
@@ -53,6 +60,8 @@ struct mcm_repair_ws {
     double *inw, *rank_sum;      /* K, K */
     int32_t *taken, *ready, *indeg; /* K, U, U */
     int32_t *cand;               /* N (random_valid) */
+    float *row, *sc;             /* K, K: backward sums and scores of the unit being assigned */
+    int32_t *lvl;                /* K: eligibility level of each position for that unit */
 };
 
 #define MCM_REPAIR_DENSE_K 1024
@@ -338,6 +347,8 @@ void mcm_repair_ws_free(mcm_repair_ws *ws) {
     free(ws->load);
     free(ws->pair);
     free(ws->cand);
+    free(ws->row);
+    free(ws->lvl);
     free(ws);
 }
 
@@ -352,8 +363,11 @@ mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
     ws->fw = (float *)malloc(sizeof(float) * (2 * U * K + K + 1));
     ws->load = (double *)malloc(sizeof(double) * (4 * K + 1));
     ws->cand = (int32_t *)malloc(sizeof(int32_t) * (N + 1));
+    ws->row = (float *)malloc(sizeof(float) * (2 * K + 1));
+    ws->lvl = (int32_t *)malloc(sizeof(int32_t) * (K + 1));
     if (K <= MCM_REPAIR_DENSE_K) ws->pair = (int32_t *)calloc(K * K + 1, sizeof(int32_t));
-    if (!ws->pos_dev || !ws->cdev || !ws->ukeep || !ws->next || !ws->fw || !ws->load || !ws->cand ||
+    if (!ws->pos_dev || !ws->cdev || !ws->ukeep || !ws->next || !ws->fw || !ws->load || !ws->cand || !ws->row ||
+        !ws->lvl ||
         (K <= MCM_REPAIR_DENSE_K && !ws->pair)) {
         mcm_repair_ws_free(ws);
         return NULL;
@@ -373,6 +387,7 @@ mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
     ws->ready = ws->prev + U;
     ws->indeg = ws->ready + U;
     ws->pm = ws->fw + U * K;
+    ws->sc = ws->row + K;
     ws->acc = ws->load + K;
     ws->inw = ws->acc + K;
     ws->rank_sum = ws->inw + K;
@@ -524,37 +539,165 @@ static inline double keep_value(const mcm_repair_ws *ws, const double *ukeep, in
     return ws->c[a] == k ? ukeep[a] : 0.0;
 }
 
-/* Best position for v in [lo, hi] among the allowed ones (mode 0), those that fit and leave room[k] >= rem
- * below for the units still to come (1), or those that fit (2); -1 when none. Ties (relative 1e-5): the
- * candidate, else the position nearest the balanced one, else the latest. */
-static inline int elig(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t v, int32_t k, int plain, int mode,
-                       double wv, double rem, const double *capx, const double *room) {
-    if (!plain && !pos_ok(rp, ws, v, k)) return 0;
-    if (mode == 0) return 1;
-    if (ws->load[k] + wv > capx[k]) return 0;
-    return mode == 2 || room[k] >= rem;
+/* out[k] = sum over e in [e0, e1) of rows[idx[e]][k] * wt[idx[e]] (0 when the range is empty). Loops over a
+ * K-float row with restrict pointers so that the compiler vectorises them (SSE2 baseline). */
+static inline void row_sum(float *restrict out, const float *restrict base, const int32_t *idx, int32_t e0,
+                           int32_t e1, const float *wt, int32_t K) {
+    if (e0 == e1) {
+        for (int32_t k = 0; k < K; k++) out[k] = 0.0f;
+        return;
+    }
+    {
+        const int32_t w = idx[e0];
+        const float *restrict q = base + (size_t)w * K;
+        const float t = wt[w];
+        for (int32_t k = 0; k < K; k++) out[k] = q[k] * t;
+    }
+    for (int32_t e = e0 + 1; e < e1; e++) {
+        const int32_t w = idx[e];
+        const float *restrict q = base + (size_t)w * K;
+        const float t = wt[w];
+        for (int32_t k = 0; k < K; k++) out[k] += q[k] * t;
+    }
 }
 
-static int32_t pick(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t v, const float *sc, int32_t lo,
-                    int32_t hi, int plain, int mode, double wv, double rem, const double *capx, const double *room,
-                    int32_t cv, int32_t bv) {
-    float m = -INFINITY;
-    int32_t any = -1;
-    for (int32_t k = hi; k >= lo; k--) {
-        if (!elig(rp, ws, v, k, plain, mode, wv, rem, capx, room)) continue;
-        if (any < 0 || sc[k] > m) m = sc[k];
-        any = k;
+/* The position unit v takes in its window [lo, hi] (step 5), or -1 when none is eligible. sc: forward plus
+ * backward score (plus the keep value at the candidate cv); eligibility level of a position: 0 outside the
+ * window or not allowed, 1 allowed, 2 fits, 3 fits and leaves room[k] >= rem below for the units still to come
+ * (capacity); the highest level present is chosen, then among its positions within a relative 1e-5 of the best
+ * score: the candidate, else the position nearest the balanced one bv, else the later. */
+static int32_t choose_scalar(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, const float *restrict fv,
+                             int32_t lo, int32_t hi, int32_t cv, int32_t bv, float kv, double wv, double rem) {
+    const int32_t K = rp->K;
+    const float *restrict row = ws->row;
+    float *restrict sc = ws->sc;
+    int32_t *restrict lvl = ws->lvl;
+    const double *restrict room = ws->inw, *restrict capx = ws->rank_sum, *restrict load = ws->load;
+    for (int32_t k = 0; k < K; k++) sc[k] = fv[k] + row[k];
+    sc[cv] += kv;
+    /* eligibility level: 0 outside the window or not allowed, 1 allowed, 2 fits, 3 fits with room below */
+    if (rp->plain) {
+        for (int32_t k = 0; k < K; k++) lvl[k] = (k >= lo) & (k <= hi);
+    } else {
+        const uint8_t *okd = rp->dev_ok + (size_t)v * K;
+        for (int32_t k = 0; k < K; k++) lvl[k] = (k >= lo) & (k <= hi) & (okd[ws->pos_dev[k]] != 0);
     }
-    if (any < 0) return -1;
-    const float thr = m - 1e-5f * (1.0f + fabsf(m));
-    if (cv >= lo && cv <= hi && sc[cv] >= thr && elig(rp, ws, v, cv, plain, mode, wv, rem, capx, room)) return cv;
+    if (rp->capacity) {
+        for (int32_t k = 0; k < K; k++) {
+            const int32_t fit = load[k] + wv <= capx[k], rm = room[k] >= rem;
+            lvl[k] = lvl[k] * (1 + fit + (fit & rm));
+        }
+    }
+    int32_t sel = 0;
+    for (int32_t k = 0; k < K; k++) sel = lvl[k] > sel ? lvl[k] : sel;
     int32_t best = -1;
-    for (int32_t k = hi; k >= lo; k--) {
-        if (sc[k] < thr || !elig(rp, ws, v, k, plain, mode, wv, rem, capx, room)) continue;
-        if (best < 0 || abs(k - bv) < abs(best - bv)) best = k;
+    if (sel > 0) {
+        /* masked maximum on an order-preserving integer image of the floats (no NaN here) */
+        int32_t mi = INT32_MIN;
+        for (int32_t k = 0; k < K; k++) {
+            int32_t b;
+            memcpy(&b, &sc[k], sizeof b);
+            b ^= (b >> 31) & 0x7fffffff;
+            b = lvl[k] >= sel ? b : INT32_MIN;
+            mi = b > mi ? b : mi;
+        }
+        mi ^= (mi >> 31) & 0x7fffffff;
+        float m;
+        memcpy(&m, &mi, sizeof m);
+        const float thr = m - 1e-5f * (1.0f + fabsf(m));
+        if (lvl[cv] >= sel && sc[cv] >= thr) {
+            best = cv;
+        } else {
+            /* nearest to bv among the near-best, ties to the later: key 2 d (at or after bv), 2 d + 1 */
+            int32_t bk = INT32_MAX;
+            for (int32_t k = 0; k < K; k++) {
+                const int32_t d = k - bv, ad = d < 0 ? -d : d;
+                const int32_t key = (lvl[k] >= sel) & (sc[k] >= thr) ? 2 * ad + (d < 0) : INT32_MAX;
+                bk = key < bk ? key : bk;
+            }
+            best = (bk & 1) ? bv - (bk >> 1) : bv + (bk >> 1);
+        }
     }
     return best;
 }
+
+#if MCM_REPAIR_SSE2
+/* The same choice four positions at a time (K a multiple of 4); the same result as choose_scalar. */
+static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, const float *restrict fv,
+                           int32_t lo, int32_t hi, int32_t cv, int32_t bv, float kv, double wv, double rem) {
+    const int32_t K = rp->K;
+    const float *restrict row = ws->row;
+    float *restrict sc = ws->sc;
+    int32_t *restrict lvl = ws->lvl;
+    const double *restrict room = ws->inw, *restrict capx = ws->rank_sum, *restrict load = ws->load;
+    const __m128i iota = _mm_set_epi32(3, 2, 1, 0), one = _mm_set1_epi32(1);
+    const __m128i lo4 = _mm_set1_epi32(lo), hi4 = _mm_set1_epi32(hi);
+    const __m128d wv2 = _mm_set1_pd(wv), rem2 = _mm_set1_pd(rem);
+    const uint8_t *okd = rp->plain ? NULL : rp->dev_ok + (size_t)v * K;
+    __m128i selv = _mm_setzero_si128();
+    for (int32_t k = 0; k < K; k += 4) {
+        _mm_storeu_ps(sc + k, _mm_add_ps(_mm_loadu_ps(fv + k), _mm_loadu_ps(row + k)));
+        const __m128i kk = _mm_add_epi32(_mm_set1_epi32(k), iota);
+        __m128i in = _mm_andnot_si128(_mm_or_si128(_mm_cmplt_epi32(kk, lo4), _mm_cmpgt_epi32(kk, hi4)), one);
+        if (okd) {
+            const int32_t *pd = ws->pos_dev + k;
+            in = _mm_and_si128(in, _mm_set_epi32(okd[pd[3]] != 0, okd[pd[2]] != 0, okd[pd[1]] != 0, okd[pd[0]] != 0));
+        }
+        __m128i l = in;
+        if (rp->capacity) {
+            const __m128d f0 = _mm_cmple_pd(_mm_add_pd(_mm_loadu_pd(load + k), wv2), _mm_loadu_pd(capx + k));
+            const __m128d f1 = _mm_cmple_pd(_mm_add_pd(_mm_loadu_pd(load + k + 2), wv2), _mm_loadu_pd(capx + k + 2));
+            const __m128d r0 = _mm_cmpge_pd(_mm_loadu_pd(room + k), rem2);
+            const __m128d r1 = _mm_cmpge_pd(_mm_loadu_pd(room + k + 2), rem2);
+            const __m128i fit = _mm_castps_si128(
+                _mm_shuffle_ps(_mm_castpd_ps(f0), _mm_castpd_ps(f1), _MM_SHUFFLE(2, 0, 2, 0)));
+            const __m128i rm = _mm_castps_si128(
+                _mm_shuffle_ps(_mm_castpd_ps(r0), _mm_castpd_ps(r1), _MM_SHUFFLE(2, 0, 2, 0)));
+            const __m128i fi = _mm_and_si128(in, fit); /* 1 where in and fits */
+            l = _mm_add_epi32(_mm_add_epi32(in, fi), _mm_and_si128(fi, rm));
+        }
+        _mm_storeu_si128((__m128i *)(lvl + k), l);
+        selv = _mm_max_epi16(selv, l); /* levels are 0..3 */
+    }
+    sc[cv] += kv;
+    selv = _mm_max_epi16(selv, _mm_shuffle_epi32(selv, _MM_SHUFFLE(1, 0, 3, 2)));
+    selv = _mm_max_epi16(selv, _mm_shuffle_epi32(selv, _MM_SHUFFLE(2, 3, 0, 1)));
+    const int32_t sel = _mm_cvtsi128_si32(selv);
+    if (sel == 0) return -1;
+    const __m128i selm1 = _mm_set1_epi32(sel - 1);
+    const __m128 ninf = _mm_set1_ps(-INFINITY);
+    __m128 mv = ninf;
+    for (int32_t k = 0; k < K; k += 4) {
+        const __m128 e = _mm_castsi128_ps(_mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(lvl + k)), selm1));
+        const __m128 x = _mm_or_ps(_mm_and_ps(e, _mm_loadu_ps(sc + k)), _mm_andnot_ps(e, ninf));
+        mv = _mm_max_ps(mv, x);
+    }
+    mv = _mm_max_ps(mv, _mm_shuffle_ps(mv, mv, _MM_SHUFFLE(1, 0, 3, 2)));
+    mv = _mm_max_ps(mv, _mm_shuffle_ps(mv, mv, _MM_SHUFFLE(2, 3, 0, 1)));
+    const float m = _mm_cvtss_f32(mv);
+    const float thr = m - 1e-5f * (1.0f + fabsf(m));
+    if (lvl[cv] >= sel && sc[cv] >= thr) return cv;
+    const __m128 thr4 = _mm_set1_ps(thr);
+    const __m128i bv4 = _mm_set1_epi32(bv), big = _mm_set1_epi32(INT32_MAX);
+    __m128i bk = big;
+    for (int32_t k = 0; k < K; k += 4) {
+        const __m128i d = _mm_sub_epi32(_mm_add_epi32(_mm_set1_epi32(k), iota), bv4);
+        const __m128i sg = _mm_srai_epi32(d, 31);
+        const __m128i ad = _mm_sub_epi32(_mm_xor_si128(d, sg), sg);
+        const __m128i key = _mm_sub_epi32(_mm_add_epi32(ad, ad), sg); /* 2 |d| + (d < 0) */
+        const __m128i e = _mm_and_si128(_mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(lvl + k)), selm1),
+                                        _mm_castps_si128(_mm_cmpge_ps(_mm_loadu_ps(sc + k), thr4)));
+        const __m128i kx = _mm_or_si128(_mm_and_si128(e, key), _mm_andnot_si128(e, big));
+        const __m128i lt = _mm_cmplt_epi32(kx, bk);
+        bk = _mm_or_si128(_mm_and_si128(lt, kx), _mm_andnot_si128(lt, bk));
+    }
+    int32_t kb[4];
+    _mm_storeu_si128((__m128i *)kb, bk);
+    int32_t b = kb[0];
+    for (int i = 1; i < 4; i++) b = kb[i] < b ? kb[i] : b;
+    return (b & 1) ? bv - (b >> 1) : bv + (b >> 1);
+}
+#endif
 
 /* Steps 4-5: scores and assignment of the dataflow units. Returns 0 when a window closed.
  * Forward pass (topological order, pulled from the predecessors): fw[a][k] = sum over predecessors p of
@@ -562,8 +705,10 @@ static int32_t pick(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t v, co
  * window). The backward pass runs in reverse topological order fused with the assignment: the backward sum of
  * a unit is pulled from its successors' suffix maxima (which overwrite their prefix maxima, no longer needed),
  * and the unit takes the best-scoring position in the window its assigned successors leave open, preferring a
- * position with room (capacity) and, on ties, its candidate, then the latest position. Floats: the scores only
- * rank positions. */
+ * position that fits and leaves room[k] >= rem below for the units still to come, else one that fits, else any
+ * allowed one (capacity); among those within a relative 1e-5 of the best score: the candidate, else the
+ * position nearest the balanced one, else the latest. Floats: the scores only rank positions. Every per-position
+ * step is a branch-free loop over the row (eligibility levels, masked maximum, nearest by a distance key). */
 static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
     const int32_t U = rp->U, K = rp->K, s = rp->skip;
     float *fw = ws->fw, *pm = ws->pm;
@@ -571,26 +716,17 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
     const int plain = rp->plain && s >= K;
     for (int32_t j = 0; j < U; j++) {
         const int32_t a = rp->topo[j];
-        float *fa = fw + (size_t)a * K, *pa = pm + (size_t)a * K;
-        const int32_t e0 = rp->pred_ptr[a], e1 = rp->pred_ptr[a + 1];
-        if (e0 == e1) {
-            for (int32_t k = 0; k < K; k++) fa[k] = 0.0f;
-        } else {
-            const int32_t p0 = rp->pred[e0];
-            const float *q = pm + (size_t)p0 * K, sh = rp->inv_out[p0];
-            for (int32_t k = 0; k < K; k++) fa[k] = q[k] * sh;
-            for (int32_t e = e0 + 1; e < e1; e++) {
-                const int32_t p = rp->pred[e];
-                const float *r = pm + (size_t)p * K, t = rp->inv_out[p];
-                for (int32_t k = 0; k < K; k++) fa[k] += r[k] * t;
-            }
-        }
+        float *restrict fa = fw + (size_t)a * K;
+        float *restrict pa = pm + (size_t)a * K;
+        row_sum(fa, pm, rp->pred, rp->pred_ptr[a], rp->pred_ptr[a + 1], rp->inv_out, K);
         if (plain) {
             /* fa is non-decreasing (a sum of prefix maxima): its prefix maximum with the keep spike is direct */
             const int32_t ca = c[a];
             const float t = fa[ca] + (float)ukeep[a];
-            for (int32_t k = 0; k < ca; k++) pa[k] = fa[k];
-            for (int32_t k = ca; k < K; k++) pa[k] = fa[k] > t ? fa[k] : t;
+            for (int32_t k = 0; k < K; k++) {
+                const float x = fa[k];
+                pa[k] = (k >= ca && x < t) ? t : x;
+            }
         } else {
             for (int32_t k = 0; k < K; k++) pa[k] = fa[k];
             pa[c[a]] += (float)ukeep[a];
@@ -601,18 +737,17 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         }
     }
     int32_t *f = ws->f, *dlo = ws->dlo, *dhi = ws->dhi;
-    float *row = (float *)ws->acc; /* K floats fit in K doubles */
+    float *restrict row = ws->row;
     for (int32_t a = 0; a < U; a++) {
         dlo[a] = 0;
         dhi[a] = K - 1;
     }
     /* room[k]: free capacity of positions 0..k; rem: weight of the units not yet assigned (before this one) */
-    double *room = ws->inw, *capx = ws->rank_sum, rem = 0.0;
-    float *sc = pm + (size_t)U * K; /* K spare floats */
+    double *restrict room = ws->inw, *restrict capx = ws->rank_sum, *restrict load = ws->load, rem = 0.0;
     if (rp->capacity) {
         double acc = 0.0;
         for (int32_t k = 0; k < K; k++) {
-            ws->load[k] = 0.0;
+            load[k] = 0.0;
             acc += cap_at(rp, ws, k);
             room[k] = acc;
             capx[k] = cap_at(rp, ws, k) * (1.0 + 1e-9); /* fits(k, w): load + w <= capx */
@@ -622,21 +757,9 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
     int ok = 1;
     for (int32_t j = U - 1; j >= 0; j--) {
         const int32_t v = rp->topo[j];
-        float *pv = pm + (size_t)v * K;
-        const float *fv = fw + (size_t)v * K;
-        const int32_t e0 = rp->succ_ptr[v], e1 = rp->succ_ptr[v + 1];
-        if (e0 == e1) {
-            for (int32_t k = 0; k < K; k++) row[k] = 0.0f;
-        } else {
-            const int32_t w0 = rp->succ[e0];
-            const float *q = pm + (size_t)w0 * K, sh = rp->inv_in[w0];
-            for (int32_t k = 0; k < K; k++) row[k] = q[k] * sh;
-            for (int32_t e = e0 + 1; e < e1; e++) {
-                const int32_t w = rp->succ[e];
-                const float *r = pm + (size_t)w * K, t = rp->inv_in[w];
-                for (int32_t k = 0; k < K; k++) row[k] += r[k] * t;
-            }
-        }
+        float *restrict pv = pm + (size_t)v * K;
+        const float *restrict fv = fw + (size_t)v * K;
+        row_sum(row, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K);
         /* window: assigned successors (and, with skip, the co-successors of the predecessors) */
         int32_t lo = dlo[v], hi = dhi[v];
         if (!plain) {
@@ -654,22 +777,21 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         const int32_t cv = c[v], bv = rp->bal[v];
         const double wv = rp->uweight[v];
         rem -= wv;
-        for (int32_t k = lo; k <= hi; k++) sc[k] = fv[k] + row[k];
-        if (cv >= lo && cv <= hi) sc[cv] += kv;
-        int32_t best = -1;
-        if (rp->capacity) {
-            best = pick(rp, ws, v, sc, lo, hi, plain, 1, wv, rem, capx, room, cv, bv);
-            if (best < 0) best = pick(rp, ws, v, sc, lo, hi, plain, 2, wv, rem, capx, room, cv, bv);
-        }
-        if (best < 0) best = pick(rp, ws, v, sc, lo, hi, plain, 0, wv, rem, capx, room, cv, bv);
+        int32_t best;
+#if MCM_REPAIR_SSE2
+        if ((K & 3) == 0)
+            best = choose_sse2(rp, ws, v, fv, lo, hi, cv, bv, kv, wv, rem);
+        else
+#endif
+            best = choose_scalar(rp, ws, v, fv, lo, hi, cv, bv, kv, wv, rem);
         if (best < 0) {
             ok = 0;
             best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
         }
         f[v] = best;
         if (rp->capacity) {
-            ws->load[best] += wv;
-            for (int32_t k = best; k < K; k++) room[k] -= wv;
+            load[best] += wv;
+            for (int32_t k = 0; k < K; k++) room[k] -= k >= best ? wv : 0.0;
         }
         for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
             const int32_t u = rp->pred[e];
@@ -680,8 +802,10 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         if (plain) {
             /* row is non-increasing (a sum of suffix maxima) */
             const float t = row[cv] + kv;
-            for (int32_t k = 0; k <= cv; k++) pv[k] = row[k] > t ? row[k] : t;
-            for (int32_t k = cv + 1; k < K; k++) pv[k] = row[k];
+            for (int32_t k = 0; k < K; k++) {
+                const float x = row[k];
+                pv[k] = (k <= cv && x < t) ? t : x;
+            }
         } else {
             for (int32_t k = 0; k < K; k++) pv[k] = row[k];
             pv[cv] += kv;
