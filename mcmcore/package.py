@@ -38,10 +38,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Simba (Shao et al., MICRO 2019): 36 chiplets on a 6x6 mesh network-on-package. SRAM is scaled up from
     # Simba's few MB so that transformer weights fit on the package.
     "simba6x6": {
-        "topology": "mesh", "rows": 6, "cols": 6, "peak_flops": 4e12, "mem_bw": 1e12, "sram_bytes": 128 * MiB,
+        "topology": "mesh", "rows": 6, "cols": 6, "peak_flops": 4e12, "mem_bw": 1e12, "sram_bytes": 256 * MiB,
         "link_bandwidth": 100e9, "hop_latency": 20e-9,
         "description": "Simba-like: 36 chiplets on a 6x6 mesh (XY routing, snake pipeline order); 4 TFLOP/s, "
-                       "1 TB/s, 128 MiB SRAM each; 100 GB/s links, 20 ns per hop",
+                       "1 TB/s, 256 MiB SRAM each; 100 GB/s links, 20 ns per hop",
     },
     "torus4x4": {
         "topology": "torus", "rows": 4, "cols": 4, "peak_flops": 16e12, "mem_bw": 1e12, "sram_bytes": 256 * MiB,
