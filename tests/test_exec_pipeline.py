@@ -40,7 +40,7 @@ def test_two_stage_bert_pipeline_matches_the_model():
     assert sum(s.n_nodes for s in m.stages) == graph.n_nodes
     assert m.throughput > 0 and math.isclose(m.throughput * m.interval, 1.0)
     assert 0 < m.latency_median <= m.latency_p90 and m.latency_mean > 0
-    assert all(s.compute > 0 for s in m.stages)
+    assert all(s.compute > 0 and s.cpu_busy > 0 for s in m.stages) and m.cpu_interval > 0
     assert set(m.to_dict()) >= {"throughput", "latency_median", "stages"}
     assert mp.active_children() == []
 

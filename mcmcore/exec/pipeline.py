@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +42,8 @@ class StageTiming:
 
     ``receive``: copying inputs out of shared memory; ``compute``: running the stage; ``send``: copying outputs into
     shared memory and posting them; ``wait``: blocked on a full channel (the next stage is slower); ``busy``: the
-    sum of receive, compute and send.
+    sum of receive, compute and send; ``cpu_busy``: the CPU time of the worker during receive, compute and send
+    (what ``busy`` would be if no other process shared its cores).
     """
 
     stage: int
@@ -54,6 +56,7 @@ class StageTiming:
     send: float
     wait: float
     busy: float
+    cpu_busy: float
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class PipelineMeasurement:
         Samples per second in the streaming phase.
     interval, interval_std : float
         Mean seconds between successive outputs (``1 / throughput``) and the spread of those gaps.
+    interval_median : float
+        Median gap between successive outputs: the interval with the pauses of a shared machine (another process
+        scheduled on a worker's core) left out.
+    cpu_interval : float
+        The largest ``cpu_busy`` of the stages: the interval the slowest stage allows by its own CPU time.
     latency_mean, latency_median, latency_p90, latency_std : float
         Seconds from feeding one sample to receiving all its outputs, one sample in flight at a time.
     stages : tuple of StageTiming
@@ -77,6 +85,8 @@ class PipelineMeasurement:
     throughput: float
     interval: float
     interval_std: float
+    interval_median: float
+    cpu_interval: float
     latency_mean: float
     latency_median: float
     latency_p90: float
@@ -88,9 +98,9 @@ class PipelineMeasurement:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (no outputs)."""
-        out = {k: getattr(self, k) for k in ("throughput", "interval", "interval_std", "latency_mean",
-                                               "latency_median", "latency_p90", "latency_std", "n_samples",
-                                               "warmup")}
+        out = {k: getattr(self, k) for k in ("throughput", "interval", "interval_std", "interval_median", "cpu_interval",
+                                               "latency_mean", "latency_median", "latency_p90", "latency_std",
+                                               "n_samples", "warmup")}
         out["stages"] = [dict(s.__dict__, cores=list(s.cores) if s.cores else None) for s in self.stages]
         return out
 
@@ -129,13 +139,14 @@ def _flat_inputs(plan: StagePlan, example_inputs) -> dict:
 
 
 def _core_sets(n_slots: int, devices: tuple[int, ...], n_threads: int | None):
-    """Cores and threads of each used device: device d gets the d-th of ``n_slots`` equal core chunks."""
+    """Cores and threads of each used device: device d gets the d-th of ``n_slots`` equal core chunks, when there
+    are more cores than slots (one is left to the driver); otherwise the workers are not pinned."""
     try:
         avail = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux: no pinning
         avail = []
-    if avail and len(avail) >= n_slots:
-        chunk = len(avail) // n_slots
+    if avail and len(avail) > n_slots:
+        chunk = (len(avail) - 1) // n_slots
         cores = [tuple(avail[d * chunk:(d + 1) * chunk]) for d in devices]
         return cores, [n_threads or chunk for _ in devices]
     return [None for _ in devices], [n_threads or 1 for _ in devices]
@@ -208,6 +219,7 @@ def _worker_main(stage: StageSpec, weights: list, in_specs: list, out_specs: lis
                     del pending[s]
                     next_sample = s + 1
                     t0 = _shm.now()
+                    c0 = time.thread_time()
                     env: dict = {}
                     for ep in ins:
                         ep.read(s, env)
@@ -229,7 +241,7 @@ def _worker_main(stage: StageSpec, weights: list, in_specs: list, out_specs: lis
                         ep.write(s, values)
                         outboxes[ep.spec.dst].put(("data", s, stage.index))
                     t3 = _shm.now()
-                    timings.append((s, t1 - t0, t2 - t1, t3 - t2 - wait, wait))
+                    timings.append((s, t1 - t0, t2 - t1, t3 - t2 - wait, wait, time.thread_time() - c0))
         results.put(("stats", stage.index, timings))
     except BaseException as exc:  # noqa: BLE001 - everything must reach the driver, then the process ends
         errors.put((stage.index, stage.device, type(exc).__name__, str(exc), traceback.format_exc()))
@@ -379,7 +391,7 @@ def run_pipeline(model, example_inputs, graph: Graph | None, placement, *, n_sam
     warmup : int
     workers : int, optional
         Device slots the machine's cores are divided among (device ``d`` is pinned to the ``d``-th chunk when there
-        are at least ``workers`` cores). Default: ``package.n_devices``, else the largest device id + 1. Only used
+        are more cores than ``workers``). Default: ``package.n_devices``, else the largest device id + 1. Only used
         devices get a process.
     package : Package, optional
         Its pipeline ``order`` orders the stages (default: by device id).
@@ -517,11 +529,11 @@ def run_pipeline(model, example_inputs, graph: Graph | None, placement, *, n_sam
     lat_a = np.array(lat)
     stage_timings = []
     for st, c, t in zip(plan.stages, cores, threads):
-        rows = np.array([r[1:] for r in stats.get(st.index, []) if warmup <= r[0] < stream]).reshape(-1, 4)
-        med = np.median(rows, axis=0) if len(rows) else np.zeros(4)
+        rows = np.array([r[1:] for r in stats.get(st.index, []) if warmup <= r[0] < stream]).reshape(-1, 5)
+        med = np.median(rows, axis=0) if len(rows) else np.zeros(5)
         busy = float(np.median(rows[:, :3].sum(axis=1))) if len(rows) else 0.0
         stage_timings.append(StageTiming(st.index, st.device, c, t, len(st.graph_nodes), float(med[0]),
-                                         float(med[1]), float(med[2]), float(med[3]), busy))
+                                         float(med[1]), float(med[2]), float(med[3]), busy, float(med[4])))
     flat = [last_outputs[name] for name in plan.user_outputs]
     outputs = flat
     if plan.out_spec is not None:
@@ -534,7 +546,9 @@ def run_pipeline(model, example_inputs, graph: Graph | None, placement, *, n_sam
     del torch
     return PipelineMeasurement(
         throughput=1.0 / interval if interval > 0 else float("inf"), interval=interval,
-        interval_std=float(gaps.std()) if len(gaps) > 1 else 0.0, latency_mean=float(lat_a.mean()),
+        interval_std=float(gaps.std()) if len(gaps) > 1 else 0.0, interval_median=float(np.median(gaps)),
+        cpu_interval=max(s.cpu_busy for s in stage_timings),
+        latency_mean=float(lat_a.mean()),
         latency_median=float(np.median(lat_a)), latency_p90=float(np.percentile(lat_a, 90)),
         latency_std=float(lat_a.std()), stages=tuple(stage_timings), n_samples=n_samples, warmup=warmup,
         outputs=outputs)
