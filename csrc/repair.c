@@ -543,6 +543,28 @@ static inline double keep_value(const mcm_repair_ws *ws, const double *ukeep, in
  * K-float row with restrict pointers so that the compiler vectorises them (SSE2 baseline). */
 static inline void row_sum(float *restrict out, const float *restrict base, const int32_t *idx, int32_t e0,
                            int32_t e1, const float *wt, int32_t K) {
+#if MCM_REPAIR_SSE2
+    if ((K & 3) == 0) {
+        if (e0 == e1) {
+            for (int32_t k = 0; k < K; k += 4) _mm_storeu_ps(out + k, _mm_setzero_ps());
+            return;
+        }
+        {
+            const int32_t w = idx[e0];
+            const float *q = base + (size_t)w * K;
+            const __m128 t = _mm_set1_ps(wt[w]);
+            for (int32_t k = 0; k < K; k += 4) _mm_storeu_ps(out + k, _mm_mul_ps(_mm_loadu_ps(q + k), t));
+        }
+        for (int32_t e = e0 + 1; e < e1; e++) {
+            const int32_t w = idx[e];
+            const float *q = base + (size_t)w * K;
+            const __m128 t = _mm_set1_ps(wt[w]);
+            for (int32_t k = 0; k < K; k += 4)
+                _mm_storeu_ps(out + k, _mm_add_ps(_mm_loadu_ps(out + k), _mm_mul_ps(_mm_loadu_ps(q + k), t)));
+        }
+        return;
+    }
+#endif
     if (e0 == e1) {
         for (int32_t k = 0; k < K; k++) out[k] = 0.0f;
         return;
@@ -558,6 +580,29 @@ static inline void row_sum(float *restrict out, const float *restrict base, cons
         const float *restrict q = base + (size_t)w * K;
         const float t = wt[w];
         for (int32_t k = 0; k < K; k++) out[k] += q[k] * t;
+    }
+}
+
+/* out[k] = max(x[k], t) for k in [a, b], x[k] elsewhere (the prefix or suffix maximum of a monotone row with a
+ * spike t added at its candidate). */
+static inline void spike_max(float *restrict out, const float *restrict x, float t, int32_t a, int32_t b,
+                             int32_t K) {
+#if MCM_REPAIR_SSE2
+    if ((K & 3) == 0) {
+        const __m128i am1 = _mm_set1_epi32(a - 1), bp1 = _mm_set1_epi32(b + 1), four = _mm_set1_epi32(4);
+        const __m128 t4 = _mm_set1_ps(t);
+        __m128i kk = _mm_set_epi32(3, 2, 1, 0);
+        for (int32_t k = 0; k < K; k += 4, kk = _mm_add_epi32(kk, four)) {
+            const __m128 m = _mm_castsi128_ps(_mm_and_si128(_mm_cmpgt_epi32(kk, am1), _mm_cmplt_epi32(kk, bp1)));
+            const __m128 xv = _mm_loadu_ps(x + k);
+            _mm_storeu_ps(out + k, _mm_or_ps(_mm_and_ps(m, _mm_max_ps(xv, t4)), _mm_andnot_ps(m, xv)));
+        }
+        return;
+    }
+#endif
+    for (int32_t k = 0; k < K; k++) {
+        const float xv = x[k];
+        out[k] = (k >= a && k <= b && xv < t) ? t : xv;
     }
 }
 
@@ -634,10 +679,10 @@ static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, c
     const __m128i lo4 = _mm_set1_epi32(lo), hi4 = _mm_set1_epi32(hi);
     const __m128d wv2 = _mm_set1_pd(wv), rem2 = _mm_set1_pd(rem);
     const uint8_t *okd = rp->plain ? NULL : rp->dev_ok + (size_t)v * K;
-    __m128i selv = _mm_setzero_si128();
-    for (int32_t k = 0; k < K; k += 4) {
+    const __m128i four = _mm_set1_epi32(4);
+    __m128i selv = _mm_setzero_si128(), kk = iota;
+    for (int32_t k = 0; k < K; k += 4, kk = _mm_add_epi32(kk, four)) {
         _mm_storeu_ps(sc + k, _mm_add_ps(_mm_loadu_ps(fv + k), _mm_loadu_ps(row + k)));
-        const __m128i kk = _mm_add_epi32(_mm_set1_epi32(k), iota);
         __m128i in = _mm_andnot_si128(_mm_or_si128(_mm_cmplt_epi32(kk, lo4), _mm_cmpgt_epi32(kk, hi4)), one);
         if (okd) {
             const int32_t *pd = ws->pos_dev + k;
@@ -679,9 +724,8 @@ static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, c
     if (lvl[cv] >= sel && sc[cv] >= thr) return cv;
     const __m128 thr4 = _mm_set1_ps(thr);
     const __m128i bv4 = _mm_set1_epi32(bv), big = _mm_set1_epi32(INT32_MAX);
-    __m128i bk = big;
-    for (int32_t k = 0; k < K; k += 4) {
-        const __m128i d = _mm_sub_epi32(_mm_add_epi32(_mm_set1_epi32(k), iota), bv4);
+    __m128i bk = big, d = _mm_sub_epi32(iota, bv4);
+    for (int32_t k = 0; k < K; k += 4, d = _mm_add_epi32(d, four)) {
         const __m128i sg = _mm_srai_epi32(d, 31);
         const __m128i ad = _mm_sub_epi32(_mm_xor_si128(d, sg), sg);
         const __m128i key = _mm_sub_epi32(_mm_add_epi32(ad, ad), sg); /* 2 |d| + (d < 0) */
@@ -691,10 +735,14 @@ static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, c
         const __m128i lt = _mm_cmplt_epi32(kx, bk);
         bk = _mm_or_si128(_mm_and_si128(lt, kx), _mm_andnot_si128(lt, bk));
     }
-    int32_t kb[4];
-    _mm_storeu_si128((__m128i *)kb, bk);
-    int32_t b = kb[0];
-    for (int i = 1; i < 4; i++) b = kb[i] < b ? kb[i] : b;
+    {
+        __m128i o = _mm_shuffle_epi32(bk, _MM_SHUFFLE(1, 0, 3, 2)), lt = _mm_cmplt_epi32(o, bk);
+        bk = _mm_or_si128(_mm_and_si128(lt, o), _mm_andnot_si128(lt, bk));
+        o = _mm_shuffle_epi32(bk, _MM_SHUFFLE(2, 3, 0, 1));
+        lt = _mm_cmplt_epi32(o, bk);
+        bk = _mm_or_si128(_mm_and_si128(lt, o), _mm_andnot_si128(lt, bk));
+    }
+    const int32_t b = _mm_cvtsi128_si32(bk);
     return (b & 1) ? bv - (b >> 1) : bv + (b >> 1);
 }
 #endif
@@ -723,10 +771,7 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
             /* fa is non-decreasing (a sum of prefix maxima): its prefix maximum with the keep spike is direct */
             const int32_t ca = c[a];
             const float t = fa[ca] + (float)ukeep[a];
-            for (int32_t k = 0; k < K; k++) {
-                const float x = fa[k];
-                pa[k] = (k >= ca && x < t) ? t : x;
-            }
+            spike_max(pa, fa, t, ca, K - 1, K);
         } else {
             for (int32_t k = 0; k < K; k++) pa[k] = fa[k];
             pa[c[a]] += (float)ukeep[a];
@@ -791,7 +836,7 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         f[v] = best;
         if (rp->capacity) {
             load[best] += wv;
-            for (int32_t k = 0; k < K; k++) room[k] -= k >= best ? wv : 0.0;
+            for (int32_t k = best; k < K; k++) room[k] -= wv;
         }
         for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
             const int32_t u = rp->pred[e];
@@ -802,10 +847,7 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         if (plain) {
             /* row is non-increasing (a sum of suffix maxima) */
             const float t = row[cv] + kv;
-            for (int32_t k = 0; k < K; k++) {
-                const float x = row[k];
-                pv[k] = (k <= cv && x < t) ? t : x;
-            }
+            spike_max(pv, row, t, 0, cv, K);
         } else {
             for (int32_t k = 0; k < K; k++) pv[k] = row[k];
             pv[cv] += kv;
