@@ -39,7 +39,8 @@ Backends
 ``local`` (default): a process pool (``spawn``; workers load graphs themselves from the spec and cache them) of
 ``n_workers`` processes (default: the CPUs this process may use). A worker that dies (a crash in native code)
 breaks the pool; the pool is restarted and its unfinished trials are retried up to ``max_retries`` times, then
-recorded as errors.
+recorded as errors (``WorkerLost``). The pool cannot tell which trial killed it, so a trial that was merely in
+flight beside the culprit also uses up an attempt; give ``max_retries`` some room when crashes are expected.
 
 ``ray``: the same trial function as Ray tasks (``max_retries`` for worker failures). Without ``address`` (and
 with no Ray already initialised in the process) a local Ray instance is started with ``n_workers`` CPUs and its
