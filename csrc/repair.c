@@ -861,12 +861,15 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
 }
 
 /* After a window closed (max_skip): alternate forward and backward projections of the difference constraints
- * f(u) <= f(v) <= f(u) + skip until they hold (values mostly rise, like a least-fixpoint iteration). */
+ * f(u) <= f(v) <= f(u) + skip until they hold (values mostly rise, like a least-fixpoint iteration). A round is
+ * a function of the positions it starts from, so when a round ends where it started (a fixed point that still
+ * has a closed window) no later round can succeed: give up at once. */
 static int fix_windows(const mcm_repair *rp, mcm_repair_ws *ws) {
     const int32_t U = rp->U, K = rp->K, s = rp->skip;
-    int32_t *f = ws->f;
+    int32_t *f = ws->f, *prev = ws->ready; /* ready: scratch of random_one, free here */
     for (int round = 0; round < 4 * K + 8; round++) {
         int bad = 0;
+        memcpy(prev, f, sizeof(int32_t) * (size_t)U);
         for (int32_t j = 0; j < U; j++) {
             const int32_t v = rp->topo[j];
             int32_t lo = ws->L[v], hi = ws->H[v], mn = K;
@@ -899,6 +902,7 @@ static int fix_windows(const mcm_repair *rp, mcm_repair_ws *ws) {
             }
             return 1;
         }
+        if (memcmp(prev, f, sizeof(int32_t) * (size_t)U) == 0) return 0;
     }
     return 0;
 }
