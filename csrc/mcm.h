@@ -113,6 +113,8 @@ typedef struct {
     const int32_t *next_link;     /* K*K: first link on the route s -> d (-1 on the diagonal) */
     const int32_t *hops;          /* K*K: hops on the route s -> d */
     const double *route_bw;       /* K*K: bottleneck bandwidth of the route s -> d */
+    int32_t topology;             /* MCM_TOPO_*: lets the evaluator use closed forms for mesh routes */
+    int32_t rows, cols;           /* grid shape for MCM_TOPO_MESH / MCM_TOPO_TORUS */
 } mcm_package;
 
 /* Compute deterministic routes. topology: MCM_TOPO_RING (rows=1, cols=K), MCM_TOPO_MESH / MCM_TOPO_TORUS

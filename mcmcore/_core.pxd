@@ -70,6 +70,9 @@ cdef extern from "mcm.h" nogil:
         const int32_t *next_link
         const int32_t *hops
         const double *route_bw
+        int32_t topology
+        int32_t rows
+        int32_t cols
 
     int mcm_routes(int32_t topology, int32_t n_devices, int32_t rows, int32_t cols, int32_t n_links,
                    const int32_t *link_src, const int32_t *link_dst, const double *link_bw, int32_t *next_link,

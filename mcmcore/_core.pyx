@@ -166,6 +166,9 @@ cdef class Problem:
             self.p.next_link = _iptr(p._next_link, keep)
             self.p.hops = _iptr(p._hops, keep)
             self.p.route_bw = _dptr(p._route_bw, keep)
+        self.p.topology = TOPOLOGY_CODES.get(p.topology, MCM_TOPO_CUSTOM)
+        if p.shape is not None:
+            self.p.rows, self.p.cols = p.shape
 
         cdef mcm_constraints c
         capacity, dataflow, max_skip, colors, pins, support, all_used = constraints
