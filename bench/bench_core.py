@@ -105,14 +105,19 @@ def main(argv=None) -> None:
         build = time.perf_counter() - t0
         nbytes = sum(getattr(big, f).nbytes for f in ("succ_ptr", "succ_idx", "pred_ptr", "pred_idx", "topo_order",
                                                        "flops", "mem_bytes", "weight_bytes", "out_bytes"))
+        contiguous = np.empty(n, dtype=np.int32)
         for label, pkg in (("port K=6", port6()), ("32x32 mesh, 1,024 chiplets",
                                                     mcmcore.Package.mesh(32, 32, link_bandwidth=100e9,
                                                                          peak_flops=4e12, mem_bw=1e12,
                                                                          sram_bytes=2**40))):
-            pls = rng.integers(0, pkg.n_devices, size=(4, n)).astype(np.int32)
-            mcmcore.evaluate_batch(g if False else big, pkg, pls[:1], n_threads=1)
+            K = pkg.n_devices
+            pls = rng.integers(0, K, size=(4, n)).astype(np.int32)
+            contiguous[np.asarray(big.topo_order)] = np.arange(n) * K // n  # stages along the order
+            mcmcore.evaluate_batch(big, pkg, pls[:1], n_threads=1)
             r = rate(lambda: mcmcore.evaluate_batch(big, pkg, pls, n_threads=1), 4, repeat=2)
-            row(f"{n:>9,} nodes, {label}: evaluation", f"{r * n / 1e6:,.1f} M nodes/s", f"({1e3 / r:.2f} ms each)")
+            rc = rate(lambda: mcmcore.evaluate_batch(big, pkg, contiguous[None, :], n_threads=1), 1, repeat=3)
+            row(f"{n:>9,} nodes, {label}: evaluation, random / contiguous",
+                f"{r * n / 1e6:,.1f} / {rc * n / 1e6:,.1f} M nodes/s", f"({1e3 / r:.2f} / {1e3 / rc:.2f} ms each)")
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         row(f"{n:>9,} nodes: graph arrays / peak RSS growth / build time",
             f"{nbytes / 2**20:,.1f} MiB / {(rss1 - rss0) / 1024:,.0f} MiB", f"built in {build:.2f} s")
