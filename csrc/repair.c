@@ -397,7 +397,7 @@ mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
 /* ------------------------------------------------------------------------------------------------------------- */
 
 static inline int pos_ok(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t a, int32_t k) {
-    return rp->dev_ok[(size_t)a * rp->K + ws->pos_dev[k]];
+    return rp->plain || rp->dev_ok[(size_t)a * rp->K + ws->pos_dev[k]];
 }
 
 static inline double cap_at(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t k) {
