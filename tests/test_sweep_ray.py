@@ -8,6 +8,8 @@ from mcmcore.generate import layered_dag
 from mcmcore.io.native import save_graph
 from mcmcore.sweep import read_results, sweep
 
+from test_sweep import without_timings
+
 ray = pytest.importorskip("ray")
 
 
@@ -27,13 +29,6 @@ def local_ray(tmp_path_factory):
         mp.undo()
 
 
-def _strip(records):
-    out = {}
-    for r in records:
-        r = dict(r)
-        r.pop("timings")
-        out[r["trial_id"]] = r
-    return out
 
 
 def test_ray_and_local_give_identical_results(tmp_path, local_ray):
@@ -47,7 +42,8 @@ def test_ray_and_local_give_identical_results(tmp_path, local_ray):
     remote = sweep(spec, out=tmp_path / "ray.jsonl", backend="ray", progress=False)
     assert remote.n_run == local.n_run == 16
     assert remote.n_failed == local.n_failed == 8  # the failing trials fail the same way
-    assert _strip(read_results(tmp_path / "ray.jsonl")) == _strip(read_results(tmp_path / "local.jsonl"))
+    assert without_timings(read_results(tmp_path / "ray.jsonl")) == \
+        without_timings(read_results(tmp_path / "local.jsonl"))
     # resume works the same with the Ray backend
     again = sweep(spec, out=tmp_path / "ray.jsonl", backend="ray", progress=False)
     assert again.n_run == 0 and again.n_skipped == 16
