@@ -45,6 +45,17 @@ def test_two_stage_bert_pipeline_matches_the_model():
     assert mp.active_children() == []
 
 
+def test_spawned_workers_give_the_same_outputs():
+    model = Small().eval()
+    x = torch.randn(2, 8)
+    graph = from_torch(model, (x,))
+    m = run_pipeline(model, (x,), graph, [0, 0, 1, 1, 1, 1], n_samples=2, warmup=0, latency_samples=1,
+                     start_method="spawn")
+    with torch.no_grad():
+        torch.testing.assert_close(m.outputs, model(x))
+    assert mp.active_children() == []
+
+
 @pytest.mark.parametrize("fault", ["raise", "exit"])
 def test_a_dying_worker_is_reported_with_its_stage_and_leaves_no_process(fault):
     model = Small().eval()

@@ -74,3 +74,15 @@ def test_wrong_graph_and_wrong_length_are_refused(bert):
     other = layered_dag(graph.n_nodes, seed=0)
     with pytest.raises(InvalidPlacementError, match="does not come from this model"):
         split_program(ep, other, np.zeros(graph.n_nodes, dtype=int))
+
+
+def test_load_model_refuses_unknown_models_and_options(tmp_path):
+    from mcmcore import MCMError
+    from mcmcore.exec.models import load_model
+
+    with pytest.raises(MCMError, match="unknown zoo model"):
+        load_model("no-such-model")
+    with pytest.raises(MCMError, match="no option 'depth'"):
+        load_model("bert-base", depth=3)
+    with pytest.raises(MCMError, match="no such file"):
+        load_model(str(tmp_path / "missing.pt2"))
