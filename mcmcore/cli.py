@@ -714,6 +714,8 @@ def _rl_args(p):
     pre.add_argument("--hidden", type=_positive_int, default=64, help="policy width (default 64)")
     pre.add_argument("--lr", type=_positive_float, default=3e-4, help="learning rate")
     pre.add_argument("--epochs", type=_positive_int, default=4, help="PPO epochs per update (default 4)")
+    pre.add_argument("--teacher", default=None, help="search method (e.g. dp) whose placement of each corpus "
+                                                     "instance seeds the self-imitation memory")
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     pre.add_argument("--threads", type=_positive_int, default=None, help="native threads of repair/evaluation")
@@ -741,7 +743,7 @@ def cmd_rl(args) -> int:
     try:
         trainer = pretrain(args.corpus, packages=[s for s in args.packages.split(",") if s], updates=args.updates,
                            n_generated=args.generated, config=config, out=args.out, resume=args.resume,
-                           n_threads=args.threads)
+                           n_threads=args.threads, teacher=args.teacher)
     except ValueError as exc:
         raise MCMError(str(exc)) from None
     print(f"pre-trained {trainer.updates} updates ({trainer.samples:,} samples); wrote {args.out}")

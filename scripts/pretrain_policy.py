@@ -2,7 +2,7 @@
 
     python scripts/pretrain_policy.py            # ~15 min on 2 busy CPU cores; same as:
     mcm rl pretrain --corpus zoo+generated --packages ring4,ring8,mesh4x4,port4 --updates 400 --epochs 2 \
-        --samples-per-update 64 --hidden 64 --lr 1e-3 --seed 0 --out mcmcore/rl/data/policy.pt \
+        --teacher dp --samples-per-update 64 --hidden 64 --lr 1e-3 --seed 0 --out mcmcore/rl/data/policy.pt \
         --log pretrain.jsonl --checkpoint pretrain.ckpt
 
 The corpus never contains bert-large, inception-v3 or resnet50 (mcmcore.rl.HELD_OUT), the benchmark's graphs.
@@ -13,7 +13,7 @@ import sys
 from mcmcore.cli import main
 
 ARGS = ["rl", "pretrain", "--corpus", "zoo+generated", "--packages", "ring4,ring8,mesh4x4,port4",
-        "--updates", "400", "--epochs", "2",
+        "--updates", "400", "--epochs", "2", "--teacher", "dp",
         "--samples-per-update", "64", "--hidden", "64", "--lr", "1e-3", "--seed", "0",
         "--out", "mcmcore/rl/data/policy.pt", "--log", "pretrain.jsonl", "--checkpoint", "pretrain.ckpt"]
 

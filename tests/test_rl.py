@@ -133,6 +133,15 @@ def test_ppo_update_favours_the_better_samples():
     assert gain[best].mean() > gain[worst].mean()
 
 
+def test_teacher_seeds_self_imitation():
+    env = PlacementEnv(layered_dag(20, seed=3), Package.preset("ring4"), n_threads=1, teacher="dp")
+    trainer = PPO(env, config=_config())
+    trainer.train(1)
+    env.reset(options={"instance": 0})
+    assert env.instance.teacher_placement is not None
+    assert trainer.best[0][0] >= 1.0  # at least as good as the best random valid placement
+
+
 def test_corpus_excludes_held_out():
     graphs = corpus_graphs("zoo+generated", n_generated=3)
     assert graphs and not any(g.name.startswith(h) for g in graphs for h in HELD_OUT)
@@ -155,7 +164,6 @@ def test_rl_method_offers_every_sample():
     assert again.value == res.value and np.array_equal(again.placement, res.placement)
 
 
-@pytest.mark.skipif(not default_policy_path().is_file(), reason="no shipped policy yet")
 def test_shipped_policy_out_of_the_box():
     from mcmcore.search import partition
 

@@ -12,8 +12,8 @@ heuristic cannot repair earns 0.
 
 Spaces (fixed-size, padded; see :meth:`PlacementEnv.observation_space`):
 
-- ``nodes``: Box (max_nodes, N_FEATURES) float32 in [-FEATURE_BOUND, FEATURE_BOUND], the :func:`~mcmcore.rl.features.node_features` rows, zero
-  padded;
+- ``nodes``: Box (max_nodes, N_FEATURES) float32 in [-FEATURE_BOUND, FEATURE_BOUND], the
+  :func:`~mcmcore.rl.features.node_features` rows, zero padded;
 - ``node_mask``: MultiBinary(max_nodes), 1 for real nodes;
 - ``edges``: Box (max_edges, 2) int64 of (src, dst) node ids, zero padded; ``edge_mask``: MultiBinary(max_edges);
 - ``n_devices``: Box (1,) int64.
@@ -65,6 +65,7 @@ class Instance:
     edges: np.ndarray          #: (E, 2) int64 of ``policy_graph``
     baseline: float = math.nan
     baseline_placement: np.ndarray | None = None  #: the best random valid placement (``baseline="random"``)
+    teacher_placement: np.ndarray | None = None   #: the ``teacher`` method's placement, when the env has one
 
     @property
     def n_nodes(self) -> int:
@@ -96,6 +97,9 @@ class PlacementEnv(gym.Env):
         Native threads of repair and evaluation.
     overlap : bool, optional
         Passed to the evaluator (default: the package's).
+    teacher : str, optional
+        A search method (e.g. ``"dp"``) run once per instance, 1 s budget; its placement is exposed as
+        ``instance.teacher_placement`` (pre-training seeds its self-imitation memory with it). Default none.
     """
 
     metadata = {"render_modes": []}
@@ -104,7 +108,8 @@ class PlacementEnv(gym.Env):
                  constraints: Constraints | None = None, objective: str = "throughput", repair: str = "heuristic",
                  n_bins: int = 16, baseline: str = "random", baseline_samples: int = 100,
                  max_nodes: int | None = None, max_edges: int | None = None, coarsen_above: int | None = None,
-                 coarsen_target: int = 256, n_threads: int | None = None, overlap: bool | None = None):
+                 coarsen_target: int = 256, n_threads: int | None = None, overlap: bool | None = None,
+                 teacher: str | None = None):
         super().__init__()
         graphs = [graphs] if isinstance(graphs, Graph) else list(graphs)
         packages = [packages] if isinstance(packages, Package) else list(packages)
@@ -122,6 +127,7 @@ class PlacementEnv(gym.Env):
         self.baseline_samples = int(baseline_samples)
         self.n_threads = n_threads
         self.overlap = overlap
+        self.teacher = teacher
         self.n_bins = max(int(n_bins), max(p.n_devices for p in packages))
         self.instances: list[Instance] = []
         for g in graphs:
@@ -228,6 +234,12 @@ class PlacementEnv(gym.Env):
         rewards = np.where(info["valid"], base / np.maximum(info["values"], 1e-300), 0.0)
         return rewards, info
 
+    def step_batch_placements(self, placements: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Like :meth:`step_batch` for (M, n_fine) device placements instead of bins."""
+        info = self.evaluate_placements(np.ascontiguousarray(placements, dtype=np.int32))
+        rewards = np.where(info["valid"], self.baseline() / np.maximum(info["values"], 1e-300), 0.0)
+        return rewards, info
+
     def baseline(self) -> float:
         """The current instance's reward normaliser (computed once per instance)."""
         inst = self.instance
@@ -239,6 +251,16 @@ class PlacementEnv(gym.Env):
                                                   constraints=self.constraints))
             if self.baseline_kind == "random" or not inst.baseline > 0:
                 inst.baseline = self._random_baseline(inst)
+            if self.teacher is not None:
+                from mcmcore.search import partition
+
+                try:
+                    res = partition(inst.graph, inst.package, method=self.teacher, constraints=self.constraints,
+                                    objective=self.objective, max_seconds=1.0, progress=False, seed=0,
+                                    n_threads=self.n_threads, overlap=self.overlap)
+                    inst.teacher_placement = res.placement
+                except Exception:  # a teacher that does not apply to this instance teaches nothing
+                    inst.teacher_placement = None
         return inst.baseline
 
     def _random_baseline(self, inst: Instance) -> float:

@@ -24,7 +24,8 @@ import numpy as np
 from mcmcore.graph import Graph
 from mcmcore.package import Package
 
-__all__ = ["FEATURE_BOUND", "OP_VOCAB", "N_HASH", "FEATURE_NAMES", "N_FEATURES", "node_features", "node_work", "RANK_COLUMN"]
+__all__ = ["FEATURE_BOUND", "OP_VOCAB", "N_HASH", "FEATURE_NAMES", "N_FEATURES", "node_features", "node_work",
+           "RANK_COLUMN"]
 
 #: Op names with their own one-hot column (after folding suffixes); anything else is "other".
 OP_VOCAB = ("linear", "matmul", "addmm", "bmm", "conv", "add", "mul", "elementwise", "layer_norm", "batch_norm",

@@ -8,7 +8,8 @@ product of per-node choices; the ratio is taken per node (each node's choice sha
 keeps ratios near one on graphs of hundreds of nodes where the ratio of whole-placement probabilities would explode.
 A self-imitation term (Oh et al., 2018) pulls each node's distribution towards the bin of the best *repaired*
 placement seen so far on the instance (:attr:`PPOConfig.sil_coef`; the env's best random valid placement, when it
-computed one for its baseline, seeds that memory): independent per-node proposals are rarely
+computed one for its baseline, seeds that memory, and so does a teacher's placement when the env has a ``teacher``,
+e.g. the ``dp`` pipeline split during pre-training): independent per-node proposals are rarely
 monotone, so the solver moves most nodes and the proposal alone carries little signal; its correction does.
 
 Everything random flows from :attr:`PPOConfig.seed`: the initial weights, the env's ``np_random`` (seeded on the
@@ -105,6 +106,7 @@ class PPO:
         self._tensors: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         #: per instance: (best reward, bins of its repaired placement) for self-imitation
         self.best: dict[int, tuple[float, torch.Tensor]] = {}
+        self._taught: dict[int, bool] = {}
 
     # -------------------------------------------------------------------------------------------- one update
     def _observe(self):
@@ -166,6 +168,12 @@ class PPO:
         if idx not in self.best and inst.baseline_placement is not None:
             # the baseline's best random valid placement (reward 1) seeds the memory
             self._store(idx, 1.0, inst.baseline_placement)
+        if idx not in self.best or (inst.teacher_placement is not None and not self._taught.get(idx)):
+            self._taught[idx] = True
+            if inst.teacher_placement is not None:  # and the teacher's placement, when better
+                r, t_info = self.env.step_batch_placements(inst.teacher_placement[None, :])
+                if t_info["valid"][0] and (idx not in self.best or r[0] > self.best[idx][0]):
+                    self._store(idx, float(r[0]), t_info["placements"][0])
         if not info["valid"].any():
             return
         i = int(np.argmax(np.where(info["valid"], rewards, -np.inf)))
@@ -251,7 +259,8 @@ class PPO:
         state = {"format": "mcmcore-rl-checkpoint", "version": 1, "policy": self.policy.to_dict(),
                  "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                  "env_rng": self.env.np_random.bit_generator.state if self._env_seeded else None,
-                 "env_seeded": self._env_seeded, "best": self.best, "updates": self.updates, "samples": self.samples, "config": cfg}
+                 "env_seeded": self._env_seeded, "best": self.best, "taught": self._taught, "updates": self.updates,
+                 "samples": self.samples, "config": cfg}
         tmp = Path(str(path) + ".tmp")
         torch.save(state, tmp)
         tmp.replace(path)
@@ -275,6 +284,7 @@ class PPO:
         trainer.samples = int(state["samples"])
         trainer._env_seeded = bool(state["env_seeded"])
         trainer.best = dict(state.get("best", {}))
+        trainer._taught = dict(state.get("taught", {}))
         if state["env_rng"] is not None:
             rng = np.random.Generator(np.random.PCG64())
             rng.bit_generator.state = state["env_rng"]

@@ -61,7 +61,9 @@ def corpus_graphs(corpus: str = "zoo+generated", *, n_generated: int = 24, seed:
             elif kind == 1:
                 graphs.append(residual_chain(int(rng.integers(8, 60)), block_len=int(rng.integers(2, 5)), seed=s))
             else:
-                graphs.append(transformer_blocks(int(rng.integers(2, 20)), hidden=int(rng.choice([256, 512, 768, 1024])),
+                layers = int(rng.integers(2, 20))
+                hidden = int(rng.choice([256, 512, 768, 1024]))
+                graphs.append(transformer_blocks(layers, hidden=hidden,
                                                  seq=int(rng.choice([64, 128, 256, 512])), heads=8,
                                                  seed=s))
     for g in graphs:
@@ -72,7 +74,8 @@ def corpus_graphs(corpus: str = "zoo+generated", *, n_generated: int = 24, seed:
 
 
 def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package] = DEFAULT_PACKAGES,
-             updates: int = 1000, n_generated: int = 24, config=None, out=None, resume=None, n_threads=None):
+             updates: int = 1000, n_generated: int = 24, config=None, out=None, resume=None, n_threads=None,
+             teacher: str | None = None):
     """Pre-train a policy with PPO over every (corpus graph, package) instance.
 
     Parameters
@@ -90,6 +93,8 @@ def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package]
     resume : path, optional
         Continue from this checkpoint (its config wins; ``updates`` counts the total).
     n_threads : int, optional
+    teacher : str, optional
+        A search method (``"dp"``) whose placement of each corpus instance seeds the self-imitation memory.
 
     Returns
     -------
@@ -102,7 +107,7 @@ def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package]
     pkgs = [p if isinstance(p, Package) else Package.preset(p) for p in packages]
     config = PPOConfig() if config is None else config
     graphs = corpus_graphs(corpus, n_generated=n_generated, seed=config.seed)
-    env = PlacementEnv(graphs, pkgs, n_threads=n_threads)
+    env = PlacementEnv(graphs, pkgs, n_threads=n_threads, teacher=teacher)
     trainer = PPO.resume(resume, env) if resume else PPO(env, None, config)
     trainer.train(max(0, int(updates) - trainer.updates))
     if out:
