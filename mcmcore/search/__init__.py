@@ -36,7 +36,6 @@ METHODS: dict[str, str] = {
     "kahypar": "mcmcore.search.partitioners:run_kahypar",
     "multilevel": "mcmcore.search.multilevel:run",
     "rl": "mcmcore.rl.search:run",
-    "rl": "mcmcore.rl.search:run",
 }
 
 
