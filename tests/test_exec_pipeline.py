@@ -56,6 +56,22 @@ def test_spawned_workers_give_the_same_outputs():
     assert mp.active_children() == []
 
 
+def test_workers_are_pinned_when_a_core_is_left_for_the_driver():
+    import os
+
+    from mcmcore.exec.pipeline import _core_sets
+
+    assert _core_sets(2, (0, 1), None) == ([None, None], [1, 1]) or len(os.sched_getaffinity(0)) > 2
+    model = Small().eval()
+    x = torch.randn(2, 8)
+    m = run_pipeline(model, (x,), None, np.zeros(6, dtype=int), n_samples=2, warmup=0, workers=1,
+                     latency_samples=1)
+    avail = sorted(os.sched_getaffinity(0))
+    if len(avail) > 1:  # one device slot: it gets every core but one
+        assert m.stages[0].cores == tuple(avail[:len(avail) - 1]) and m.stages[0].n_threads == len(avail) - 1
+    torch.testing.assert_close(m.outputs, model(x).detach())
+
+
 @pytest.mark.parametrize("fault", ["raise", "exit"])
 def test_a_dying_worker_is_reported_with_its_stage_and_leaves_no_process(fault):
     model = Small().eval()

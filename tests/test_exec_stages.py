@@ -86,3 +86,15 @@ def test_load_model_refuses_unknown_models_and_options(tmp_path):
         load_model("bert-base", depth=3)
     with pytest.raises(MCMError, match="no such file"):
         load_model(str(tmp_path / "missing.pt2"))
+
+
+def test_core_chunks_leave_one_core_to_the_driver(monkeypatch):
+    import os
+
+    from mcmcore.exec.pipeline import _core_sets
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(9)))
+    assert _core_sets(2, (0, 1), None) == ([(0, 1, 2, 3), (4, 5, 6, 7)], [4, 4])
+    assert _core_sets(4, (1, 3), 1) == ([(2, 3), (6, 7)], [1, 1])  # only used devices get a worker
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert _core_sets(2, (0, 1), None) == ([None, None], [1, 1])  # no spare core: not pinned

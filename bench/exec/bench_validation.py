@@ -78,7 +78,8 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--workers", type=int, default=2, help="devices = worker processes (one core chunk each)")
+    ap.add_argument("--workers", type=int, default=max(2, min(8, len(os.sched_getaffinity(0)) - 1)),
+                    help="devices = worker processes, one core chunk each (default: cores - 1, 2 to 8)")
     ap.add_argument("--placements", type=int, default=24)
     ap.add_argument("--samples", type=int, default=24, help="measured samples per placement")
     ap.add_argument("--warmup", type=int, default=4)

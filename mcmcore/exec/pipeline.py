@@ -437,6 +437,8 @@ def run_pipeline(model, example_inputs, graph: Graph | None, placement, *, n_sam
     workers = _check_count("workers", workers, 1)
     if max(plan.devices) >= workers:
         raise InvalidPlacementError(f"placement uses device {max(plan.devices)}, but there are {workers} workers")
+    if n_threads is not None:
+        n_threads = _check_count("n_threads", n_threads, 1)
     inputs = _flat_inputs(plan, example_inputs)
     cores, threads = _core_sets(workers, plan.devices, n_threads)
 
