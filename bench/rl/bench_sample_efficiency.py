@@ -70,7 +70,7 @@ def main(argv=None) -> int:
             loop = sum(info[k] for k in ("rl_seconds_policy", "rl_seconds_update", "rl_seconds_repair",
                                          "rl_seconds_evaluate"))
             rows.append({
-                "instance": f"{graph.name}{' (training)' if mode else ''} / {pk}",
+                "instance": f"{graph.name} / {pk}",
                 "ft": ft.value, "ft_first": best_at(ft, 1), "sc_S": best_at(sc, S), "sc": sc.value,
                 "rand": res["random"].value, "ann": res["anneal"].value, "lb": ft.lower_bound,
                 "reach": reach, "ratio": sc.evals / reach if reach > 0 else math.inf,
