@@ -98,3 +98,34 @@ def test_core_chunks_leave_one_core_to_the_driver(monkeypatch):
     assert _core_sets(4, (1, 3), 1) == ([(2, 3), (6, 7)], [1, 1])  # only used devices get a worker
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert _core_sets(2, (0, 1), None) == ([None, None], [1, 1])  # no spare core: not pinned
+
+
+class TwoOutputs(torch.nn.Module):
+    """Outputs from two stages, one of them a view of the input only (recomputed, never shipped)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(6, 6)
+        self.b = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        parts = h.split(3, dim=1)  # a list value, folded
+        return self.b(parts[0].repeat(1, 2) + parts[1].repeat(1, 2)), h, x.view(-1)
+
+
+def test_several_outputs_lists_and_input_views():
+    from mcmcore.io.torch_export import from_exported_program
+
+    model = TwoOutputs().eval()
+    x = torch.randn(4, 6)
+    ep = export_program(model, (x,))
+    graph = from_exported_program(ep, warn_unknown=False)
+    with torch.no_grad():
+        ref = model(x)
+    for cut in range(graph.n_nodes + 1):
+        pl = (np.arange(graph.n_nodes) >= cut).astype(int)
+        plan = split_program(ep, graph, pl)
+        out = run_inline(plan, (x,))
+        for a, b in zip(out, ref):
+            torch.testing.assert_close(a, b)
