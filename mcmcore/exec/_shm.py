@@ -8,6 +8,7 @@ sample never needs to be sent.
 """
 from __future__ import annotations
 
+import math
 import queue
 import time
 from dataclasses import dataclass
@@ -39,8 +40,6 @@ def _itemsize(dtype) -> int:
 
 def layout(values: tuple[ValueSpec, ...]) -> tuple[tuple[tuple[int, ...], ...], int]:
     """Byte offsets of every tensor of ``values`` inside one slot, and the slot size (aligned)."""
-    import math
-
     offsets = []
     pos = 0
     for v in values:
@@ -84,8 +83,6 @@ class Endpoint:
             for v, offs in zip(spec.values, spec.offsets):
                 ts = []
                 for t, off in zip(v.tensors, offs):
-                    import math
-
                     count = math.prod(t.shape)
                     if count == 0:
                         ts.append(torch.empty(t.shape, dtype=t.dtype))

@@ -98,9 +98,9 @@ class PipelineMeasurement:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (no outputs)."""
-        out = {k: getattr(self, k) for k in ("throughput", "interval", "interval_std", "interval_median", "cpu_interval",
-                                               "latency_mean", "latency_median", "latency_p90", "latency_std",
-                                               "n_samples", "warmup")}
+        keys = ("throughput", "interval", "interval_std", "interval_median", "cpu_interval", "latency_mean",
+                "latency_median", "latency_p90", "latency_std", "n_samples", "warmup")
+        out: dict[str, Any] = {k: getattr(self, k) for k in keys}
         out["stages"] = [dict(s.__dict__, cores=list(s.cores) if s.cores else None) for s in self.stages]
         return out
 
@@ -417,8 +417,6 @@ def run_pipeline(model, example_inputs, graph: Graph | None, placement, *, n_sam
     PipelineError
         A worker failed: the message names its stage, device and error; every worker is gone when it is raised.
     """
-    import torch
-
     n_samples = _check_count("n_samples", n_samples, 2)
     warmup = _check_count("warmup", warmup, 0)
     n_slots = _check_count("n_slots", n_slots, 1)
@@ -545,7 +543,6 @@ def run_pipeline(model, example_inputs, graph: Graph | None, placement, *, n_sam
             outputs = tree_unflatten(flat, plan.out_spec)
         except Exception:  # an output structure the plain list describes just as well
             outputs = flat
-    del torch
     return PipelineMeasurement(
         throughput=1.0 / interval if interval > 0 else float("inf"), interval=interval,
         interval_std=float(gaps.std()) if len(gaps) > 1 else 0.0, interval_median=float(np.median(gaps)),
