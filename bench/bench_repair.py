@@ -96,8 +96,11 @@ def cpsat_times(sizes=(25, 50, 100, 200)):
 
 def sparsity(samples=2000):
     print(f"\nFraction of uniformly random placements that are valid ({samples} samples, default constraints)")
+    from mcmcore import zoo
+
     graphs = [layered_dag(20, 28, seed=1), layered_dag(100, 140, seed=1), layered_dag(2000, 2800)]
-    presets = ["ring4", "ring8", "mesh4x4", "port4", "hetero3"]
+    graphs += [zoo.load(name) for name in zoo.names()]
+    presets = ["ring4", "ring8", "mesh4x4", "simba6x6", "port4", "hetero3"]
     print(f"{'graph':<22}" + "".join(f"{x:>10}" for x in presets))
     rng = np.random.default_rng(0)
     for g in graphs:
@@ -107,7 +110,7 @@ def sparsity(samples=2000):
             X = rng.integers(0, p.n_devices, (samples, g.n_nodes)).astype(np.int32)
             _, viol = evaluate_batch(g, p, X, return_violations=True, n_threads=1)
             row += f"{(viol == 0).mean():>10.4f}"
-        print(row)
+        print(row, flush=True)
 
 
 def main():
