@@ -1,9 +1,10 @@
 /* anneal.c -- simulated annealing with incremental move evaluation.
  *
  * Energy = soft-max of the loads (device compute [+ comm], link times) + penalty * violations, all relative to
- * the start interval. Two kinds of proposals:
+ * the start interval. Three kinds of proposals:
  *  - single: one node (with its color class) to a device at an adjacent pipeline position (or anywhere);
- *  - block (ordered dataflow): a node together with everything it reaches inside its own device, to the next
+ *  - swap: two nodes on (adjacent) devices exchange devices;
+ *  - block: a node together with everything it reaches inside its own device, to the next
  *    pipeline position (or with its ancestors there, to the previous one). Such a move never breaks the
  *    dataflow order and crosses the barrier single moves stall on (cutting a large tensor at a stage boundary).
  * A rejected proposal is undone node by node in reverse order. The best *valid* state is kept.
@@ -58,6 +59,7 @@ void mcm_anneal_defaults(mcm_anneal_params *prm) {
     prm->beta = 30.0;
     prm->penalty = 1.0;
     prm->p_block = 0.5;
+    prm->p_swap = 0.05;
     prm->block_limit = 1 << 30;
     prm->objective = 0;
     prm->seed = 0;
@@ -150,6 +152,30 @@ static int propose_single(mcm_anneal *an) {
     }
     move_unit(an, v, d);
     return an->n_moved > 0;
+}
+
+/* Swap: v and a node w on another device exchange devices (with their color classes). Balances two stages
+ * without changing how many nodes each holds; with ORDERED dataflow w is drawn from an adjacent position. */
+static int propose_swap(mcm_anneal *an) {
+    const mcm_problem *pr = an->pr;
+    const int32_t *pl = mcm_incremental_placement(an->inc);
+    if (an->K < 2 || an->N < 2) return 0;
+    const int32_t v = rnd_below(an, an->N);
+    const int32_t a = pl[v];
+    const int ordered = pr->cons.dataflow == MCM_DATAFLOW_ORDERED;
+    for (int tries = 0; tries < 16; tries++) {
+        const int32_t w = rnd_below(an, an->N);
+        const int32_t b = pl[w];
+        if (b == a) continue;
+        if (ordered) {
+            const int32_t gap = pr->p->position[a] - pr->p->position[b];
+            if (gap != 1 && gap != -1) continue;
+        }
+        move_unit(an, v, b);
+        if (mcm_incremental_placement(an->inc)[w] == b) move_unit(an, w, a);
+        return an->n_moved > 0;
+    }
+    return 0;
 }
 
 /* Block move: v with its same-device descendants (forward) or ancestors (backward), along forward edges and
@@ -270,7 +296,8 @@ int mcm_anneal_run(mcm_anneal *an, int64_t iters, double f0, double f1) {
         const double f = iters > 1 ? f0 + (f1 - f0) * (double)it / (double)(iters - 1) : f0;
         const double temp = t0 * exp(lr * f);
         an->n_moved = 0;
-        int ok = rnd_unit(an) < p_block ? propose_block(an) : propose_single(an);
+        const double u = rnd_unit(an);
+        int ok = u < p_block ? propose_block(an) : (u < p_block + an->prm.p_swap ? propose_swap(an) : propose_single(an));
         if (!ok) {
             an->n_moved = 0;
             continue;

@@ -255,6 +255,7 @@ typedef struct {
     double beta;         /* soft-max sharpness of the energy (loads scaled by the start interval); 0 = bare max */
     double penalty;      /* energy per constraint violation, relative to the start interval */
     double p_block;      /* probability of a block move (a node with its same-device descendants or ancestors) */
+    double p_swap;       /* probability of a swap of two nodes on adjacent devices */
     int32_t block_limit; /* largest block moved at once */
     int objective;       /* 0: interval, 1: latency (full evaluation per move) */
     uint64_t seed;

@@ -9,6 +9,7 @@ cdef extern from "mcm.h" nogil:
         double beta
         double penalty
         double p_block
+        double p_swap
         int32_t block_limit
         int objective
         uint64_t seed
@@ -29,7 +30,7 @@ def anneal_defaults():
     cdef mcm_anneal_params prm
     mcm_anneal_defaults(&prm)
     return {"t_start": prm.t_start, "t_end": prm.t_end, "beta": prm.beta, "penalty": prm.penalty,
-            "p_block": prm.p_block, "block_limit": prm.block_limit}
+            "p_block": prm.p_block, "p_swap": prm.p_swap, "block_limit": prm.block_limit}
 
 
 cdef class Annealer:
@@ -39,7 +40,7 @@ cdef class Annealer:
     cdef readonly Problem problem
 
     def __cinit__(self, Problem problem, const int32_t[::1] start, *, double t_start, double t_end, double beta,
-                  double penalty, double p_block, int block_limit, bint latency, uint64_t seed):
+                  double penalty, double p_block, int block_limit, bint latency, uint64_t seed, double p_swap=0.05):
         self.an = NULL
         self.problem = problem
         if start.shape[0] != problem.n_nodes:
@@ -53,6 +54,7 @@ cdef class Annealer:
         prm.beta = beta
         prm.penalty = penalty
         prm.p_block = p_block
+        prm.p_swap = p_swap
         prm.block_limit = block_limit
         prm.objective = 1 if latency else 0
         prm.seed = seed

@@ -117,7 +117,7 @@ class Repairer:
 
 # ----------------------------------------------------------------------------- annealing (mcmcore/_anneal.pxi)
 def anneal_defaults() -> dict[str, float | int]:
-    """The C core's default annealing parameters: t_start, t_end, beta, penalty, p_block, block_limit."""
+    """The C core's default annealing parameters: t_start, t_end, beta, penalty, p_block, p_swap, block_limit."""
 
 @disjoint_base
 class Annealer:
@@ -126,7 +126,7 @@ class Annealer:
     @property
     def problem(self) -> Problem: ...
     def __new__(cls, problem: Problem, start: _I32, *, t_start: float, t_end: float, beta: float, penalty: float,
-                p_block: float, block_limit: int, latency: bool, seed: int) -> Self: ...
+                p_block: float, block_limit: int, latency: bool, seed: int, p_swap: float = 0.05) -> Self: ...
     def run(self, iters: int, f0: float, f1: float) -> None:
         """``iters`` proposals, the schedule going from fraction ``f0`` to ``f1`` of the budget."""
     def best(self) -> tuple[float, _I32 | None]:

@@ -38,6 +38,8 @@ class AnnealParams:
     penalty: float = _DEFAULTS["penalty"]
     #: probability of a block move (node + same-device descendants/ancestors to the adjacent stage)
     p_block: float = _DEFAULTS["p_block"]
+    #: probability of a swap of two nodes on adjacent devices
+    p_swap: float = _DEFAULTS["p_swap"]
     #: largest block moved at once
     block_limit: int = 1 << 30
     #: independent chains
@@ -93,7 +95,7 @@ def anneal_from(problem: SearchProblem, tracker: Tracker, starts: list[np.ndarra
     chains = [
         _core.Annealer(core_problem, np.ascontiguousarray(s, dtype=np.int32), t_start=params.t_start,
                        t_end=params.t_end, beta=params.beta, penalty=params.penalty, p_block=params.p_block,
-                       block_limit=params.block_limit, latency=latency,
+                       block_limit=params.block_limit, latency=latency, p_swap=params.p_swap,
                        seed=(seed * 1_000_003 + 7919 * i + 1) & 0xFFFFFFFFFFFFFFFF)
         for i, s in enumerate(starts)
     ]
@@ -177,3 +179,8 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
             current = [tracker.best_placement] * params.chains
         else:
             current = [p if p is not None else start for _, p in results]
+    if tracker.best_placement is None:
+        # The walk through invalid space found nothing valid: repair the start (the usual way out).
+        from mcmcore.search.dp import offer_repaired
+
+        offer_repaired(problem, tracker, start, seed=seed)
