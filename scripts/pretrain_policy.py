@@ -1,21 +1,41 @@
-"""Recipe of the shipped pre-trained policy (mcmcore/rl/data/policy.pt).
+"""Recipe of the shipped pre-trained policy (mcmcore/rl/data/policy.pt): a residual policy (per-node moves
+relative to the optimal contiguous pipeline split, the base following the best placement found; see
+mcmcore.rl.env).
 
-    python scripts/pretrain_policy.py            # ~15 min on 2 busy CPU cores; same as:
-    mcm rl pretrain --corpus zoo+generated --packages ring4,ring8,mesh4x4,port4 --updates 400 --epochs 2 \
-        --teacher dp --samples-per-update 64 --hidden 64 --lr 1e-3 --seed 0 --out mcmcore/rl/data/policy.pt \
-        --log pretrain.jsonl --checkpoint pretrain.ckpt
+    python scripts/pretrain_policy.py            # ~12 min on 2 busy CPU cores
 
-The corpus never contains bert-large, inception-v3 or resnet50 (mcmcore.rl.HELD_OUT), the benchmark's graphs.
-Interrupted? Add ``--resume pretrain.ckpt`` to continue exactly where the last checkpoint left off.
+which is exactly
+
+    pretrain("zoo+generated", packages=("ring4", "ring8", "mesh4x4", "port4"), updates=600, n_generated=24,
+             config=PPOConfig(seed=0, samples_per_update=64, epochs=2, lr=1e-3, top_quantile=0.0, repeat_reward=0.0,
+                              log_path="pretrain.jsonl", checkpoint_path="pretrain.ckpt", checkpoint_every=25,
+                              policy=PolicyConfig(hidden=64, action="residual", n_deltas=5)),
+             out="mcmcore/rl/data/policy.pt")
+
+(``mcm rl pretrain`` trains the absolute-position parametrisation.) The corpus never contains bert-large,
+inception-v3 or resnet50 (mcmcore.rl.HELD_OUT), the benchmark's graphs. Interrupted? ``--resume`` continues
+exactly from pretrain.ckpt.
 """
 import sys
 
-from mcmcore.cli import main
+import torch
 
-ARGS = ["rl", "pretrain", "--corpus", "zoo+generated", "--packages", "ring4,ring8,mesh4x4,port4",
-        "--updates", "400", "--epochs", "2", "--teacher", "dp",
-        "--samples-per-update", "64", "--hidden", "64", "--lr", "1e-3", "--seed", "0",
-        "--out", "mcmcore/rl/data/policy.pt", "--log", "pretrain.jsonl", "--checkpoint", "pretrain.ckpt"]
+from mcmcore.rl import PolicyConfig, PPOConfig, pretrain
+
+UPDATES = 600
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    torch.set_num_threads(1)
+    config = PPOConfig(seed=0, samples_per_update=64, epochs=2, lr=1e-3, top_quantile=0.0, repeat_reward=0.0,
+                       log_path="pretrain.jsonl", checkpoint_path="pretrain.ckpt", checkpoint_every=25, progress=False,
+                       policy=PolicyConfig(hidden=64, action="residual", n_deltas=5))
+    pretrain("zoo+generated", packages=("ring4", "ring8", "mesh4x4", "port4"), updates=UPDATES, n_generated=24,
+             config=config, out="mcmcore/rl/data/policy.pt",
+             resume="pretrain.ckpt" if "--resume" in argv else None)
+    return 0
+
 
 if __name__ == "__main__":
-    sys.exit(main(ARGS + sys.argv[1:]))
+    sys.exit(main())

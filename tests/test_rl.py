@@ -187,3 +187,65 @@ def test_cli_partition_and_pretrain(tmp_path, capsys):
                  "--updates", "2", "--samples-per-update", "8", "--hidden", "16", "--out", str(tmp_path / "q.pt"),
                  "--no-progress", "--threads", "1"]) == 0
     assert PlacementPolicy.load(tmp_path / "q.pt").config.hidden == 16
+
+
+# ------------------------------------------------------------------------------------------ residual actions
+RES = PolicyConfig(hidden=16, gnn_layers=2, attention_layers=1, heads=2, action="residual", n_deltas=5)
+
+
+def test_residual_check_env_and_zero_action_is_the_dp_split():
+    from gymnasium.utils.env_checker import check_env
+
+    from mcmcore.rl.env import dp_base
+
+    env = _env(action="residual")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs) and "base" in obs
+    inst = env.instance
+    split, _ = dp_base(inst.graph, inst.package, env.constraints)
+    zero = np.full((1, env.max_nodes), env.n_deltas // 2)
+    rewards, info = env.step_batch(zero)
+    assert np.array_equal(info["placements"][0], split) and rewards[0] == pytest.approx(1.0)
+    assert info["moved"][0] == 0
+
+
+def test_residual_set_base_moves_the_origin():
+    env = PlacementEnv(layered_dag(20, seed=1), Package.preset("ring4"), n_threads=1, action="residual")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    _, info = env.step_batch(rng.integers(0, env.n_deltas, size=(8, env.max_nodes)))
+    i = int(np.flatnonzero(info["valid"])[0])
+    env.set_base(info["placements"][i])
+    assert env.instance.base_value == pytest.approx(info["values"][i])
+    zero = np.full((1, env.max_nodes), env.n_deltas // 2)
+    assert np.array_equal(env.step_batch(zero)[1]["placements"][0], info["placements"][i])
+
+
+def test_residual_policy_and_ppo_resume_exact(tmp_path):
+    cfg = dict(seed=3, samples_per_update=16, epochs=2, policy=RES, top_quantile=0.25)
+    straight = PPO(_env(action="residual"), config=PPOConfig(**cfg))
+    straight.train(4)
+    first = PPO(_env(action="residual"), config=PPOConfig(checkpoint_path=str(tmp_path / "ck.pt"), **cfg))
+    first.train(2)
+    resumed = PPO.resume(tmp_path / "ck.pt", _env(action="residual"), checkpoint_path=None)
+    resumed.train(2)
+    for a, b in zip(straight.policy.parameters(), resumed.policy.parameters()):
+        assert torch.equal(a, b)
+    assert straight.incumbents.keys() == resumed.incumbents.keys()
+    with pytest.raises(ValueError):
+        PPO(_env(), PlacementPolicy(RES))  # a residual policy on an absolute env
+
+
+def test_rl_method_residual_starts_from_the_split():
+    from mcmcore.search import partition
+
+    g = layered_dag(30, seed=9)
+    pkg = Package.preset("ring4")
+    split = partition(g, pkg, method="dp", progress=False, n_threads=1)
+    res = partition(g, pkg, method="rl", policy=PlacementPolicy(RES), max_evals=60, batch=16, seed=0,
+                    progress=False, n_threads=1)
+    assert res.valid and res.evals == 60 and res.value <= split.value * (1 + 1e-9)
+    assert res.value == pytest.approx(evaluate(g, pkg, res.placement).interval)

@@ -20,6 +20,16 @@ Spaces (fixed-size, padded; see :meth:`PlacementEnv.observation_space`):
 
 The action is MultiDiscrete([n_bins] * max_nodes); entries past the instance's node count are ignored.
 
+**Residual actions** (``action="residual"``): instead of absolute positions, every node takes a *move* relative to
+a base placement: a delta in ``-(n_deltas // 2) .. n_deltas // 2`` pipeline positions (action ``a`` means delta
+``a - n_deltas // 2``, clipped to the pipeline). The base is the optimal contiguous pipeline split
+(:func:`mcmcore.search.dp.pipeline_split`, best over :func:`~mcmcore.search.dp.topological_orders`), so the
+all-zero action reproduces it, proposals stay close to valid (the repair moves few nodes) and the policy learns
+which nodes and stage boundaries to shift. :meth:`PlacementEnv.set_base` moves the base (e.g. to the best
+placement found so far, as :class:`~mcmcore.rl.ppo.PPO` does: a learned local search); the reward is then
+``base_value / value`` (> 1: an improvement on the base). The observation gains ``base``: Box (max_nodes,
+N_BASE_FEATURES) describing each node's place in the base (:data:`BASE_FEATURE_NAMES`).
+
 Graphs with more than ``coarsen_above`` nodes are coarsened (:func:`mcmcore.coarsen`, the HSDAG idea) to about
 ``coarsen_target`` nodes: the observation and action then cover the coarse nodes, and the action is uncoarsened
 before repair. :meth:`PlacementEnv.step_batch` is the vectorised form: many proposals for the current instance,
@@ -43,7 +53,38 @@ from mcmcore.graph import Graph
 from mcmcore.package import Package
 from mcmcore.rl.features import FEATURE_BOUND, N_FEATURES, node_features
 
-__all__ = ["PlacementEnv", "Instance", "bins_to_devices"]
+__all__ = ["PlacementEnv", "Instance", "bins_to_devices", "BASE_FEATURE_NAMES", "N_BASE_FEATURES", "dp_base"]
+
+#: Columns of the residual observation ``base`` (per node, describing the current base placement).
+BASE_FEATURE_NAMES = ("position", "preds_earlier", "succs_later", "stage_load", "prev_stage_load",
+                      "next_stage_load", "is_bottleneck", "rank_in_stage", "stage_start", "stage_end")
+N_BASE_FEATURES = len(BASE_FEATURE_NAMES)
+
+
+def dp_base(graph: Graph, package: Package, constraints: Constraints, objective: str = "throughput",
+            overlap: bool | None = None) -> tuple[np.ndarray | None, int]:
+    """The best valid optimal contiguous pipeline split over the candidate topological orders:
+    ``(placement or None, number of splits evaluated)``."""
+    from mcmcore.search.base import SearchProblem
+    from mcmcore.search.dp import UnitView, pipeline_split, topological_orders
+
+    problem = SearchProblem(graph, package, constraints, objective, overlap)
+    try:
+        units = UnitView(problem)
+        orders = topological_orders(units.graph)
+    except Exception:  # a graph the split does not apply to
+        return None, 0
+    best, best_v, n = None, math.inf, 0
+    for order in orders:
+        pl, _ = pipeline_split(problem, order, units)
+        if pl is None:
+            continue
+        n += 1
+        rep = problem.evaluate(pl)
+        v = problem.value_of(rep)
+        if rep.valid and v < best_v:
+            best, best_v = np.asarray(pl, dtype=np.int32), v
+    return best, n
 
 
 def bins_to_devices(bins: np.ndarray, package: Package, n_bins: int) -> np.ndarray:
@@ -66,6 +107,10 @@ class Instance:
     baseline: float = math.nan
     baseline_placement: np.ndarray | None = None  #: the best random valid placement (``baseline="random"``)
     teacher_placement: np.ndarray | None = None   #: the ``teacher`` method's placement, when the env has one
+    base_placement: np.ndarray | None = None  #: residual actions: the (fine) placement the deltas move
+    base_value: float = math.nan              #: its value (the residual reward's numerator)
+    base_features: np.ndarray | None = None   #: (n, N_BASE_FEATURES) float32 describing the base
+    base_evals: int = 0                        #: placements evaluated to find the dp base
 
     @property
     def n_nodes(self) -> int:
@@ -97,6 +142,10 @@ class PlacementEnv(gym.Env):
         Native threads of repair and evaluation.
     overlap : bool, optional
         Passed to the evaluator (default: the package's).
+    action : {"absolute", "residual"}
+        Absolute relative-position bins per node, or moves relative to a base placement (module docstring).
+    n_deltas : int
+        Residual actions: the number of moves per node (odd; 5 gives -2 .. +2 positions).
     teacher : str, optional
         A search method (e.g. ``"dp"``) run once per instance, 1 s budget; its placement is exposed as
         ``instance.teacher_placement`` (pre-training seeds its self-imitation memory with it). Default none.
@@ -109,8 +158,14 @@ class PlacementEnv(gym.Env):
                  n_bins: int = 16, baseline: str = "random", baseline_samples: int = 100,
                  max_nodes: int | None = None, max_edges: int | None = None, coarsen_above: int | None = None,
                  coarsen_target: int = 256, n_threads: int | None = None, overlap: bool | None = None,
-                 teacher: str | None = None):
+                 teacher: str | None = None, action: str = "absolute", n_deltas: int = 5):
         super().__init__()
+        if action not in ("absolute", "residual"):
+            raise ValueError(f"action must be 'absolute' or 'residual', got {action!r}")
+        if int(n_deltas) < 1 or int(n_deltas) % 2 == 0:
+            raise ValueError(f"n_deltas must be a positive odd integer, got {n_deltas!r}")
+        self.action = action
+        self.n_deltas = int(n_deltas)
         graphs = [graphs] if isinstance(graphs, Graph) else list(graphs)
         packages = [packages] if isinstance(packages, Package) else list(packages)
         if not graphs or not packages:
@@ -143,19 +198,33 @@ class PlacementEnv(gym.Env):
         self.max_edges = int(max_edges or max(1, max(len(i.edges) for i in self.instances)))
         if any(i.n_nodes > self.max_nodes or len(i.edges) > self.max_edges for i in self.instances):
             raise ValueError("an instance is larger than max_nodes / max_edges")
-        self.observation_space = spaces.Dict({
+        obs_spaces = {
             "nodes": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (self.max_nodes, N_FEATURES), np.float32),
             "node_mask": spaces.MultiBinary(self.max_nodes),
             "edges": spaces.Box(0, self.max_nodes - 1, (self.max_edges, 2), np.int64),
             "edge_mask": spaces.MultiBinary(self.max_edges),
             "n_devices": spaces.Box(1, 1 << 16, (1,), np.int64),
-        })
-        self.action_space = spaces.MultiDiscrete(np.full(self.max_nodes, self.n_bins, dtype=np.int64))
+        }
+        if self.residual:
+            obs_spaces["base"] = spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (self.max_nodes, N_BASE_FEATURES),
+                                            np.float32)
+        self.observation_space = spaces.Dict(obs_spaces)
+        self.action_space = spaces.MultiDiscrete(np.full(self.max_nodes, self.n_actions, dtype=np.int64))
         self.index = 0
         #: seconds spent in repair and in evaluation (for the samples/s breakdown)
         self.timing = {"repair": 0.0, "evaluate": 0.0}
 
     # ---------------------------------------------------------------------------------------------- gymnasium
+    @property
+    def residual(self) -> bool:
+        """Whether actions are moves relative to a base placement."""
+        return self.action == "residual"
+
+    @property
+    def n_actions(self) -> int:
+        """Choices per node: ``n_deltas`` (residual) or ``n_bins`` (absolute)."""
+        return self.n_deltas if self.residual else self.n_bins
+
     @property
     def instance(self) -> Instance:
         """The current instance."""
@@ -186,13 +255,114 @@ class PlacementEnv(gym.Env):
         edges[:e] = inst.edges
         edge_mask = np.zeros(self.max_edges, dtype=np.int8)
         edge_mask[:e] = 1
-        return {"nodes": nodes, "node_mask": node_mask, "edges": edges, "edge_mask": edge_mask,
-                "n_devices": np.array([inst.package.n_devices], dtype=np.int64)}
+        obs = {"nodes": nodes, "node_mask": node_mask, "edges": edges, "edge_mask": edge_mask,
+               "n_devices": np.array([inst.package.n_devices], dtype=np.int64)}
+        if self.residual:
+            self._ensure_base(inst)
+            base = np.zeros((self.max_nodes, N_BASE_FEATURES), dtype=np.float32)
+            base[:n] = inst.base_features
+            obs["base"] = base
+        return obs
+
+    def observation(self) -> dict[str, np.ndarray]:
+        """The current instance's observation (after :meth:`set_base`, the new base's)."""
+        return self._obs()
+
+    # ------------------------------------------------------------------------------------------- residual
+    def _ensure_base(self, inst: Instance) -> None:
+        if inst.base_placement is not None:
+            return
+        pl, n = dp_base(inst.graph, inst.package, self.constraints, self.objective, self.overlap)
+        inst.base_evals = n
+        if pl is None:  # no valid split: the best random valid placement (or all on the first device)
+            self.baseline()
+            pl = inst.baseline_placement
+            if pl is None:
+                pl = np.full(inst.graph.n_nodes, int(inst.package.order[0]), dtype=np.int32)
+        self._set_base(inst, pl)
+
+    def set_base(self, placement: np.ndarray, value: float | None = None) -> None:
+        """Residual actions: move the current instance's base to ``placement`` (a fine, valid placement)."""
+        if not self.residual:
+            raise ValueError("set_base needs action='residual'")
+        self._set_base(self.instance, placement, value)
+
+    def _set_base(self, inst: Instance, placement: np.ndarray, value: float | None = None) -> None:
+        pl = np.ascontiguousarray(placement, dtype=np.int32).copy()
+        if value is None:
+            values, violations = evaluate_batch(inst.graph, inst.package, pl[None, :], constraints=self.constraints,
+                                                n_threads=self.n_threads, return_violations=True,
+                                                overlap=self.overlap, objective="interval"
+                                                if self.objective == "throughput" else "latency")
+            value = float(values[0]) if violations[0] == 0 else math.inf
+        inst.base_placement = pl
+        inst.base_value = float(value)
+        inst.base_features = self._base_features(inst, pl)
+
+    def _base_features(self, inst: Instance, placement: np.ndarray) -> np.ndarray:
+        """Per policy node: where it sits in the base pipeline (see :data:`BASE_FEATURE_NAMES`)."""
+        from mcmcore.search.bounds import compute_time_matrix
+
+        g, pkg = inst.graph, inst.package
+        n, k = g.n_nodes, pkg.n_devices
+        pos = np.asarray(pkg.position, dtype=np.int64)[placement]
+        f = np.zeros((n, N_BASE_FEATURES), dtype=np.float64)
+        f[:, 0] = pos / max(k - 1, 1)
+        src = np.repeat(np.arange(n), np.diff(g.succ_ptr))
+        dst = np.asarray(g.succ_idx, dtype=np.int64)
+        cross = (pos[src] != pos[dst]).astype(np.float64)
+        indeg = np.maximum(np.bincount(dst, minlength=n), 1)
+        outdeg = np.maximum(np.bincount(src, minlength=n), 1)
+        f[:, 1] = np.bincount(dst, weights=cross, minlength=n) / indeg
+        f[:, 2] = np.bincount(src, weights=cross, minlength=n) / outdeg
+        ct = compute_time_matrix(g, pkg)[np.arange(n), placement]
+        load = np.bincount(pos, weights=ct, minlength=k)
+        # traffic: a node's output leaving its stage counts on its stage
+        t = g.out_bytes.astype(np.float64) / float(np.mean(pkg.link_bandwidth)) if pkg.interconnect == "links" \
+            else (g.comm_time if g.comm_time is not None else g.out_bytes / pkg.bandwidth)
+        sends = np.zeros(n, dtype=bool)
+        sends[src[cross > 0]] = True
+        load = load + np.bincount(pos, weights=np.where(sends, t, 0.0), minlength=k) * 0.5
+        top = max(float(load.max()), 1e-30)
+        padded = np.concatenate([[0.0], load / top, [0.0]])
+        f[:, 3] = padded[pos + 1]
+        f[:, 4] = padded[pos]
+        f[:, 5] = padded[pos + 2]
+        f[:, 6] = (load[pos] >= top * (1 - 1e-9)).astype(np.float64)
+        topo = np.asarray(g.topo_order, dtype=np.int64)
+        rank = np.empty(n, dtype=np.int64)
+        rank[topo] = np.arange(n)
+        # rank within the stage (in topological order), as a fraction, and the stage's first / last 3 nodes
+        key = pos * (n + 1) + rank
+        order = np.argsort(key, kind="stable")
+        counts = np.bincount(pos, minlength=k)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        within = np.empty(n, dtype=np.int64)
+        within[order] = np.arange(n) - starts[pos[order]]
+        size = counts[pos]
+        f[:, 7] = within / np.maximum(size - 1, 1)
+        f[:, 8] = np.exp(-within / 3.0)
+        f[:, 9] = np.exp(-(size - 1 - within) / 3.0)
+        if inst.mapping is not None:  # a coarse node: the mean over its members
+            m = np.asarray(inst.mapping, dtype=np.int64)
+            cnt = np.maximum(np.bincount(m, minlength=inst.n_nodes), 1)
+            f = np.stack([np.bincount(m, weights=f[:, j], minlength=inst.n_nodes) / cnt
+                          for j in range(N_BASE_FEATURES)], axis=1)
+        return np.clip(f, -FEATURE_BOUND, FEATURE_BOUND).astype(np.float32)
 
     # ------------------------------------------------------------------------------------------- vectorised
     def proposals_to_placements(self, actions: np.ndarray) -> np.ndarray:
-        """(M, >= n) bins of the policy graph's nodes -> (M, n_fine) device placements (before repair)."""
+        """(M, >= n) actions of the policy graph's nodes -> (M, n_fine) device placements (before repair)."""
         inst = self.instance
+        if self.residual:
+            self._ensure_base(inst)
+            delta = np.asarray(actions)[:, :inst.n_nodes].astype(np.int64) - self.n_deltas // 2
+            if inst.mapping is not None:
+                delta = delta[:, inst.mapping]
+            pkg = inst.package
+            pos = np.asarray(pkg.position, dtype=np.int64)[inst.base_placement]
+            new = np.clip(pos[None, :] + delta, 0, pkg.n_devices - 1)
+            return np.ascontiguousarray(np.asarray(pkg.order, dtype=np.int32)[new])
         bins = np.asarray(actions)[:, :inst.n_nodes]
         devices = bins_to_devices(bins, inst.package, self.n_bins)
         if inst.mapping is not None:
@@ -227,18 +397,27 @@ class PlacementEnv(gym.Env):
         actions = np.asarray(actions)
         if actions.ndim != 2 or actions.shape[1] < self.instance.n_nodes:
             raise ValueError(f"actions must have shape (M, >= {self.instance.n_nodes}), got {actions.shape}")
-        if actions.size and (actions.min() < 0 or actions.max() >= self.n_bins):
-            raise ValueError(f"actions must be bins in 0..{self.n_bins - 1}")
+        if actions.size and (actions.min() < 0 or actions.max() >= self.n_actions):
+            raise ValueError(f"actions must be in 0..{self.n_actions - 1}")
         info = self.evaluate_placements(self.proposals_to_placements(actions))
-        base = self.baseline()
+        base = self.reward_scale()
         rewards = np.where(info["valid"], base / np.maximum(info["values"], 1e-300), 0.0)
         return rewards, info
 
     def step_batch_placements(self, placements: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Like :meth:`step_batch` for (M, n_fine) device placements instead of bins."""
         info = self.evaluate_placements(np.ascontiguousarray(placements, dtype=np.int32))
-        rewards = np.where(info["valid"], self.baseline() / np.maximum(info["values"], 1e-300), 0.0)
+        rewards = np.where(info["valid"], self.reward_scale() / np.maximum(info["values"], 1e-300), 0.0)
         return rewards, info
+
+    def reward_scale(self) -> float:
+        """The reward's numerator: the base's value (residual, when valid) or :meth:`baseline`."""
+        if self.residual:
+            inst = self.instance
+            self._ensure_base(inst)
+            if math.isfinite(inst.base_value) and inst.base_value > 0:
+                return inst.base_value
+        return self.baseline()
 
     def baseline(self) -> float:
         """The current instance's reward normaliser (computed once per instance)."""

@@ -8,6 +8,10 @@ every node attend to every other, with a sinusoidal encoding of its topological 
 whole pipeline at once. The head emits ``n_bins`` logits per node (:attr:`PolicyConfig.n_bins`); when an
 environment asks for more bins (a package with more chiplets) the logits are linearly interpolated, so one policy
 serves any K and any graph size. The value head reads the mean and max pooled node embeddings.
+
+With ``action="residual"`` (:class:`PolicyConfig`) the input also holds the env's ``base`` columns (each node's
+place in the current base placement) and the head emits ``n_deltas`` logits per node: a move relative to the base.
+The zero move's logit starts with a bias (:attr:`PolicyConfig.stay_bias`), so a new policy moves few nodes.
 """
 from __future__ import annotations
 
@@ -39,6 +43,22 @@ class PolicyConfig:
     """relative pipeline positions the head scores (interpolated when an env asks for another count)"""
     in_features: int = N_FEATURES
     """node feature columns (set by :mod:`mcmcore.rl.features`)"""
+    action: str = "absolute"
+    """"absolute" (``n_bins`` positions per node) or "residual" (``n_deltas`` moves relative to a base placement)"""
+    n_deltas: int = 5
+    """residual: moves per node (-n_deltas // 2 .. n_deltas // 2 pipeline positions)"""
+    base_features: int = 0
+    """residual: extra input columns describing the base (the env's ``base`` observation; 0 for absolute)"""
+    stay_bias: float = 4.0
+    """residual: initial logit bias of the zero move"""
+
+    def __post_init__(self):
+        if self.action not in ("absolute", "residual"):
+            raise ValueError(f"action must be 'absolute' or 'residual', got {self.action!r}")
+        if self.action == "residual" and not self.base_features:
+            from mcmcore.rl.env import N_BASE_FEATURES
+
+            self.base_features = N_BASE_FEATURES
 
 
 class _DirectedSAGE(nn.Module):
@@ -74,13 +94,21 @@ class PlacementPolicy(nn.Module):
         super().__init__()
         self.config = config = PolicyConfig() if config is None else config
         d = config.hidden
-        self.embed = nn.Sequential(nn.Linear(config.in_features, d), nn.GELU(), nn.Linear(d, d))
+        self.residual = config.action == "residual"
+        self.embed = nn.Sequential(nn.Linear(config.in_features + config.base_features, d), nn.GELU(),
+                                   nn.Linear(d, d))
         self.gnn = nn.ModuleList(_DirectedSAGE(d) for _ in range(config.gnn_layers))
         self.attention = nn.ModuleList(
             nn.TransformerEncoderLayer(d, config.heads, dim_feedforward=2 * d, dropout=0.0, batch_first=True,
                                        norm_first=True)
             for _ in range(config.attention_layers))
-        self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, config.n_bins))
+        n_out = config.n_deltas if self.residual else config.n_bins
+        self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, n_out))
+        if self.residual:
+            with torch.no_grad():
+                self.head[-1].weight.mul_(0.1)
+                self.head[-1].bias.zero_()
+                self.head[-1].bias[config.n_deltas // 2] = float(config.stay_bias)
         self.value_head = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, 1))
 
     def encode(self, x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
@@ -107,7 +135,10 @@ class PlacementPolicy(nn.Module):
     def forward(self, x: torch.Tensor, edges: torch.Tensor, n_bins: int | None = None):
         h = self.encode(x, edges)
         logits = self.head(h)
-        if n_bins is not None and n_bins != logits.shape[1]:
+        if self.residual:
+            if n_bins is not None and n_bins != logits.shape[1]:
+                raise ValueError(f"a residual policy emits {logits.shape[1]} moves per node, asked for {n_bins}")
+        elif n_bins is not None and n_bins != logits.shape[1]:
             logits = F.interpolate(logits[None], size=int(n_bins), mode="linear", align_corners=True)[0]
         value = self.value_head(torch.cat([h.mean(0), h.max(0).values]))[0]
         return logits, value
@@ -138,5 +169,7 @@ def obs_to_tensors(obs: dict, device="cpu") -> tuple[torch.Tensor, torch.Tensor]
     n = int(obs["node_mask"].sum())
     e = int(obs["edge_mask"].sum())
     x = torch.as_tensor(obs["nodes"][:n], dtype=torch.float32, device=device)
+    if "base" in obs:  # residual actions: the base placement's columns follow the node features
+        x = torch.cat([x, torch.as_tensor(obs["base"][:n], dtype=torch.float32, device=device)], dim=1)
     edges = torch.as_tensor(obs["edges"][:e], dtype=torch.long, device=device)
     return x, edges

@@ -12,6 +12,12 @@ computed one for its baseline, seeds that memory, and so does a teacher's placem
 e.g. the ``dp`` pipeline split during pre-training): independent per-node proposals are rarely
 monotone, so the solver moves most nodes and the proposal alone carries little signal; its correction does.
 
+With residual actions (``env.action == "residual"``, the policy's ``action`` too) every sample is a set of per-node
+moves relative to the env's base placement, which starts as the optimal contiguous pipeline split; with
+:attr:`PPOConfig.incumbent` the base follows the best valid placement found so far on each instance (a learned
+local search, like annealing's proposal distribution), and the reward ``base_value / value`` rewards improvements
+on it. Self-imitation is not used there (the best placement *is* the base: its target would be "move nothing").
+
 Everything random flows from :attr:`PPOConfig.seed`: the initial weights, the env's ``np_random`` (seeded on the
 first reset) and a torch generator for the samples. A checkpoint holds the policy, the optimiser, both generator
 states and the update count, so ``train(n)`` equals ``train(k)``, save, :meth:`PPO.resume`, ``train(n - k)``.
@@ -74,6 +80,15 @@ class PPOConfig:
     """updates between checkpoints (0: only at the end of ``train``)"""
     progress: bool = False
     """show a rich progress bar"""
+    incumbent: bool = True
+    """residual actions: move the env's base to the best valid placement found so far on the instance"""
+    repeat_reward: float = 0.0
+    """residual actions: reward of a sample whose repaired placement equals the base (a wasted evaluation; without
+    it the policy learns to move nothing, since most moves make the base worse)"""
+    top_quantile: float = 0.0
+    """risk-seeking policy gradient (Petersen et al., 2021): when > 0, only the samples at or above the batch's
+    ``1 - top_quantile`` reward quantile are reinforced, with advantage ``reward - quantile`` (scaled by the batch's
+    reward std): search keeps the best sample, not the mean one (0: the usual value baseline)"""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     """architecture of a new policy (ignored when a policy is passed in)"""
 
@@ -107,6 +122,11 @@ class PPO:
         #: per instance: (best reward, bins of its repaired placement) for self-imitation
         self.best: dict[int, tuple[float, torch.Tensor]] = {}
         self._taught: dict[int, bool] = {}
+        #: residual actions: per instance, (value, placement) of the best valid placement found so far
+        self.incumbents: dict[int, tuple[float, np.ndarray]] = {}
+        if getattr(self.policy, "residual", False) != env.residual:
+            raise ValueError(f"the policy's action ({self.policy.config.action!r}) does not match the env's "
+                             f"({env.action!r})")
 
     # -------------------------------------------------------------------------------------------- one update
     def _observe(self):
@@ -116,6 +136,14 @@ class PPO:
             obs, info = self.env.reset(seed=int(self.config.seed))
             self._env_seeded = True
         idx = info["instance"]
+        if self.env.residual:  # the base moves: features are recomputed for the current one
+            if self.config.incumbent and idx in self.incumbents:
+                value, placement = self.incumbents[idx]
+                inst = self.env.instance
+                if inst.base_placement is None or not np.array_equal(inst.base_placement, placement):
+                    self.env.set_base(placement, value)
+                obs = self.env.observation()
+            return idx, obs_to_tensors(obs, self.device)
         if idx not in self._tensors:
             self._tensors[idx] = obs_to_tensors(obs, self.device)
         return idx, self._tensors[idx]
@@ -123,7 +151,7 @@ class PPO:
     def sample(self, x: torch.Tensor, edges: torch.Tensor, m: int):
         """``m`` placements (bins, (m, N) long, CPU) and their per-node log-probabilities under the policy."""
         with torch.no_grad():
-            logits, _ = self.policy(x, edges, self.env.n_bins)
+            logits, _ = self.policy(x, edges, self.env.n_actions)
             logp = F.log_softmax(logits.float().cpu() / self.config.temperature, dim=-1)
         actions = torch.multinomial(logp.exp(), m, replacement=True, generator=self.generator).T.contiguous()
         return actions, logp.gather(1, actions.T).T.contiguous()
@@ -140,8 +168,15 @@ class PPO:
         t2 = time.perf_counter()
         if on_batch is not None:
             on_batch(info)
-        self._remember_best(idx, rewards, info)
-        target = self.best[idx][1].to(self.device) if idx in self.best else None
+        if self.env.residual:
+            base = self.env.instance.base_placement
+            same = (info["placements"] == base[None, :]).all(axis=1)
+            rewards = np.where(same, float(cfg.repeat_reward), rewards)
+            self._remember_incumbent(idx, info)
+            target = None
+        else:
+            self._remember_best(idx, rewards, info)
+            target = self.best[idx][1].to(self.device) if idx in self.best else None
         stats = self._optimise(x, edges, actions.to(self.device), old_logp.to(self.device),
                                torch.as_tensor(rewards, dtype=torch.float32, device=self.device), target)
         t3 = time.perf_counter()
@@ -162,6 +197,16 @@ class PPO:
             with open(cfg.log_path, "a") as f:
                 f.write(json.dumps(stats) + "\n")
         return stats
+
+    def _remember_incumbent(self, idx: int, info: dict) -> None:
+        inst = self.env.instance
+        if idx not in self.incumbents and inst.base_placement is not None and np.isfinite(inst.base_value):
+            self.incumbents[idx] = (float(inst.base_value), inst.base_placement.copy())
+        if not info["valid"].any():
+            return
+        i = int(np.argmin(np.where(info["valid"], info["values"], np.inf)))
+        if idx not in self.incumbents or info["values"][i] < self.incumbents[idx][0]:
+            self.incumbents[idx] = (float(info["values"][i]), np.asarray(info["placements"][i]).copy())
 
     def _remember_best(self, idx: int, rewards: np.ndarray, info: dict) -> None:
         inst = self.env.instance
@@ -195,12 +240,16 @@ class PPO:
         cfg = self.config
         out = {}
         for _ in range(cfg.epochs):
-            logits, value = self.policy(x, edges, self.env.n_bins)
+            logits, value = self.policy(x, edges, self.env.n_actions)
             logp_all = F.log_softmax(logits / cfg.temperature, dim=-1)              # (N, B)
             new_logp = logp_all.gather(1, actions.T).T                              # (M, N)
-            adv = rewards - value.detach()
-            if adv.numel() > 1:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            if cfg.top_quantile > 0 and rewards.numel() > 1:
+                q = torch.quantile(rewards, 1.0 - float(cfg.top_quantile))
+                adv = (rewards - q).clamp(min=0.0) / (rewards.std() + 1e-8)
+            else:
+                adv = rewards - value.detach()
+                if adv.numel() > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
             ratio = torch.exp(new_logp - old_logp)
             adv = adv[:, None]
             loss_pi = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv).mean()
@@ -259,7 +308,8 @@ class PPO:
         state = {"format": "mcmcore-rl-checkpoint", "version": 1, "policy": self.policy.to_dict(),
                  "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                  "env_rng": self.env.np_random.bit_generator.state if self._env_seeded else None,
-                 "env_seeded": self._env_seeded, "best": self.best, "taught": self._taught, "updates": self.updates,
+                 "env_seeded": self._env_seeded, "best": self.best, "taught": self._taught,
+                 "incumbents": self.incumbents, "updates": self.updates,
                  "samples": self.samples, "config": cfg}
         tmp = Path(str(path) + ".tmp")
         torch.save(state, tmp)
@@ -285,6 +335,7 @@ class PPO:
         trainer._env_seeded = bool(state["env_seeded"])
         trainer.best = dict(state.get("best", {}))
         trainer._taught = dict(state.get("taught", {}))
+        trainer.incumbents = dict(state.get("incumbents", {}))
         if state["env_rng"] is not None:
             rng = np.random.Generator(np.random.PCG64())
             rng.bit_generator.state = state["env_rng"]

@@ -107,7 +107,14 @@ def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package]
     pkgs = [p if isinstance(p, Package) else Package.preset(p) for p in packages]
     config = PPOConfig() if config is None else config
     graphs = corpus_graphs(corpus, n_generated=n_generated, seed=config.seed)
-    env = PlacementEnv(graphs, pkgs, n_threads=n_threads, teacher=teacher)
+    pol = config.policy
+    if resume:  # the checkpoint's parametrisation wins
+        import torch
+
+        pol = torch.load(resume, map_location="cpu", weights_only=False)["policy"]["config"]
+        pol = type(config.policy)(**pol)
+    env = PlacementEnv(graphs, pkgs, n_threads=n_threads, teacher=teacher, action=pol.action,
+                       n_deltas=pol.n_deltas)
     trainer = PPO.resume(resume, env) if resume else PPO(env, None, config)
     trainer.train(max(0, int(updates) - trainer.updates))
     if out:

@@ -2,7 +2,10 @@
 
 Every placement the policy samples is repaired, evaluated and offered to the tracker, so the result is the best
 valid placement seen (with its history) and the budget counts every sample. The first evaluation is the policy's
-greedy placement (each node's most likely position). The reward normaliser is the instance's lower bound
+greedy placement (each node's most likely position). A residual policy (``action="residual"``, the shipped one)
+acts on moves relative to the optimal contiguous pipeline split (the ``dp`` split, best over its candidate
+orders; every split evaluated is offered and counted), which is its first evaluation; the base then follows the
+best placement found so far, so fine-tuning is a learned local search from the split. The reward normaliser is the instance's lower bound
 (``baseline="bound"``), so no samples are spent on a baseline.
 """
 from __future__ import annotations
@@ -18,7 +21,8 @@ __all__ = ["run", "load_policy"]
 
 def load_policy(policy, *, seed: int = 0):
     """A :class:`~mcmcore.rl.policy.PlacementPolicy` from a path, a policy (copied), ``None`` (the shipped
-    pre-trained one) or ``"scratch"`` (new random weights seeded by ``seed``)."""
+    pre-trained one) or ``"scratch"`` (new random weights seeded by ``seed``, with the shipped policy's
+    architecture and action parametrisation, so scratch and fine-tuned differ only in the pre-training)."""
     import torch
 
     from mcmcore.rl.policy import PlacementPolicy
@@ -29,17 +33,23 @@ def load_policy(policy, *, seed: int = 0):
     if isinstance(policy, PlacementPolicy):
         return copy.deepcopy(policy)
     if isinstance(policy, str) and policy == "scratch":
+        try:
+            config = copy.deepcopy(PlacementPolicy.load(default_policy_path()).config)
+        except Exception:  # no shipped policy: the default architecture
+            config = None
         torch.manual_seed(int(seed))
-        return PlacementPolicy()
+        return PlacementPolicy(config)
     return PlacementPolicy.load(policy)
 
 
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: int | None = None, policy=None,
         batch: int = 64, epochs: int = 4, lr: float = 3e-4, ent_coef: float = 0.01, temperature: float = 1.0,
-        device: str | None = None, coarsen_above: int | None = 1000, **options) -> None:
+        device: str | None = None, coarsen_above: int | None = 1000, top_quantile: float | None = None,
+        **options) -> None:
     """``rl`` method. Options: ``policy`` (a policy file, a PlacementPolicy, ``"scratch"``, default the shipped
     pre-trained policy), ``batch`` (samples per PPO update), ``epochs``, ``lr``, ``ent_coef``, ``temperature``,
-    ``device`` (default cpu), ``coarsen_above`` (act on a coarsened graph above this many nodes)."""
+    ``device`` (default cpu), ``coarsen_above`` (act on a coarsened graph above this many nodes), ``top_quantile``
+    (risk-seeking share of each batch that is reinforced; default 0.25 for a residual policy, 0 otherwise)."""
     if options:
         raise ValueError(f"unknown rl option(s): {', '.join(sorted(options))}")
     if not isinstance(batch, (int, np.integer)) or batch < 1:
@@ -52,20 +62,30 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
     net = load_policy(policy, seed=seed)
     env = PlacementEnv(problem.graph, problem.package, constraints=problem.constraints,
                        objective=problem.objective, baseline="bound", n_threads=n_threads,
-                       overlap=problem.overlap, coarsen_above=coarsen_above)
+                       overlap=problem.overlap, coarsen_above=coarsen_above, action=net.config.action,
+                       n_deltas=net.config.n_deltas)
     config = PPOConfig(seed=seed, samples_per_update=int(batch), epochs=int(epochs), lr=float(lr),
-                       ent_coef=float(ent_coef), temperature=float(temperature), device=device or "cpu")
+                       ent_coef=float(ent_coef), temperature=float(temperature), device=device or "cpu",
+                       top_quantile=float(top_quantile if top_quantile is not None
+                                          else (0.25 if env.residual else 0.0)))
     trainer = PPO(env, net, config)
 
     def offer(info):
         tracker.offer_batch(info["placements"], info["values"], info["violations"])
 
-    # the greedy placement first: a pre-trained policy's single best guess
     idx, (x, edges) = trainer._observe()
-    with torch.no_grad():
-        logits, _ = trainer.policy(x, edges, env.n_bins)
-    greedy = logits.argmax(-1).cpu().numpy()[None, :]
-    offer(env.evaluate_placements(env.proposals_to_placements(greedy)))
+    if env.residual:
+        # the base (the dp split) first; the splits tried to find it count as evaluations
+        inst = env.instance
+        if inst.base_evals > 1:
+            tracker.count(inst.base_evals - 1)
+        offer(env.evaluate_placements(inst.base_placement[None, :]))
+    else:
+        # the greedy placement first: a pre-trained policy's single best guess
+        with torch.no_grad():
+            logits, _ = trainer.policy(x, edges, env.n_bins)
+        greedy = logits.argmax(-1).cpu().numpy()[None, :]
+        offer(env.evaluate_placements(env.proposals_to_placements(greedy)))
     while not tracker.exhausted():
         m = int(min(batch, tracker.remaining_evals()))
         trainer.step(offer, m=m)
