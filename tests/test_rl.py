@@ -249,3 +249,16 @@ def test_rl_method_residual_starts_from_the_split():
                     progress=False, n_threads=1)
     assert res.valid and res.evals == 60 and res.value <= split.value * (1 + 1e-9)
     assert res.value == pytest.approx(evaluate(g, pkg, res.placement).interval)
+
+
+def test_resplit_proposals_are_clean_pipelines():
+    env = PlacementEnv(layered_dag(30, seed=2), Package.preset("ring4"), n_threads=1, action="residual",
+                       resplit=True)
+    env.reset(seed=0)
+    inst = env.instance
+    zero = np.full((1, env.max_nodes), env.n_deltas // 2)
+    _, info = env.step_batch(zero)
+    assert info["valid"][0] and info["values"][0] <= inst.base_value * (1 + 1e-9)
+    rng = np.random.default_rng(1)
+    _, info = env.step_batch(rng.integers(0, env.n_deltas, size=(6, env.max_nodes)))
+    assert info["valid"].all() and (info["moved"] == 0).all()  # a split needs no repair

@@ -61,6 +61,40 @@ BASE_FEATURE_NAMES = ("position", "preds_earlier", "succs_later", "stage_load", 
 N_BASE_FEATURES = len(BASE_FEATURE_NAMES)
 
 
+def _priority_topo_order(pred_count, succ_ptr, succ_idx, key):
+    """Kahn's algorithm taking, among the ready nodes, the one of smallest ``key`` (O(n^2), n small)."""
+    n = key.shape[0]
+    indeg = pred_count.copy()
+    ready = np.zeros(n, dtype=np.bool_)
+    for v in range(n):
+        if indeg[v] == 0:
+            ready[v] = True
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        best = -1
+        for v in range(n):
+            if ready[v] and (best < 0 or key[v] < key[best]):
+                best = v
+        if best < 0:
+            return out[:i]
+        ready[best] = False
+        out[i] = best
+        for e in range(succ_ptr[best], succ_ptr[best + 1]):
+            w = succ_idx[e]
+            indeg[w] -= 1
+            if indeg[w] == 0:
+                ready[w] = True
+    return out
+
+
+try:
+    from numba import njit as _njit
+
+    _priority_topo_order = _njit(cache=True)(_priority_topo_order)
+except ImportError:  # pragma: no cover - numba is a core dependency
+    pass
+
+
 def dp_base(graph: Graph, package: Package, constraints: Constraints, objective: str = "throughput",
             overlap: bool | None = None) -> tuple[np.ndarray | None, int]:
     """The best valid optimal contiguous pipeline split over the candidate topological orders:
@@ -146,6 +180,9 @@ class PlacementEnv(gym.Env):
         Absolute relative-position bins per node, or moves relative to a base placement (module docstring).
     n_deltas : int
         Residual actions: the number of moves per node (odd; 5 gives -2 .. +2 positions).
+    resplit : bool
+        Residual actions: re-cut the moved order optimally (:func:`mcmcore.search.dp.pipeline_split`) instead of
+        repairing the moved placement directly.
     teacher : str, optional
         A search method (e.g. ``"dp"``) run once per instance, 1 s budget; its placement is exposed as
         ``instance.teacher_placement`` (pre-training seeds its self-imitation memory with it). Default none.
@@ -158,7 +195,7 @@ class PlacementEnv(gym.Env):
                  n_bins: int = 16, baseline: str = "random", baseline_samples: int = 100,
                  max_nodes: int | None = None, max_edges: int | None = None, coarsen_above: int | None = None,
                  coarsen_target: int = 256, n_threads: int | None = None, overlap: bool | None = None,
-                 teacher: str | None = None, action: str = "absolute", n_deltas: int = 5):
+                 teacher: str | None = None, action: str = "absolute", n_deltas: int = 5, resplit: bool = False):
         super().__init__()
         if action not in ("absolute", "residual"):
             raise ValueError(f"action must be 'absolute' or 'residual', got {action!r}")
@@ -166,6 +203,8 @@ class PlacementEnv(gym.Env):
             raise ValueError(f"n_deltas must be a positive odd integer, got {n_deltas!r}")
         self.action = action
         self.n_deltas = int(n_deltas)
+        self.resplit = bool(resplit) and action == "residual"
+        self._units: dict[int, tuple] = {}
         graphs = [graphs] if isinstance(graphs, Graph) else list(graphs)
         packages = [packages] if isinstance(packages, Package) else list(packages)
         if not graphs or not packages:
@@ -362,12 +401,45 @@ class PlacementEnv(gym.Env):
             pkg = inst.package
             pos = np.asarray(pkg.position, dtype=np.int64)[inst.base_placement]
             new = np.clip(pos[None, :] + delta, 0, pkg.n_devices - 1)
-            return np.ascontiguousarray(np.asarray(pkg.order, dtype=np.int32)[new])
+            raw = np.ascontiguousarray(np.asarray(pkg.order, dtype=np.int32)[new])
+            if self.resplit:
+                t0 = time.perf_counter()
+                raw = self._resplit(inst, new, raw)
+                self.timing["resplit"] = self.timing.get("resplit", 0.0) + time.perf_counter() - t0
+            return raw
         bins = np.asarray(actions)[:, :inst.n_nodes]
         devices = bins_to_devices(bins, inst.package, self.n_bins)
         if inst.mapping is not None:
             devices = devices[:, inst.mapping]
         return np.ascontiguousarray(devices, dtype=np.int32)
+
+    def _resplit(self, inst: Instance, new_pos: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Per proposal: the optimal contiguous split of the order by (moved position, base rank)."""
+        from mcmcore.search.base import SearchProblem
+        from mcmcore.search.dp import UnitView, pipeline_split
+
+        if self.index not in self._units:
+            problem = SearchProblem(inst.graph, inst.package, self.constraints, self.objective, self.overlap)
+            units = UnitView(problem)
+            ug = units.graph
+            rank = np.empty(units.n_units, dtype=np.float64)
+            rank[np.asarray(ug.topo_order)] = np.arange(units.n_units)
+            count = np.maximum(np.bincount(units.unit_of, minlength=units.n_units), 1)
+            self._units[self.index] = (problem, units, rank, count,
+                                       np.diff(np.asarray(ug.pred_ptr)).astype(np.int64),
+                                       np.asarray(ug.succ_ptr, dtype=np.int64), np.asarray(ug.succ_idx, np.int64))
+        problem, units, rank, count, pred_count, succ_ptr, succ_idx = self._units[self.index]
+        out = raw.copy()
+        nu = units.n_units
+        for i in range(new_pos.shape[0]):
+            upos = np.bincount(units.unit_of, weights=new_pos[i], minlength=nu) / count
+            order = _priority_topo_order(pred_count, succ_ptr, succ_idx, upos * (nu + 1) + rank)
+            if len(order) != nu:
+                continue
+            pl, _ = pipeline_split(problem, order, units)
+            if pl is not None:
+                out[i] = pl
+        return out
 
     def evaluate_placements(self, raw: np.ndarray) -> dict[str, np.ndarray]:
         """Repair and evaluate (M, n_fine) raw placements of the current instance."""

@@ -51,6 +51,8 @@ class PolicyConfig:
     """residual: extra input columns describing the base (the env's ``base`` observation; 0 for absolute)"""
     stay_bias: float = 4.0
     """residual: initial logit bias of the zero move"""
+    resplit: bool = False
+    """residual: the env re-cuts each moved order optimally (``PlacementEnv(resplit=True)``)"""
 
     def __post_init__(self):
         if self.action not in ("absolute", "residual"):

@@ -114,7 +114,7 @@ def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package]
         pol = torch.load(resume, map_location="cpu", weights_only=False)["policy"]["config"]
         pol = type(config.policy)(**pol)
     env = PlacementEnv(graphs, pkgs, n_threads=n_threads, teacher=teacher, action=pol.action,
-                       n_deltas=pol.n_deltas)
+                       n_deltas=pol.n_deltas, resplit=pol.resplit)
     trainer = PPO.resume(resume, env) if resume else PPO(env, None, config)
     trainer.train(max(0, int(updates) - trainer.updates))
     if out:

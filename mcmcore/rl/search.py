@@ -49,7 +49,7 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
     """``rl`` method. Options: ``policy`` (a policy file, a PlacementPolicy, ``"scratch"``, default the shipped
     pre-trained policy), ``batch`` (samples per PPO update), ``epochs``, ``lr``, ``ent_coef``, ``temperature``,
     ``device`` (default cpu), ``coarsen_above`` (act on a coarsened graph above this many nodes), ``top_quantile``
-    (risk-seeking share of each batch that is reinforced; default 0.25 for a residual policy, 0 otherwise)."""
+    (risk-seeking share of each batch that is reinforced; default 0: the usual value baseline)."""
     if options:
         raise ValueError(f"unknown rl option(s): {', '.join(sorted(options))}")
     if not isinstance(batch, (int, np.integer)) or batch < 1:
@@ -63,11 +63,10 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
     env = PlacementEnv(problem.graph, problem.package, constraints=problem.constraints,
                        objective=problem.objective, baseline="bound", n_threads=n_threads,
                        overlap=problem.overlap, coarsen_above=coarsen_above, action=net.config.action,
-                       n_deltas=net.config.n_deltas)
+                       n_deltas=net.config.n_deltas, resplit=net.config.resplit)
     config = PPOConfig(seed=seed, samples_per_update=int(batch), epochs=int(epochs), lr=float(lr),
                        ent_coef=float(ent_coef), temperature=float(temperature), device=device or "cpu",
-                       top_quantile=float(top_quantile if top_quantile is not None
-                                          else (0.25 if env.residual else 0.0)))
+                       top_quantile=float(top_quantile or 0.0))
     trainer = PPO(env, net, config)
 
     def offer(info):
