@@ -69,15 +69,16 @@ def main(argv=None) -> int:
             ft, sc = res["rl-finetuned"], res["rl-scratch"]
             reach = samples_to_reach(ft, sc.value)
             info = ft.info
-            loop = sum(info[k] for k in ("rl_seconds_policy", "rl_seconds_update", "rl_seconds_repair",
-                                         "rl_seconds_evaluate"))
+            solver = info["rl_seconds_repair"] + info["rl_seconds_evaluate"] + info.get("rl_seconds_resplit", 0.0)
+            loop = info["rl_seconds_policy"] + info["rl_seconds_update"] + solver
             rows.append({
                 "instance": f"{graph.name} / {pk}",
                 "ft": ft.value, "ft_first": best_at(ft, 1), "sc_S": best_at(sc, S), "sc": sc.value,
                 "rand": res["random"].value, "ann": res["anneal"].value, "lb": ft.lower_bound,
                 "reach": reach, "ratio": sc.evals / reach if reach > 0 else math.inf,
-                "sps": ft.evals / ft.seconds, "share_solver": (info["rl_seconds_repair"] + info["rl_seconds_evaluate"])
-                / max(loop, 1e-9), "share_update": info["rl_seconds_update"] / max(loop, 1e-9),
+                "sc_reach": samples_to_reach(sc, sc.value),
+                "sps": ft.evals / ft.seconds, "share_solver": solver / max(loop, 1e-9),
+                "share_update": info["rl_seconds_update"] / max(loop, 1e-9),
                 "sc_sps": sc.evals / sc.seconds})
             curves.append((rows[-1]["instance"], res))
             print(f"done {rows[-1]['instance']}", flush=True)
@@ -88,15 +89,15 @@ def main(argv=None) -> int:
     print(f"\nBest interval (us) at {S} samples; rl-scratch also at {S * args.scratch_factor}; lower bound for scale\n")
     print("| instance | lower bound | rl first sample | rl-finetuned | random | anneal | rl-scratch "
           f"@{S} | rl-scratch @{S * args.scratch_factor} | ft vs random | ft vs anneal | ft samples to reach scratch "
-          "final | sample ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "final | scratch samples to its final | sample ratio (scratch budget / ft samples) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['instance']} | {us(r['lb'])} | {us(r['ft_first'])} | {us(r['ft'])} | {us(r['rand'])} | "
               f"{us(r['ann'])} | {us(r['sc_S'])} | {us(r['sc'])} | {100 * (r['rand'] / r['ft'] - 1):+.1f}% | "
-              f"{100 * (r['ann'] / r['ft'] - 1):+.1f}% | {r['reach']:.0f} | "
+              f"{100 * (r['ann'] / r['ft'] - 1):+.1f}% | {r['reach']:.0f} | {r['sc_reach']:.0f} | "
               f"{r['ratio']:.0f}x |")
     print("\n(ft vs X: how much longer X's interval is than rl-finetuned's; positive = fine-tuned better)\n")
-    print("| instance | rl-finetuned samples/s | solver share (repair + evaluate) | PPO update share | "
+    print("| instance | rl-finetuned samples/s | solver share (resplit + repair + evaluate) | PPO update share | "
           "rl-scratch samples/s |")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -76,9 +76,9 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
     if env.residual:
         # the base (the dp split) first; the splits tried to find it count as evaluations
         inst = env.instance
-        if inst.base_evals > 1:
-            tracker.count(inst.base_evals - 1)
         offer(env.evaluate_placements(inst.base_placement[None, :]))
+        if inst.base_evals > 1 and not tracker.exhausted():
+            tracker.count(int(min(inst.base_evals - 1, tracker.remaining_evals())))
     else:
         # the greedy placement first: a pre-trained policy's single best guess
         with torch.no_grad():
@@ -90,4 +90,5 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
         trainer.step(offer, m=m)
     tracker.info.update({"rl_updates": trainer.updates, "rl_seconds_policy": trainer.timing["policy"],
                          "rl_seconds_update": trainer.timing["update"],
-                         "rl_seconds_repair": env.timing["repair"], "rl_seconds_evaluate": env.timing["evaluate"]})
+                         "rl_seconds_repair": env.timing["repair"], "rl_seconds_evaluate": env.timing["evaluate"],
+                         "rl_seconds_resplit": env.timing.get("resplit", 0.0)})
