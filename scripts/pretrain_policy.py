@@ -2,11 +2,11 @@
 relative to the optimal contiguous pipeline split, each moved order re-cut optimally, the base following the best
 placement found; see mcmcore.rl.env).
 
-    python scripts/pretrain_policy.py            # ~8 min on 2 busy CPU cores
+    python scripts/pretrain_policy.py            # ~4 min on 2 busy CPU cores
 
 which is exactly
 
-    pretrain("zoo+generated", packages=("ring4", "ring8", "mesh4x4", "port4"), updates=1000, n_generated=24,
+    pretrain("zoo+generated", packages=("ring4", "ring8", "mesh4x4", "port4"), updates=2500, n_generated=24,
              config=PPOConfig(seed=0, samples_per_update=64, epochs=2, lr=1e-3, top_quantile=0.0, repeat_reward=0.0,
                               log_path="pretrain.jsonl", checkpoint_path="pretrain.ckpt", checkpoint_every=25,
                               policy=PolicyConfig(hidden=64, action="residual", n_deltas=5, resplit=True)),
@@ -22,7 +22,7 @@ import torch
 
 from mcmcore.rl import PolicyConfig, PPOConfig, pretrain
 
-UPDATES = 1000
+UPDATES = 2500
 
 
 def main(argv=None) -> int:
