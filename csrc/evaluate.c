@@ -663,38 +663,59 @@ int mcm_evaluate(const mcm_problem *pr, const int32_t *pl, mcm_workspace *ws, in
 
 /* ------------------------------------------------------------------------------------------------------------- */
 
+/* Rows are handed out in chunks from a shared cursor, so a thread slowed down by something else on its core does
+ * not hold the whole batch back (static halves scaled poorly on shared machines). */
+#define MCM_BATCH_CHUNK 32
+
 typedef struct {
     const mcm_problem *pr;
     const int32_t *placements;
-    int64_t lo, hi;
+    int64_t batch;
     double *interval, *latency;
     int64_t *violations;
+    pthread_mutex_t lock;
+    int64_t next; /* first row not handed out yet */
+} batch_shared;
+
+typedef struct {
+    batch_shared *sh;
     int status;
-    int64_t bad_row;
+    int64_t bad_row; /* lowest offending row seen by this thread */
     int32_t bad_node;
 } batch_task;
 
 static void *batch_worker(void *arg) {
     batch_task *t = (batch_task *)arg;
-    const int32_t N = t->pr->g->n_nodes;
-    mcm_workspace *ws = mcm_workspace_new(t->pr);
+    batch_shared *sh = t->sh;
+    const int32_t N = sh->pr->g->n_nodes;
+    mcm_workspace *ws = mcm_workspace_new(sh->pr);
     if (!ws) {
         t->status = MCM_ERR_NOMEM;
         return NULL;
     }
     mcm_report rep;
     memset(&rep, 0, sizeof(rep));
-    for (int64_t b = t->lo; b < t->hi; b++) {
-        int status = mcm_evaluate(t->pr, t->placements + (size_t)b * (size_t)N, ws, t->latency != NULL, &rep);
-        if (status != MCM_OK) {
-            t->status = status;
-            t->bad_row = b;
-            t->bad_node = rep.bad_node;
-            break;
+    for (;;) {
+        pthread_mutex_lock(&sh->lock);
+        const int64_t lo = sh->next;
+        sh->next = lo + MCM_BATCH_CHUNK;
+        pthread_mutex_unlock(&sh->lock);
+        if (lo >= sh->batch) break;
+        const int64_t hi = lo + MCM_BATCH_CHUNK < sh->batch ? lo + MCM_BATCH_CHUNK : sh->batch;
+        for (int64_t b = lo; b < hi; b++) {
+            int status = mcm_evaluate(sh->pr, sh->placements + (size_t)b * (size_t)N, ws, sh->latency != NULL, &rep);
+            if (status != MCM_OK) {
+                if (t->status == MCM_OK || b < t->bad_row) {
+                    t->status = status;
+                    t->bad_row = b;
+                    t->bad_node = rep.bad_node;
+                }
+                continue;
+            }
+            if (sh->interval) sh->interval[b] = rep.interval;
+            if (sh->latency) sh->latency[b] = rep.latency;
+            if (sh->violations) memcpy(sh->violations + b * MCM_N_VIOLATIONS, rep.violations, sizeof(rep.violations));
         }
-        if (t->interval) t->interval[b] = rep.interval;
-        if (t->latency) t->latency[b] = rep.latency;
-        if (t->violations) memcpy(t->violations + b * MCM_N_VIOLATIONS, rep.violations, sizeof(rep.violations));
     }
     mcm_workspace_free(ws);
     return NULL;
@@ -705,31 +726,32 @@ int mcm_evaluate_batch(const mcm_problem *pr, const int32_t *placements, int64_t
                        int32_t *bad_node) {
     if (batch <= 0) return MCM_OK;
     if (n_threads < 1) n_threads = 1;
-    if (n_threads > batch) n_threads = (int)batch;
+    const int64_t chunks = (batch + MCM_BATCH_CHUNK - 1) / MCM_BATCH_CHUNK;
+    if (n_threads > chunks) n_threads = (int)chunks;
+    if (n_threads > 256) n_threads = 256;
+    batch_shared sh = {pr, placements, batch, interval, latency, violations, PTHREAD_MUTEX_INITIALIZER, 0};
     batch_task tasks[256];
     pthread_t threads[256];
-    if (n_threads > 256) n_threads = 256;
-    int64_t per = batch / n_threads, extra = batch % n_threads, lo = 0;
-    for (int t = 0; t < n_threads; t++) {
-        int64_t hi = lo + per + (t < extra ? 1 : 0);
-        tasks[t] = (batch_task){pr, placements, lo, hi, interval, latency, violations, MCM_OK, -1, -1};
-        lo = hi;
-    }
+    for (int t = 0; t < n_threads; t++) tasks[t] = (batch_task){&sh, MCM_OK, -1, -1};
     int started = 0;
     for (int t = 1; t < n_threads; t++) {
         if (pthread_create(&threads[t], NULL, batch_worker, &tasks[t]) != 0) break;
         started = t;
     }
-    batch_worker(&tasks[0]);
+    batch_worker(&tasks[0]); /* the calling thread works too; rows of threads that failed to start are shared */
     for (int t = 1; t <= started; t++) pthread_join(threads[t], NULL);
-    /* Threads that could not be started: run their share here. */
-    for (int t = started + 1; t < n_threads; t++) batch_worker(&tasks[t]);
-    for (int t = 0; t < n_threads; t++) {
-        if (tasks[t].status != MCM_OK) {
+    pthread_mutex_destroy(&sh.lock);
+    int status = MCM_OK;
+    int64_t first = -1;
+    for (int t = 0; t <= started; t++) {
+        if (tasks[t].status == MCM_OK) continue;
+        if (status == MCM_OK || tasks[t].status == MCM_ERR_NOMEM ||
+            (tasks[t].bad_row >= 0 && (first < 0 || tasks[t].bad_row < first))) {
+            status = tasks[t].status;
+            first = tasks[t].bad_row;
             if (bad_row) *bad_row = tasks[t].bad_row;
             if (bad_node) *bad_node = tasks[t].bad_node;
-            return tasks[t].status;
         }
     }
-    return MCM_OK;
+    return status;
 }

@@ -248,20 +248,33 @@ def evaluate_batch(graph: Graph, package: Package, placements, *, constraints: C
     a = np.asarray(placements)
     if a.ndim != 2 or a.shape[1] != graph.n_nodes:
         raise InvalidPlacementError(f"placements must have shape (B, {graph.n_nodes}), got {a.shape}")
-    if a.size and (a.min() < 0 or a.max() >= package.n_devices):
-        row, col = np.argwhere((a < 0) | (a >= package.n_devices))[0]
-        raise InvalidPlacementError(f"placement {row} puts node {graph.names[col]!r} on device {a[row, col]}, but "
-                                    f"the package has {package.n_devices} devices")
-    a = np.ascontiguousarray(a, dtype=np.int32)
+    if a.dtype != np.int32:
+        # Converting would wrap out-of-range ids into valid ones: check before. (int32 input is checked by the
+        # core inside its threads, so the common case pays for no extra pass over the batch.)
+        if a.size and not np.issubdtype(a.dtype, np.integer):
+            raise InvalidPlacementError(f"placements must hold integer device ids, got dtype {a.dtype}")
+        if a.size and (a.min() < 0 or a.max() >= package.n_devices):
+            _raise_bad_batch(a, graph, package)
+        a = a.astype(np.int32)
+    a = np.ascontiguousarray(a)
     n_threads = default_threads() if n_threads is None else int(n_threads)
     if n_threads < 1:
         raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-    interval, latency, viol = problem.evaluate_batch(a, n_threads, objective == "latency", return_violations)
+    try:
+        interval, latency, viol = problem.evaluate_batch(a, n_threads, objective == "latency", return_violations)
+    except ValueError:
+        _raise_bad_batch(a, graph, package)
     values = latency if objective == "latency" else interval
     if return_violations:
         active = [i for i, name in enumerate(VIOLATION_NAMES) if name in constraints.active(package)]
         return values, viol[:, active].sum(axis=1)
     return values
+
+
+def _raise_bad_batch(a: np.ndarray, graph: Graph, package: Package):
+    row, col = np.argwhere((a < 0) | (a >= package.n_devices))[0]
+    raise InvalidPlacementError(f"placement {row} puts node {graph.names[col]!r} on device {a[row, col]}, but "
+                                f"the package has {package.n_devices} devices")
 
 
 class IncrementalEvaluator:
