@@ -169,6 +169,8 @@ class UnitView:
         sends = np.zeros(n, dtype=bool)
         sends[src[outside]] = True
         self.t = np.bincount(unit_of, weights=np.where(sends, t, 0.0), minlength=n_units)
+        #: (distinct compute-time columns of the devices in pipeline order, class of each position), set lazily
+        self.device_classes = None
 
 
 def _unit_order_from_node_order(units: UnitView, node_order: np.ndarray) -> np.ndarray:
@@ -213,19 +215,22 @@ def pipeline_split(problem: SearchProblem, order: np.ndarray | None = None,
     index[order] = np.arange(n)
     dev_at = np.asarray(pkg.order, dtype=np.int64)
     # compute-time classes of the devices in pipeline order
-    cols, cls_at = np.unique(units.ct[:, dev_at].T, axis=0, return_inverse=True)
-    cls_at = cls_at.reshape(-1).astype(np.int64)
+    if units.device_classes is None:  # independent of the order: computed once per UnitView
+        cols, cls_at = np.unique(units.ct[:, dev_at].T, axis=0, return_inverse=True)
+        units.device_classes = (cols, cls_at.reshape(-1).astype(np.int64))
+    cols, cls_at = units.device_classes
     ct_prefix = np.zeros((len(cols), n + 1))
     ct_prefix[:, 1:] = np.cumsum(cols[:, order], axis=1)
     w_prefix = np.zeros(n + 1)
     w_prefix[1:] = np.cumsum(units.weight[order])
     t = units.t[order]
     # predecessors and last consumer, in order-index space
+    counts = np.diff(ug.pred_ptr)[order]
     pred_ptr = np.zeros(n + 1, dtype=np.int64)
-    pred_ptr[1:] = np.cumsum(np.diff(ug.pred_ptr)[order])
-    pred_idx = np.empty(pred_ptr[-1], dtype=np.int64)
-    for x in range(n):
-        pred_idx[pred_ptr[x]:pred_ptr[x + 1]] = index[ug.predecessors(int(order[x]))]
+    pred_ptr[1:] = np.cumsum(counts)
+    # gather each node's predecessor slice in order (vectorised: this runs once per proposal in RL's re-cut)
+    within = np.arange(pred_ptr[-1], dtype=np.int64) - np.repeat(pred_ptr[:-1], counts)
+    pred_idx = index[ug.pred_idx[np.repeat(np.asarray(ug.pred_ptr, dtype=np.int64)[order], counts) + within]]
     last = np.full(n, -1, dtype=np.int64)
     src = np.repeat(np.arange(n), np.diff(ug.succ_ptr))
     if len(src):
