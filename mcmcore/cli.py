@@ -712,6 +712,12 @@ def _rl_args(p):
     pre.add_argument("--samples-per-update", type=_positive_int, default=64, help="placements per update")
     pre.add_argument("--generated", type=int, default=24, help="generated graphs in the corpus (default 24)")
     pre.add_argument("--hidden", type=_positive_int, default=64, help="policy width (default 64)")
+    pre.add_argument("--action", choices=["residual", "absolute"], default="residual",
+                     help="residual (default, as the shipped policy): per-node moves from the optimal pipeline "
+                          "split; absolute: per-node pipeline positions")
+    pre.add_argument("--n-deltas", type=_positive_int, default=5, help="residual moves per node (default 5: -2..+2)")
+    pre.add_argument("--no-resplit", action="store_true",
+                     help="residual: repair moved placements instead of re-cutting the moved order optimally")
     pre.add_argument("--lr", type=_positive_float, default=3e-4, help="learning rate")
     pre.add_argument("--epochs", type=_positive_int, default=4, help="PPO epochs per update (default 4)")
     pre.add_argument("--teacher", default=None, help="search method (e.g. dp) whose placement of each corpus "
@@ -739,7 +745,9 @@ def cmd_rl(args) -> int:
     config = PPOConfig(seed=args.seed, samples_per_update=args.samples_per_update, lr=args.lr, epochs=args.epochs,
                        device=args.device,
                        log_path=args.log, checkpoint_path=args.checkpoint, checkpoint_every=50 if args.checkpoint
-                       else 0, progress=not args.no_progress, policy=PolicyConfig(hidden=args.hidden))
+                       else 0, progress=not args.no_progress,
+                       policy=PolicyConfig(hidden=args.hidden, action=args.action, n_deltas=args.n_deltas,
+                                           resplit=args.action == "residual" and not args.no_resplit))
     try:
         trainer = pretrain(args.corpus, packages=[s for s in args.packages.split(",") if s], updates=args.updates,
                            n_generated=args.generated, config=config, out=args.out, resume=args.resume,

@@ -12,7 +12,9 @@ which is exactly
                               policy=PolicyConfig(hidden=64, action="residual", n_deltas=5, resplit=True)),
              out="mcmcore/rl/data/policy.pt")
 
-(``mcm rl pretrain`` trains the absolute-position parametrisation.) The corpus never contains bert-large,
+The same from the command line: ``mcm rl pretrain --corpus zoo+generated --packages ring4,ring8,mesh4x4,port4
+--updates 2500 --generated 24 --samples-per-update 64 --epochs 2 --lr 1e-3 --hidden 64 --action residual
+--n-deltas 5 --seed 0 --out policy.pt``. The corpus never contains bert-large,
 inception-v3 or resnet50 (mcmcore.rl.HELD_OUT), the benchmark's graphs. Interrupted? ``--resume`` continues
 exactly from pretrain.ckpt.
 """
