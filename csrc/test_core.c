@@ -25,6 +25,21 @@ static uint64_t next_rand(void) {
     return rng;
 }
 
+/* A port package over caller-owned per-device arrays (bandwidth 1 GB/s). */
+static void port_package(mcm_package *p, int32_t K, double *peak, double *bw, double *sram, double *cf,
+                         int32_t *kind, int32_t *pos) {
+    memset(p, 0, sizeof(*p));
+    p->n_devices = K;
+    p->peak_flops = peak;
+    p->mem_bw = bw;
+    p->sram_bytes = sram;
+    p->comm_factor = cf;
+    p->kind = kind;
+    p->position = pos;
+    p->interconnect = MCM_PORT;
+    p->bandwidth = 1e9;
+}
+
 static void test_cycle(void) {
     int32_t src[] = {0, 1, 2, 3}, dst[] = {1, 2, 0, 3};
     mcm_graph g;
@@ -45,16 +60,7 @@ static void test_port_by_hand(void) {
     double peak[] = {1e12, 2e12}, bw[] = {1e12, 1e12}, sram[] = {100, 100}, cf[] = {1, 1};
     int32_t kind[] = {0, 0}, pos[] = {0, 1};
     mcm_package p;
-    memset(&p, 0, sizeof(p));
-    p.n_devices = 2;
-    p.peak_flops = peak;
-    p.mem_bw = bw;
-    p.sram_bytes = sram;
-    p.comm_factor = cf;
-    p.kind = kind;
-    p.position = pos;
-    p.interconnect = MCM_PORT;
-    p.bandwidth = 1e9;
+    port_package(&p, 2, peak, bw, sram, cf, kind, pos);
     mcm_constraints c = {1, MCM_DATAFLOW_ORDERED, 0, 1, 1, 1, 0};
     mcm_problem pr;
     CHECK(mcm_problem_init(&pr, &g, &p, &c, 0) == MCM_OK);
@@ -195,16 +201,7 @@ static void test_repair_chain(void) {
     double peak[] = {1e12, 1e12, 1e12}, bw[] = {1e12, 1e12, 1e12}, sram[] = {8, 8, 8}, cf[] = {1, 1, 1};
     int32_t kind[] = {0, 0, 0}, pos[] = {0, 1, 2};
     mcm_package p;
-    memset(&p, 0, sizeof(p));
-    p.n_devices = 3;
-    p.peak_flops = peak;
-    p.mem_bw = bw;
-    p.sram_bytes = sram;
-    p.comm_factor = cf;
-    p.kind = kind;
-    p.position = pos;
-    p.interconnect = MCM_PORT;
-    p.bandwidth = 1e9;
+    port_package(&p, 3, peak, bw, sram, cf, kind, pos);
     mcm_constraints c = {1, MCM_DATAFLOW_ORDERED, 1, 1, 1, 1, 1};
     mcm_problem pr;
     CHECK(mcm_problem_init(&pr, &g, &p, &c, 0) == MCM_OK);
