@@ -181,6 +181,8 @@ int32_t mcm__scc_pairs(int32_t K, int32_t P, const int32_t *pa, const int32_t *p
 
 /* ------------------------------------------------------------------------------------------------------------- */
 
+typedef double mcm_v2d __attribute__((vector_size(16)));
+
 struct mcm_workspace {
     int32_t K, L, N;
     double *C, *X, *mem, *T, *fin, *devfree, *C2, *pairT, *lane;
@@ -188,6 +190,9 @@ struct mcm_workspace {
     /* ACYCLIC dataflow: dense pair counts, the list of pairs touched, SCC scratch. */
     int32_t *pair, *pa, *pb, *comp, *scratch;
     int32_t pair_cap;
+    uint8_t *dset;   /* N: consumer-device sets (port model, K <= 8) */
+    uint16_t *settab; /* 8 * 256: [own device][consumer set] -> MCM_LANES * the set of the devices charged */
+    double *cw;      /* 2N: compute time and weight bytes of each node, interleaved (one compute class) */
 };
 
 mcm_workspace *mcm_workspace_new(const mcm_problem *pr) {
@@ -213,6 +218,31 @@ mcm_workspace *mcm_workspace_new(const mcm_problem *pr) {
     ws->C2 = ws->devfree + K;
     ws->T = ws->C2 + 2 * (size_t)K;
     ws->mark = ws->cnt + K;
+    if (K <= 8 && pr->p->interconnect == MCM_PORT) {
+        ws->dset = (uint8_t *)malloc((size_t)N + 1);
+        ws->settab = (uint16_t *)malloc(sizeof(uint16_t) * 8 * 256);
+        if (!ws->dset || !ws->settab) {
+            mcm_workspace_free(ws);
+            return NULL;
+        }
+        if (pr->ct && pr->n_cls == 1) {
+            ws->cw = (double *)malloc(sizeof(double) * (2 * (size_t)N + 1));
+            if (!ws->cw) {
+                mcm_workspace_free(ws);
+                return NULL;
+            }
+            for (int32_t i = 0; i < N; i++) {
+                ws->cw[2 * (size_t)i] = pr->ct[i];
+                ws->cw[2 * (size_t)i + 1] = pr->g->weight_bytes[i];
+            }
+        }
+        for (uint32_t a = 0; a < 8; a++) {
+            for (uint32_t m = 0; m < 256; m++) {
+                const uint32_t own = 1u << a, recv = m & ~own;
+                ws->settab[(a << 8) | m] = (uint16_t)((recv ? recv | own : 0) * MCM_LANES);
+            }
+        }
+    }
     if (pr->cons.dataflow == MCM_DATAFLOW_ACYCLIC) {
         int64_t cap = (int64_t)K * K;
         if (cap > pr->g->n_edges) cap = pr->g->n_edges;
@@ -242,6 +272,9 @@ void mcm_workspace_free(mcm_workspace *ws) {
     free(ws->pa);
     free(ws->comp);
     free(ws->scratch);
+    free(ws->dset);
+    free(ws->settab);
+    free(ws->cw);
     free(ws);
 }
 
@@ -345,6 +378,147 @@ static inline __attribute__((always_inline)) void flat_pass(const mcm_problem *p
     st->sk = sk;
 }
 
+
+/* Port model with K <= 8 (device sets fit a byte). A flat loop over the CSR edges ORs each consumer's device into
+ * dset[u] of the source node and counts the dataflow violations (ordered) or device-pair edges (acyclic). The node
+ * loop then charges each node's messages at once: its output is sent when dset[u] minus its own device is not
+ * empty; the sender and every device of that set pay t_u once. settab maps (own device, dset) to the set of the
+ * devices charged, and H[set] sums t_u by that set; the sets are spread over their devices once at the end. */
+static inline __attribute__((always_inline)) void port8_pass(const mcm_problem *pr, const int32_t *restrict pl,
+                                                              mcm_workspace *ws, pass_state *st, int32_t skip,
+                                                              const int dataflow, const int ct1, const int has_bwd,
+                                                              const int need_cnt) {
+    const mcm_graph *g = pr->g;
+    const mcm_package *p = pr->p;
+    const int32_t N = g->n_nodes, K = p->n_devices, E = g->n_edges;
+    double *restrict lane = ws->lane;
+    double *restrict lc = lane, *restrict lm = lane + MCM_LANES * K, *restrict lr = lane + 2 * MCM_LANES * K;
+    int32_t *restrict lcnt = ws->lane_cnt;
+    uint8_t *restrict dset = ws->dset;
+    const uint16_t *restrict settab = ws->settab;
+    const int32_t *restrict si = g->succ_idx, *restrict es = pr->edge_src, *restrict pos = p->position;
+    const double *restrict w = g->weight_bytes, *restrict tx = pr->tx;
+    const uint8_t *restrict bwd = g->backward;
+    static const uint8_t bit8[8] = {1, 2, 4, 8, 16, 32, 64, 128};
+    int32_t pc[2 * 64]; /* two lanes (even and odd edges), so repeated pairs do not chain through memory */
+    int32_t df = 0, sk = 0; /* at most n_edges < 2^31 */
+    if (dataflow == MCM_DATAFLOW_ACYCLIC) memset(pc, 0, sizeof pc);
+    memset(dset, 0, (size_t)N);
+    /* Edges. */
+#define MCM_EDGE8(E_, LANE)                                                                                    \
+    do {                                                                                                       \
+        const int32_t s = es[E_], v = si[E_];                                                                  \
+        const int32_t d = pl[v];                                                                               \
+        dset[s] |= bit8[d];                                                                                    \
+        if (dataflow != MCM_DATAFLOW_NONE) {                                                                   \
+            const int32_t a = pl[s];                                                                           \
+            const int f = has_bwd ? !(bwd[s] | bwd[v]) : 1;                                                    \
+            if (dataflow == MCM_DATAFLOW_ORDERED) {                                                            \
+                const int32_t pa = pos[a], pd = pos[d];                                                        \
+                df += f & (pa > pd);                                                                           \
+                sk += f & (pd - pa > skip);                                                                    \
+            } else {                                                                                           \
+                pc[(((a << 3) | d) << 1) | (LANE)] += f;                                                       \
+            }                                                                                                  \
+        }                                                                                                      \
+    } while (0)
+    int32_t e = 0;
+    for (; e + 2 <= E; e += 2) {
+        MCM_EDGE8(e, 0);
+        MCM_EDGE8(e + 1, 1);
+    }
+    if (e < E) MCM_EDGE8(e, 0);
+#undef MCM_EDGE8
+    /* Nodes, unrolled by MCM_LANES so that each accumulator lane is a constant offset. */
+    double H[256 * MCM_LANES];
+    const int32_t n_sets = 1 << K;
+    for (int32_t q = 0; q < n_sets * MCM_LANES; q++) H[q] = 0.0;
+    /* With one compute class, compute and memory are added as one pair (cw: the workspace's interleaved copy). */
+    mcm_v2d cm[8 * MCM_LANES];
+    const double *restrict cw = ws->cw;
+    if (ct1) memset(cm, 0, sizeof(mcm_v2d) * (size_t)K * MCM_LANES);
+#define MCM_NODE8(U, LANE)                                                                                     \
+    do {                                                                                                       \
+        const int32_t u_ = (U);                                                                                \
+        const int32_t a_ = pl[u_];                                                                             \
+        const size_t j_ = (size_t)a_ * MCM_LANES + (LANE);                                                     \
+        if (ct1) {                                                                                             \
+            mcm_v2d x_;                                                                                        \
+            memcpy(&x_, cw + 2 * (size_t)u_, sizeof x_);                                                       \
+            cm[j_] += x_;                                                                                      \
+        } else {                                                                                               \
+            lc[j_] += mcm__ct(pr, u_, a_);                                                                     \
+            lm[j_] += w[u_];                                                                                   \
+        }                                                                                                      \
+        if (need_cnt) lcnt[j_]++;                                                                              \
+        H[settab[((size_t)a_ << 8) | dset[u_]] + (LANE)] += tx[u_];                                            \
+    } while (0)
+    int32_t u = 0;
+    for (; u + 4 <= N; u += 4) {
+        MCM_NODE8(u, 0);
+        MCM_NODE8(u + 1, 1);
+        MCM_NODE8(u + 2, 2);
+        MCM_NODE8(u + 3, 3);
+    }
+    for (; u < N; u++) MCM_NODE8(u, u & 3);
+#undef MCM_NODE8
+    if (ct1) {
+        for (int32_t j = 0; j < K * MCM_LANES; j++) {
+            lc[j] = cm[j][0];
+            lm[j] = cm[j][1];
+        }
+    }
+    double hs[256];
+    for (int32_t q = 0; q < n_sets; q++) {
+        hs[q] = (H[q * MCM_LANES] + H[q * MCM_LANES + 1]) + (H[q * MCM_LANES + 2] + H[q * MCM_LANES + 3]);
+    }
+    for (int32_t k = 0; k < K; k++) {
+        /* the sets that hold device k: blocks of 2^k consecutive ids, every 2^(k+1) */
+        double x = 0.0;
+        const int32_t b = 1 << k;
+        for (int32_t base = b; base < n_sets; base += 2 * b) {
+            for (int32_t i = 0; i < b; i++) x += hs[base + i];
+        }
+        lr[(size_t)k * MCM_LANES] = x; /* X = cf * (S + R): everything is in the R lanes here */
+    }
+    if (dataflow == MCM_DATAFLOW_ACYCLIC) {
+        for (int32_t a = 0; a < K; a++) {
+            for (int32_t d = 0; d < K; d++) {
+                const int32_t q = ((a << 3) | d) << 1;
+                ws->pair[(size_t)a * K + d] = a == d ? 0 : pc[q] + pc[q + 1];
+            }
+        }
+    }
+    st->df = df;
+    st->sk = sk;
+}
+
+/* Out-of-line copies of port8_pass, one per flag combination (a function of its own keeps the loop's pointers in
+ * registers), indexed [dataflow][ct1][backward][counts]. */
+typedef void (*port8_fn)(const mcm_problem *, const int32_t *, mcm_workspace *, pass_state *, int32_t);
+#define MCM_DEF8(DF, CT1, BWD, CNT)                                                                            \
+    static __attribute__((noinline)) void port8_##DF##CT1##BWD##CNT(const mcm_problem *pr, const int32_t *pl,  \
+                                                                   mcm_workspace *ws, pass_state *st,          \
+                                                                   int32_t skip) {                             \
+        port8_pass(pr, pl, ws, st, skip, DF, CT1, BWD, CNT);                                                   \
+    }
+#define MCM_DEF8_CNT(DF, CT1, BWD) MCM_DEF8(DF, CT1, BWD, 0) MCM_DEF8(DF, CT1, BWD, 1)
+#define MCM_DEF8_BWD(DF, CT1) MCM_DEF8_CNT(DF, CT1, 0) MCM_DEF8_CNT(DF, CT1, 1)
+#define MCM_DEF8_CT(DF) MCM_DEF8_BWD(DF, 0) MCM_DEF8_BWD(DF, 1)
+MCM_DEF8_CT(0)
+MCM_DEF8_CT(1)
+MCM_DEF8_CT(2)
+#define MCM_REF8_BWD(DF, CT1, BWD) {port8_##DF##CT1##BWD##0, port8_##DF##CT1##BWD##1}
+#define MCM_REF8_CT(DF, CT1) {MCM_REF8_BWD(DF, CT1, 0), MCM_REF8_BWD(DF, CT1, 1)}
+#define MCM_REF8(DF) {MCM_REF8_CT(DF, 0), MCM_REF8_CT(DF, 1)}
+static const port8_fn port8_table[3][2][2][2] = {MCM_REF8(0), MCM_REF8(1), MCM_REF8(2)};
+#undef MCM_DEF8
+#undef MCM_DEF8_CNT
+#undef MCM_DEF8_BWD
+#undef MCM_DEF8_CT
+#undef MCM_REF8_BWD
+#undef MCM_REF8_CT
+#undef MCM_REF8
 
 /* One pass over the nodes in id order: compute, memory and node counts per device; the node's messages (its
  * output goes once to each distinct remote consumer device); the dataflow constraint on its forward out-edges.
@@ -470,9 +644,10 @@ int mcm_evaluate(const mcm_problem *pr, const int32_t *pl, mcm_workspace *ws, in
 
     /* Validate first (a vectorisable pass), so the hot loop needs no bounds checks. */
     {
+        /* top bit set iff some entry is negative or >= K (both terms are below 2^31 for entries in [0, K)) */
         uint32_t bad = 0;
-        for (int32_t i = 0; i < N; i++) bad |= (uint32_t)pl[i] >= (uint32_t)K;
-        if (bad) {
+        for (int32_t i = 0; i < N; i++) bad |= ((uint32_t)K - 1u - (uint32_t)pl[i]) | (uint32_t)pl[i];
+        if (bad >> 31) {
             for (int32_t i = 0; i < N; i++) {
                 if ((uint32_t)pl[i] >= (uint32_t)K) {
                     out->bad_node = i;
@@ -488,6 +663,7 @@ int mcm_evaluate(const mcm_problem *pr, const int32_t *pl, mcm_workspace *ws, in
     const int32_t skip = cons->max_skip > 0 ? cons->max_skip : INT32_MAX;
     pass_state st = {0, 0, 0};
     const int ct1 = pr->ct != NULL && pr->n_cls == 1;
+    const int need_cnt = cons->all_used || out->node_count != NULL;
     /* Dispatch to a specialised copy of the pass: the flags are compile-time constants there. */
 #define MCM_PASS(LINKS, DF, CT1)                                                                               \
     do {                                                                                                       \
@@ -500,7 +676,9 @@ int mcm_evaluate(const mcm_problem *pr, const int32_t *pl, mcm_workspace *ws, in
     } else {
         memset(ws->lane, 0, sizeof(double) * 4 * MCM_LANES * (size_t)K);
         memset(ws->lane_cnt, 0, sizeof(int32_t) * MCM_LANES * (size_t)K);
-        if (!links) {
+        if (!links && K <= 8) {
+            port8_table[dataflow][ct1][g->backward != NULL][need_cnt](pr, pl, ws, &st, skip);
+        } else if (!links) {
             if (dataflow == MCM_DATAFLOW_NONE) { if (ct1) MCM_PASS(0, 0, 1); else MCM_PASS(0, 0, 0); }
             else if (dataflow == MCM_DATAFLOW_ORDERED) { if (ct1) MCM_PASS(0, 1, 1); else MCM_PASS(0, 1, 0); }
             else { if (ct1) MCM_PASS(0, 2, 1); else MCM_PASS(0, 2, 0); }
