@@ -183,6 +183,8 @@ int32_t mcm__scc_pairs(int32_t K, int32_t P, const int32_t *pa, const int32_t *p
 
 typedef double mcm_v2d __attribute__((vector_size(16)));
 
+#define MCM_BK_MAX 4
+
 struct mcm_workspace {
     int32_t K, L, N;
     double *C, *X, *mem, *T, *fin, *devfree, *C2, *pairT, *lane;
@@ -190,9 +192,12 @@ struct mcm_workspace {
     /* ACYCLIC dataflow: dense pair counts, the list of pairs touched, SCC scratch. */
     int32_t *pair, *pa, *pb, *comp, *scratch;
     int32_t pair_cap;
-    uint8_t *dset;   /* N: consumer-device sets (port model, K <= 8) */
     uint16_t *settab; /* 8 * 256: [own device][consumer set] -> MCM_LANES * the set of the devices charged */
     double *cw;      /* 2N: compute time and weight bytes of each node, interleaved (one compute class) */
+    /* Nodes grouped by out-degree 0..MCM_BK_MAX, then the rest (bk_ptr: bucket starts); for degrees
+     * 1..MCM_BK_MAX, the successors of a bucket's nodes are contiguous in bk_tgt from tgt_off[degree]. */
+    int32_t *bk_nodes, *bk_tgt;
+    int32_t bk_ptr[8], tgt_off[8];
 };
 
 mcm_workspace *mcm_workspace_new(const mcm_problem *pr) {
@@ -219,11 +224,40 @@ mcm_workspace *mcm_workspace_new(const mcm_problem *pr) {
     ws->T = ws->C2 + 2 * (size_t)K;
     ws->mark = ws->cnt + K;
     if (K <= 8 && pr->p->interconnect == MCM_PORT) {
-        ws->dset = (uint8_t *)malloc((size_t)N + 1);
         ws->settab = (uint16_t *)malloc(sizeof(uint16_t) * 8 * 256);
-        if (!ws->dset || !ws->settab) {
+        ws->bk_nodes = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
+        ws->bk_tgt = (int32_t *)malloc(sizeof(int32_t) * ((size_t)pr->g->n_edges + 1));
+        if (!ws->settab || !ws->bk_nodes || !ws->bk_tgt) {
             mcm_workspace_free(ws);
             return NULL;
+        }
+        {
+            const int32_t *sp = pr->g->succ_ptr, *si = pr->g->succ_idx;
+            int32_t count[MCM_BK_MAX + 2] = {0};
+            for (int32_t u = 0; u < N; u++) {
+                const int32_t dg = sp[u + 1] - sp[u];
+                count[dg <= MCM_BK_MAX ? dg : MCM_BK_MAX + 1]++;
+            }
+            int32_t at = 0, t = 0;
+            for (int b = 0; b <= MCM_BK_MAX + 1; b++) {
+                ws->bk_ptr[b] = at;
+                ws->tgt_off[b] = t;
+                at += count[b];
+                if (b <= MCM_BK_MAX) t += b * count[b];
+            }
+            ws->bk_ptr[MCM_BK_MAX + 2] = at;
+            int32_t fill[MCM_BK_MAX + 2];
+            for (int b = 0; b <= MCM_BK_MAX + 1; b++) fill[b] = ws->bk_ptr[b];
+            for (int32_t u = 0; u < N; u++) {
+                const int32_t dg = sp[u + 1] - sp[u];
+                const int b = dg <= MCM_BK_MAX ? dg : MCM_BK_MAX + 1;
+                const int32_t i = fill[b]++;
+                ws->bk_nodes[i] = u;
+                if (b <= MCM_BK_MAX) {
+                    for (int32_t j = 0; j < dg; j++)
+                        ws->bk_tgt[ws->tgt_off[b] + (i - ws->bk_ptr[b]) * dg + j] = si[sp[u] + j];
+                }
+            }
         }
         if (pr->ct && pr->n_cls == 1) {
             ws->cw = (double *)malloc(sizeof(double) * (2 * (size_t)N + 1));
@@ -272,9 +306,10 @@ void mcm_workspace_free(mcm_workspace *ws) {
     free(ws->pa);
     free(ws->comp);
     free(ws->scratch);
-    free(ws->dset);
     free(ws->settab);
     free(ws->cw);
+    free(ws->bk_nodes);
+    free(ws->bk_tgt);
     free(ws);
 }
 
@@ -379,89 +414,153 @@ static inline __attribute__((always_inline)) void flat_pass(const mcm_problem *p
 }
 
 
-/* Port model with K <= 8 (device sets fit a byte). A flat loop over the CSR edges ORs each consumer's device into
- * dset[u] of the source node and counts the dataflow violations (ordered) or device-pair edges (acyclic). The node
- * loop then charges each node's messages at once: its output is sent when dset[u] minus its own device is not
- * empty; the sender and every device of that set pay t_u once. settab maps (own device, dset) to the set of the
- * devices charged, and H[set] sums t_u by that set; the sets are spread over their devices once at the end. */
+/* Port model with K <= 8 (device sets fit a byte). Nodes are visited by out-degree bucket (fixed inner trip
+ * counts, so no mispredicted loop exits): each node ORs its consumers' devices into a byte D and counts the
+ * dataflow violations (ordered) or device-pair edges (acyclic) of its out-edges; its output is sent when D minus
+ * its own device is not empty, and then the sender and every device of that set pay t_u once. settab maps (own
+ * device, D) to that set (times MCM_LANES); H sums t_u by set, spread over the set's devices at the end. */
+#define MCM_NODE8(U, A, D, LANE)                                                                               \
+    do {                                                                                                       \
+        const size_t j_ = (size_t)(A) * MCM_LANES + (LANE);                                                    \
+        if (ct1) {                                                                                             \
+            mcm_v2d x_;                                                                                        \
+            memcpy(&x_, cw + 2 * (size_t)(U), sizeof x_);                                                      \
+            cm[j_] += x_;                                                                                      \
+        } else {                                                                                               \
+            lc[j_] += mcm__ct(pr, (U), (A));                                                                   \
+            lm[j_] += w[U];                                                                                    \
+        }                                                                                                      \
+        if (need_cnt) lcnt[j_]++;                                                                              \
+        H[settab[((size_t)(A) << 8) | (D)] + (LANE)] += tx[U];                                                 \
+    } while (0)
+#define MCM_EDGE8(U, V, A, D, PL)                                                                              \
+    do {                                                                                                       \
+        if (dataflow != MCM_DATAFLOW_NONE) {                                                                   \
+            const int f_ = has_bwd ? !(bwd[U] | bwd[V]) : 1;                                                   \
+            if (dataflow == MCM_DATAFLOW_ORDERED) {                                                            \
+                const int32_t pa_ = pos[A], pd_ = pos[D];                                                      \
+                df += f_ & (pa_ > pd_);                                                                        \
+                sk += f_ & (pd_ - pa_ > skip);                                                                 \
+            } else {                                                                                           \
+                pc[((A) << 4) | ((D) << 1) | (PL)] += f_;                                                      \
+            }                                                                                                  \
+        }                                                                                                      \
+    } while (0)
+
+typedef struct {
+    double *lc, *lm, *H;
+    mcm_v2d *cm;
+    int32_t *lcnt, *pc;
+    int32_t df, sk;
+} port8_acc;
+
+/* The nodes of out-degree DEG (a constant 1..MCM_BK_MAX). */
+static inline __attribute__((always_inline)) void port8_bucket(const mcm_problem *pr, const int32_t *restrict pl,
+                                                                const mcm_workspace *ws, port8_acc *acc,
+                                                                int32_t skip, const int dataflow, const int ct1,
+                                                                const int has_bwd, const int need_cnt,
+                                                                const int DEG) {
+    const mcm_graph *g = pr->g;
+    const int32_t *restrict nodes = ws->bk_nodes + ws->bk_ptr[DEG];
+    const int32_t n = ws->bk_ptr[DEG + 1] - ws->bk_ptr[DEG];
+    const int32_t *restrict tg = ws->bk_tgt + ws->tgt_off[DEG];
+    const int32_t *restrict pos = pr->p->position;
+    const double *restrict w = g->weight_bytes, *restrict tx = pr->tx, *restrict cw = ws->cw;
+    const uint16_t *restrict settab = ws->settab;
+    const uint8_t *restrict bwd = g->backward;
+    double *restrict lc = acc->lc, *restrict lm = acc->lm, *restrict H = acc->H;
+    mcm_v2d *restrict cm = acc->cm;
+    int32_t *restrict lcnt = acc->lcnt, *restrict pc = acc->pc;
+    int32_t df = acc->df, sk = acc->sk;
+    static const uint8_t bit8[8] = {1, 2, 4, 8, 16, 32, 64, 128};
+#define MCM_BODY8(I, LANE)                                                                                     \
+    do {                                                                                                       \
+        const int32_t u = nodes[I];                                                                            \
+        const int32_t a = pl[u];                                                                               \
+        uint32_t D = 0;                                                                                        \
+        for (int j = 0; j < DEG; j++) {                                                                        \
+            const int32_t v = tg[(size_t)(I) * DEG + j];                                                       \
+            const int32_t d = pl[v];                                                                           \
+            D |= bit8[d];                                                                                      \
+            MCM_EDGE8(u, v, a, d, j & 1);                                                                      \
+        }                                                                                                      \
+        MCM_NODE8(u, a, D, LANE);                                                                              \
+    } while (0)
+    int32_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        MCM_BODY8(i, (DEG & 1) * 2);
+        MCM_BODY8(i + 1, (DEG & 1) * 2 + 1);
+    }
+    if (i < n) MCM_BODY8(i, 2);
+#undef MCM_BODY8
+    acc->df = df;
+    acc->sk = sk;
+}
+
 static inline __attribute__((always_inline)) void port8_pass(const mcm_problem *pr, const int32_t *restrict pl,
                                                               mcm_workspace *ws, pass_state *st, int32_t skip,
                                                               const int dataflow, const int ct1, const int has_bwd,
                                                               const int need_cnt) {
     const mcm_graph *g = pr->g;
     const mcm_package *p = pr->p;
-    const int32_t N = g->n_nodes, K = p->n_devices, E = g->n_edges;
+    const int32_t K = p->n_devices;
     double *restrict lane = ws->lane;
     double *restrict lc = lane, *restrict lm = lane + MCM_LANES * K, *restrict lr = lane + 2 * MCM_LANES * K;
     int32_t *restrict lcnt = ws->lane_cnt;
-    uint8_t *restrict dset = ws->dset;
+    const int32_t *restrict sp = g->succ_ptr, *restrict si = g->succ_idx, *restrict pos = p->position;
+    const double *restrict w = g->weight_bytes, *restrict tx = pr->tx, *restrict cw = ws->cw;
     const uint16_t *restrict settab = ws->settab;
-    const int32_t *restrict si = g->succ_idx, *restrict es = pr->edge_src, *restrict pos = p->position;
-    const double *restrict w = g->weight_bytes, *restrict tx = pr->tx;
     const uint8_t *restrict bwd = g->backward;
     static const uint8_t bit8[8] = {1, 2, 4, 8, 16, 32, 64, 128};
-    int32_t pc[2 * 64]; /* two lanes (even and odd edges), so repeated pairs do not chain through memory */
-    int32_t df = 0, sk = 0; /* at most n_edges < 2^31 */
-    if (dataflow == MCM_DATAFLOW_ACYCLIC) memset(pc, 0, sizeof pc);
-    memset(dset, 0, (size_t)N);
-    /* Edges. */
-#define MCM_EDGE8(E_, LANE)                                                                                    \
-    do {                                                                                                       \
-        const int32_t s = es[E_], v = si[E_];                                                                  \
-        const int32_t d = pl[v];                                                                               \
-        dset[s] |= bit8[d];                                                                                    \
-        if (dataflow != MCM_DATAFLOW_NONE) {                                                                   \
-            const int32_t a = pl[s];                                                                           \
-            const int f = has_bwd ? !(bwd[s] | bwd[v]) : 1;                                                    \
-            if (dataflow == MCM_DATAFLOW_ORDERED) {                                                            \
-                const int32_t pa = pos[a], pd = pos[d];                                                        \
-                df += f & (pa > pd);                                                                           \
-                sk += f & (pd - pa > skip);                                                                    \
-            } else {                                                                                           \
-                pc[(((a << 3) | d) << 1) | (LANE)] += f;                                                       \
-            }                                                                                                  \
-        }                                                                                                      \
-    } while (0)
-    int32_t e = 0;
-    for (; e + 2 <= E; e += 2) {
-        MCM_EDGE8(e, 0);
-        MCM_EDGE8(e + 1, 1);
-    }
-    if (e < E) MCM_EDGE8(e, 0);
-#undef MCM_EDGE8
-    /* Nodes, unrolled by MCM_LANES so that each accumulator lane is a constant offset. */
+    int32_t pc[2 * 64]; /* [own device][consumer device][edge parity]: parities break chains through memory */
     double H[256 * MCM_LANES];
+    mcm_v2d cm[8 * MCM_LANES]; /* one compute class: compute and memory added as one pair (cw interleaved) */
     const int32_t n_sets = 1 << K;
+    if (dataflow == MCM_DATAFLOW_ACYCLIC) memset(pc, 0, sizeof pc);
     for (int32_t q = 0; q < n_sets * MCM_LANES; q++) H[q] = 0.0;
-    /* With one compute class, compute and memory are added as one pair (cw: the workspace's interleaved copy). */
-    mcm_v2d cm[8 * MCM_LANES];
-    const double *restrict cw = ws->cw;
     if (ct1) memset(cm, 0, sizeof(mcm_v2d) * (size_t)K * MCM_LANES);
-#define MCM_NODE8(U, LANE)                                                                                     \
-    do {                                                                                                       \
-        const int32_t u_ = (U);                                                                                \
-        const int32_t a_ = pl[u_];                                                                             \
-        const size_t j_ = (size_t)a_ * MCM_LANES + (LANE);                                                     \
-        if (ct1) {                                                                                             \
-            mcm_v2d x_;                                                                                        \
-            memcpy(&x_, cw + 2 * (size_t)u_, sizeof x_);                                                       \
-            cm[j_] += x_;                                                                                      \
-        } else {                                                                                               \
-            lc[j_] += mcm__ct(pr, u_, a_);                                                                     \
-            lm[j_] += w[u_];                                                                                   \
-        }                                                                                                      \
-        if (need_cnt) lcnt[j_]++;                                                                              \
-        H[settab[((size_t)a_ << 8) | dset[u_]] + (LANE)] += tx[u_];                                            \
-    } while (0)
-    int32_t u = 0;
-    for (; u + 4 <= N; u += 4) {
-        MCM_NODE8(u, 0);
-        MCM_NODE8(u + 1, 1);
-        MCM_NODE8(u + 2, 2);
-        MCM_NODE8(u + 3, 3);
+    port8_acc acc = {lc, lm, H, cm, lcnt, pc, 0, 0};
+    /* Degree 0: no messages, no edges. */
+    {
+        const int32_t *restrict nodes = ws->bk_nodes;
+        const int32_t n = ws->bk_ptr[1];
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t u = nodes[i];
+            const int32_t a = pl[u];
+            const size_t j_ = (size_t)a * MCM_LANES + (i & (MCM_LANES - 1));
+            if (ct1) {
+                mcm_v2d x_;
+                memcpy(&x_, cw + 2 * (size_t)u, sizeof x_);
+                cm[j_] += x_;
+            } else {
+                lc[j_] += mcm__ct(pr, u, a);
+                lm[j_] += w[u];
+            }
+            if (need_cnt) lcnt[j_]++;
+        }
     }
-    for (; u < N; u++) MCM_NODE8(u, u & 3);
-#undef MCM_NODE8
+    port8_bucket(pr, pl, ws, &acc, skip, dataflow, ct1, has_bwd, need_cnt, 1);
+    port8_bucket(pr, pl, ws, &acc, skip, dataflow, ct1, has_bwd, need_cnt, 2);
+    port8_bucket(pr, pl, ws, &acc, skip, dataflow, ct1, has_bwd, need_cnt, 3);
+    port8_bucket(pr, pl, ws, &acc, skip, dataflow, ct1, has_bwd, need_cnt, 4);
+    int32_t df = acc.df, sk = acc.sk;
+    /* Higher degrees: a loop over the CSR successors. */
+    {
+        const int32_t *restrict nodes = ws->bk_nodes + ws->bk_ptr[MCM_BK_MAX + 1];
+        const int32_t n = ws->bk_ptr[MCM_BK_MAX + 2] - ws->bk_ptr[MCM_BK_MAX + 1];
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t u = nodes[i];
+            const int32_t a = pl[u];
+            uint32_t D = 0;
+            for (int32_t e = sp[u]; e < sp[u + 1]; e++) {
+                const int32_t v = si[e];
+                const int32_t d = pl[v];
+                D |= bit8[d];
+                MCM_EDGE8(u, v, a, d, e & 1);
+            }
+            MCM_NODE8(u, a, D, i & (MCM_LANES - 1));
+        }
+    }
     if (ct1) {
         for (int32_t j = 0; j < K * MCM_LANES; j++) {
             lc[j] = cm[j][0];
@@ -492,6 +591,8 @@ static inline __attribute__((always_inline)) void port8_pass(const mcm_problem *
     st->df = df;
     st->sk = sk;
 }
+#undef MCM_NODE8
+#undef MCM_EDGE8
 
 /* Out-of-line copies of port8_pass, one per flag combination (a function of its own keeps the loop's pointers in
  * registers), indexed [dataflow][ct1][backward][counts]. */
