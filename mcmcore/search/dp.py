@@ -25,14 +25,35 @@ MAX_EXACT_NODES = 6000
 
 @njit(cache=True)
 def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
-              link_bw_at, overlap, links, all_used):
-    """best[p, j]: minimal bottleneck placing the first j nodes of the order on positions 0..p."""
+              link_bw_at, overlap, links, all_used, cmin_prefix, bound):
+    """best[p, j]: minimal bottleneck placing the first j nodes of the order on positions 0..p.
+
+    ``bound`` (inf: no pruning) prunes with an upper bound on the optimum: segments whose compute alone
+    (``cmin_prefix``: prefix sums of each node's cheapest compute time) exceeds it, states best[p - 1, i] above
+    it, and states (p, j) whose remaining compute cannot fit in the K - 1 - p positions left. Pruning only drops
+    candidates whose value exceeds the bound, so every state with a completion within the bound keeps its value
+    and parent exactly: when the optimum is within the bound the result is identical to the unpruned run (the
+    caller checks ``best[K - 1, n] <= bound`` and re-runs without a bound otherwise).
+    """
     n = t.shape[0]
     K = cls_at.shape[0]
     INF = np.inf
     best = np.full((K, n + 1), INF)
     parent = np.full((K, n + 1), -1, dtype=np.int64)
     stamp = np.full(n, -1, dtype=np.int64)
+    prune = bound < INF
+    # p_hi[j]: the last position p for which the nodes after j still fit in positions p+1..K-1 within the bound:
+    # K - 1 minus the fewest segments of compute (cheapest class) at most the bound covering them, which greedy
+    # packing from j finds (the segment test is monotone); right to left with a second pointer
+    p_hi = np.full(n + 1, K - 1, dtype=np.int64)
+    if prune:
+        need = np.zeros(n + 1, dtype=np.int64)
+        far = n
+        for j in range(n - 1, -1, -1):
+            while cmin_prefix[far] - cmin_prefix[j] > bound:
+                far -= 1
+            need[j] = K if far == j else min(K, 1 + need[far])
+            p_hi[j] = K - 1 - need[j]
     for i in range(n + 1):
         # Empty segment at position p: carry best[p-1][i] over (not with all_used).
         if not all_used:
@@ -42,10 +63,23 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
                     parent[p, i] = i
         if i == n:
             break
+        # first position whose predecessor state is within the bound (best[., i] is non-increasing in p after
+        # the carry; with all_used it is not, and the per-position test below still applies)
+        p_lo = 0
+        if prune and i > 0:
+            p_lo = K
+            for p in range(1, K):
+                if best[p - 1, i] <= bound:
+                    p_lo = p
+                    break
+            if p_lo == K:
+                continue
         # Extend the segment [i, j) node by node, keeping its send and receive charges up to date.
         S = 0.0
         R = 0.0
         for j in range(i + 1, n + 1):
+            if prune and cmin_prefix[j] - cmin_prefix[i] > bound:
+                break
             x = j - 1
             # receive: earlier nodes feeding x, once each
             for e in range(pred_ptr[x], pred_ptr[x + 1]):
@@ -62,14 +96,14 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
                 if y >= i and y < j - 1:
                     S -= t[y]
             comm_units = S + R
-            for p in range(K):
+            for p in range(p_lo, p_hi[j] + 1):
                 if p == 0:
                     if i != 0:
                         continue
                     prev = 0.0
                 else:
                     prev = best[p - 1, i]
-                    if prev == INF:
+                    if prev == INF or prev > bound:
                         continue
                 if w_prefix[j] - w_prefix[i] > sram_at[p]:
                     continue
@@ -87,6 +121,201 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
                     best[p, j] = v
                     parent[p, j] = i
     return best, parent
+
+
+@njit(cache=True)
+def _segment_cost(i, j_end, p, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix,
+                  cls_at, cf_at, sram_at, link_bw_at, overlap, links):
+    """The cost of segment [i, j_end) at position p, computed with exactly the operations of :func:`_split_dp`
+    (inf when it breaks capacity)."""
+    K = cls_at.shape[0]
+    if w_prefix[j_end] - w_prefix[i] > sram_at[p]:
+        return np.inf
+    S = 0.0
+    R = 0.0
+    for j in range(i + 1, j_end + 1):
+        x = j - 1
+        for e in range(pred_ptr[x], pred_ptr[x + 1]):
+            u = pred_idx[e]
+            if u < i and stamp[u] != i:
+                stamp[u] = i
+                R += t[u]
+        if last[x] >= j:
+            S += t[x]
+        for b in range(bucket_ptr[j - 1], bucket_ptr[j]):
+            y = bucket_idx[b]
+            if y >= i and y < j - 1:
+                S -= t[y]
+    comm_units = S + R
+    c = ct_prefix[cls_at[p], j_end] - ct_prefix[cls_at[p], i]
+    if links:
+        comm = S / link_bw_at[p] if p + 1 < K else 0.0
+        return c if c > comm else comm
+    if overlap:
+        comm = cf_at[p] * comm_units
+        return c if c > comm else comm
+    return c + cf_at[p] * comm_units
+
+
+@njit(cache=True)
+def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
+                  link_bw_at, overlap, links, all_used):
+    """An upper bound on :func:`_split_dp`'s optimum: the exact cost (same model) of a feasible split, the greedy
+    packing at the smallest compute-only bottleneck (bisection); inf when it finds none."""
+    n = t.shape[0]
+    K = cls_at.shape[0]
+    cuts = np.zeros(K + 1, dtype=np.int64)
+    hi = 0.0
+    for c in range(ct_prefix.shape[0]):
+        if ct_prefix[c, n] > hi:
+            hi = ct_prefix[c, n]
+    lo = 0.0
+    ok_hi = False
+    for it in range(48):
+        limit = hi if it == 0 else 0.5 * (lo + hi)
+        i = 0
+        for p in range(K):
+            row = ct_prefix[cls_at[p]]
+            j = np.searchsorted(row, row[i] + limit, side="right") - 1
+            jm = np.searchsorted(w_prefix, w_prefix[i] + sram_at[p], side="right") - 1
+            if jm < j:
+                j = jm
+            if j > n:
+                j = n
+            if j < i:
+                j = i
+            i = j
+        if i >= n:
+            hi = limit
+            ok_hi = True
+        elif it == 0:
+            return np.inf
+        else:
+            lo = limit
+    if not ok_hi:
+        return np.inf
+    i = 0
+    for p in range(K):
+        row = ct_prefix[cls_at[p]]
+        j = np.searchsorted(row, row[i] + hi, side="right") - 1
+        jm = np.searchsorted(w_prefix, w_prefix[i] + sram_at[p], side="right") - 1
+        if jm < j:
+            j = jm
+        if j > n:
+            j = n
+        if j < i:
+            j = i
+        cuts[p + 1] = j
+        i = j
+    if i < n:
+        return np.inf
+    stamp = np.full(n, -1, dtype=np.int64)
+    value = 0.0
+    for p in range(K):
+        i, j = cuts[p], cuts[p + 1]
+        if j == i:
+            if all_used:
+                return np.inf
+            continue
+        cost = _segment_cost(i, j, p, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix,
+                             w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links)
+        if cost > value:
+            value = cost
+    return value
+
+
+@njit(cache=True)
+def _prepare_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units):
+    """The DP's inputs for one order of the units, in order-index space (the same arrays, summed in the same
+    order, as the vectorised numpy set-up: cumulative sums are sequential, buckets list nodes by index)."""
+    n = order.shape[0]
+    n_cls = cols.shape[0]
+    index = np.empty(n, dtype=np.int64)
+    for x in range(n):
+        index[order[x]] = x
+    ct_prefix = np.zeros((n_cls, n + 1))
+    for c in range(n_cls):
+        acc = 0.0
+        for x in range(n):
+            acc += cols[c, order[x]]
+            ct_prefix[c, x + 1] = acc
+    w_prefix = np.zeros(n + 1)
+    cmin_prefix = np.zeros(n + 1)
+    t = np.empty(n)
+    acc = 0.0
+    accm = 0.0
+    for x in range(n):
+        u = order[x]
+        acc += weight[u]
+        w_prefix[x + 1] = acc
+        m = cols[0, u]
+        for c in range(1, n_cls):
+            if cols[c, u] < m:
+                m = cols[c, u]
+        accm += m
+        cmin_prefix[x + 1] = accm
+        t[x] = t_units[u]
+    pred_ptr = np.zeros(n + 1, dtype=np.int64)
+    for x in range(n):
+        u = order[x]
+        pred_ptr[x + 1] = pred_ptr[x] + (u_pred_ptr[u + 1] - u_pred_ptr[u])
+    pred_idx = np.empty(pred_ptr[n], dtype=np.int64)
+    for x in range(n):
+        u = order[x]
+        k = pred_ptr[x]
+        for e in range(u_pred_ptr[u], u_pred_ptr[u + 1]):
+            pred_idx[k] = index[u_pred_idx[e]]
+            k += 1
+    last = np.full(n, -1, dtype=np.int64)
+    for u in range(n):
+        a = index[u]
+        for e in range(u_succ_ptr[u], u_succ_ptr[u + 1]):
+            b = index[u_succ_idx[e]]
+            if b > last[a]:
+                last[a] = b
+    bucket_ptr = np.zeros(n + 1, dtype=np.int64)
+    for y in range(n):
+        if last[y] >= 0:
+            bucket_ptr[last[y] + 1] += 1
+    for j in range(n):
+        bucket_ptr[j + 1] += bucket_ptr[j]
+    fill = bucket_ptr[:n].copy()
+    bucket_idx = np.empty(bucket_ptr[n], dtype=np.int64)
+    for y in range(n):
+        if last[y] >= 0:
+            bucket_idx[fill[last[y]]] = y
+            fill[last[y]] += 1
+    return pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cmin_prefix
+
+
+@njit(cache=True)
+def _split_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units, cls_at, cf_at,
+                 sram_at, link_bw_at, overlap, links, all_used, dev_at):
+    """:func:`pipeline_split`'s exact path for one order in one call: set-up, greedy bound, pruned DP (re-run
+    unpruned when the optimum is above the bound) and traceback. Returns (device of each unit by unit id, value);
+    the devices are empty when no split satisfies capacity."""
+    n = order.shape[0]
+    K = cls_at.shape[0]
+    pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cmin_prefix = _prepare_order(
+        order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units)
+    bound = _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at,
+                          sram_at, link_bw_at, overlap, links, all_used) * (1.0 + 1e-9)
+    best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
+                             cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, bound)
+    if not best[K - 1, n] <= bound:
+        best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
+                                 cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf)
+    value = best[K - 1, n]
+    if not value < np.inf:
+        return np.empty(0, dtype=np.int32), value
+    by_unit = np.empty(n, dtype=np.int32)
+    j = n
+    for p in range(K - 1, -1, -1):
+        i = parent[p, j] if p > 0 else 0
+        for x in range(i, j):
+            by_unit[order[x]] = dev_at[p]
+        j = i
+    return by_unit, value
 
 
 def topological_orders(graph) -> list[np.ndarray]:
@@ -211,63 +440,60 @@ def pipeline_split(problem: SearchProblem, order: np.ndarray | None = None,
     order = np.asarray(ug.topo_order if order is None else order, dtype=np.int64)
     if n == 0:
         return np.zeros(g.n_nodes, dtype=np.int32), 0.0
-    index = np.empty(n, dtype=np.int64)
-    index[order] = np.arange(n)
+    split_args = _split_arguments(problem, units)
+    if n > MAX_EXACT_NODES:
+        return _long_order_split(problem, units, order, split_args)
+    by_unit, value = _split_order(order, *split_args)
+    if not by_unit.shape[0]:
+        return None, float("inf")
+    return by_unit[units.unit_of], float(value)
+
+
+def _split_arguments(problem: SearchProblem, units: UnitView) -> tuple:
+    """The order-independent arguments of :func:`_split_order` (after the order): the unit graph's CSR arrays,
+    compute-time classes, per-position comm factor, SRAM, link bandwidth to the next position, the cost model's
+    switches and the device at each position. The package-only parts are cached on ``units``."""
+    pkg = problem.package
+    K = pkg.n_devices
+    ug = units.graph
     dev_at = np.asarray(pkg.order, dtype=np.int64)
-    # compute-time classes of the devices in pipeline order
-    if units.device_classes is None:  # independent of the order: computed once per UnitView
-        cols, cls_at = np.unique(units.ct[:, dev_at].T, axis=0, return_inverse=True)
-        units.device_classes = (cols, cls_at.reshape(-1).astype(np.int64))
-    cols, cls_at = units.device_classes
+    cached = getattr(units, "_split_cache", None)
+    if cached is None or cached[0] is not pkg:
+        # compute-time classes of the devices in pipeline order (independent of the order)
+        if units.device_classes is None:
+            cols, cls_at = np.unique(units.ct[:, dev_at].T, axis=0, return_inverse=True)
+            units.device_classes = (cols, cls_at.reshape(-1).astype(np.int64))
+        cols, cls_at = units.device_classes
+        if pkg.interconnect == "links":
+            link_bw_at = np.full(K, np.inf)
+            for p in range(K - 1):
+                route = pkg.route(int(dev_at[p]), int(dev_at[p + 1]))
+                link_bw_at[p] = min(pkg.link_bandwidth[l] for l in route) if route else np.inf
+        else:
+            link_bw_at = np.ones(K)
+        csr = (np.asarray(ug.pred_ptr, dtype=np.int64), np.asarray(ug.pred_idx, dtype=np.int64),
+               np.asarray(ug.succ_ptr, dtype=np.int64), np.asarray(ug.succ_idx, dtype=np.int64))
+        cached = (pkg, csr, np.ascontiguousarray(cols, dtype=np.float64), cls_at,
+                  np.asarray(pkg.comm_factor, dtype=np.float64)[dev_at], link_bw_at,
+                  np.asarray(pkg.sram_bytes, dtype=np.float64)[dev_at])
+        units._split_cache = cached
+    _, csr, cols, cls_at, cf_at, link_bw_at, sram_cap = cached
+    sram_at = sram_cap if problem.constraints.capacity else np.full(K, np.inf)
+    overlap = bool(problem.overlap) if problem.overlap is not None else pkg.default_overlap
+    return (*csr, cols, np.asarray(units.weight, dtype=np.float64), np.asarray(units.t, dtype=np.float64), cls_at,
+            cf_at, sram_at, link_bw_at, bool(overlap), pkg.interconnect == "links",
+            bool(problem.constraints.all_used), dev_at)
+
+
+def _long_order_split(problem: SearchProblem, units: UnitView, order: np.ndarray, split_args: tuple):
+    """Orders longer than ``MAX_EXACT_NODES``: bisection with greedy packing (compute only)."""
+    n = len(order)
+    *_, cols, weight, _t, cls_at, _cf, sram_at, _bw, _ov, _links, _all, dev_at = split_args
     ct_prefix = np.zeros((len(cols), n + 1))
     ct_prefix[:, 1:] = np.cumsum(cols[:, order], axis=1)
     w_prefix = np.zeros(n + 1)
-    w_prefix[1:] = np.cumsum(units.weight[order])
-    t = units.t[order]
-    # predecessors and last consumer, in order-index space
-    counts = np.diff(ug.pred_ptr)[order]
-    pred_ptr = np.zeros(n + 1, dtype=np.int64)
-    pred_ptr[1:] = np.cumsum(counts)
-    # gather each node's predecessor slice in order (vectorised: this runs once per proposal in RL's re-cut)
-    within = np.arange(pred_ptr[-1], dtype=np.int64) - np.repeat(pred_ptr[:-1], counts)
-    pred_idx = index[ug.pred_idx[np.repeat(np.asarray(ug.pred_ptr, dtype=np.int64)[order], counts) + within]]
-    last = np.full(n, -1, dtype=np.int64)
-    src = np.repeat(np.arange(n), np.diff(ug.succ_ptr))
-    if len(src):
-        np.maximum.at(last, index[src], index[ug.succ_idx])
-    bucket_ptr = np.zeros(n + 1, dtype=np.int64)
-    has = last >= 0
-    np.add.at(bucket_ptr, last[has] + 1, 1)
-    bucket_ptr = np.cumsum(bucket_ptr)
-    bucket_idx = np.argsort(np.where(has, last, n), kind="stable")[: int(has.sum())].astype(np.int64)
-    cf_at = np.asarray(pkg.comm_factor, dtype=np.float64)[dev_at]
-    sram_at = np.asarray(pkg.sram_bytes, dtype=np.float64)[dev_at] if problem.constraints.capacity else \
-        np.full(K, np.inf)
-    if pkg.interconnect == "links":
-        link_bw_at = np.full(K, np.inf)
-        for p in range(K - 1):
-            route = pkg.route(int(dev_at[p]), int(dev_at[p + 1]))
-            link_bw_at[p] = min(pkg.link_bandwidth[l] for l in route) if route else np.inf
-    else:
-        link_bw_at = np.ones(K)
-    overlap = bool(problem.overlap) if problem.overlap is not None else pkg.default_overlap
-    if n > MAX_EXACT_NODES:
-        by_unit, value = _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at)
-    else:
-        best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
-                                 cf_at, sram_at, link_bw_at, overlap, pkg.interconnect == "links",
-                                 bool(problem.constraints.all_used))
-        value = float(best[K - 1, n])
-        by_unit = None
-        if np.isfinite(value):
-            by_index = np.empty(n, dtype=np.int32)
-            j = n
-            for p in range(K - 1, -1, -1):
-                i = int(parent[p, j]) if p > 0 else 0
-                by_index[i:j] = dev_at[p]
-                j = i
-            by_unit = np.empty(n, dtype=np.int32)
-            by_unit[order] = by_index
+    w_prefix[1:] = np.cumsum(weight[order])
+    by_unit, value = _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at)
     if by_unit is None:
         return None, float("inf")
     return by_unit[units.unit_of].astype(np.int32), float(value)
