@@ -31,6 +31,14 @@
 #define MCM_REPAIR_SSE2 0
 #endif
 
+/* An AVX-512 path (GCC/Clang on x86-64, chosen at run time when the processor has it). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(MCM_NO_AVX512)
+#include <immintrin.h>
+#define MCM_REPAIR_AVX512 1
+#else
+#define MCM_REPAIR_AVX512 0
+#endif
+
 struct mcm_repair {
     const mcm_problem *pr;
     int32_t N, K, U;
@@ -46,6 +54,7 @@ struct mcm_repair {
     float *inv_out, *inv_in;     /* U: 1 / out-degree, 1 / in-degree in the unit DAG (0 when none) */
     int32_t *bal;                /* U: balanced position (the topological order cut into K equal-weight stages) */
     int plain;                   /* every unit may use every device (no pins / support limits) */
+    int avx512;                  /* use the AVX-512 scoring pass (plain, K <= 64, processor support) */
     int dataflow, skip, capacity, all_used;
 };
 
@@ -62,6 +71,8 @@ struct mcm_repair_ws {
     int32_t *cand;               /* N (random_valid) */
     float *row, *sc;             /* K, K: backward sums and scores of the unit being assigned */
     int32_t *lvl;                /* K: eligibility level of each position for that unit */
+    uint8_t *maybe;              /* U: the assigned successors left the unit's candidate open */
+    float *fw_raw;               /* allocation behind fw (rows aligned to 64 bytes) */
 };
 
 #define MCM_REPAIR_DENSE_K 1024
@@ -318,6 +329,11 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
         rp->inv_in[a] = id ? 1.0f / (float)id : 0.0f;
         for (int32_t d = 0; d < K; d++) rp->plain &= rp->dev_ok[(size_t)a * K + d];
     }
+#if MCM_REPAIR_AVX512
+    __builtin_cpu_init();
+    rp->avx512 = rp->plain && K <= 64 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                 getenv("MCM_NO_AVX512") == NULL;
+#endif
     status = MCM_OK;
     *out = rp;
     rp = NULL;
@@ -343,7 +359,8 @@ void mcm_repair_ws_free(mcm_repair_ws *ws) {
     free(ws->cdev);
     free(ws->ukeep);
     free(ws->next);
-    free(ws->fw);
+    free(ws->fw_raw);
+    free(ws->maybe);
     free(ws->load);
     free(ws->pair);
     free(ws->cand);
@@ -360,13 +377,16 @@ mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
     ws->cdev = (int32_t *)malloc(sizeof(int32_t) * (7 * U + 1));
     ws->ukeep = (double *)malloc(sizeof(double) * (U + 1));
     ws->next = (int32_t *)malloc(sizeof(int32_t) * (4 * U + 1));
-    ws->fw = (float *)malloc(sizeof(float) * (2 * U * K + K + 1));
+    ws->fw_raw = (float *)malloc(sizeof(float) * (2 * U * K + K + 1 + 16));
+    ws->fw = ws->fw_raw ? ws->fw_raw + ((64 - ((uintptr_t)ws->fw_raw & 63)) & 63) / sizeof(float) : NULL;
+    ws->maybe = (uint8_t *)malloc(U + 1);
     ws->load = (double *)malloc(sizeof(double) * (4 * K + 1));
     ws->cand = (int32_t *)malloc(sizeof(int32_t) * (N + 1));
     ws->row = (float *)malloc(sizeof(float) * (2 * K + 1));
     ws->lvl = (int32_t *)malloc(sizeof(int32_t) * (K + 1));
     if (K <= MCM_REPAIR_DENSE_K) ws->pair = (int32_t *)calloc(K * K + 1, sizeof(int32_t));
-    if (!ws->pos_dev || !ws->cdev || !ws->ukeep || !ws->next || !ws->fw || !ws->load || !ws->cand || !ws->row ||
+    if (!ws->pos_dev || !ws->cdev || !ws->ukeep || !ws->next || !ws->fw || !ws->maybe || !ws->load || !ws->cand ||
+        !ws->row ||
         !ws->lvl ||
         (K <= MCM_REPAIR_DENSE_K && !ws->pair)) {
         mcm_repair_ws_free(ws);
@@ -747,6 +767,252 @@ static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, c
 }
 #endif
 
+#if MCM_REPAIR_AVX512
+/* ------------------------------------------------------------------------------------------------------------
+ * Steps 4-5 with AVX-512, for packages of up to 64 positions and units free to use every device (no pins or
+ * support limits; max_skip allowed). A row of K scores is C = ceil(K / 16) registers; eligibility levels are
+ * bit masks over positions. The arithmetic is the one of the SSE2 / scalar path, operation for operation (the
+ * same products and sums per position, in the same order), so both give the same placement. */
+#define MCM_AVX512_FN __attribute__((target("avx512f,avx512dq,bmi,lzcnt")))
+
+static inline uint64_t bits_between(int32_t lo, int32_t hi) { /* positions lo..hi (0 <= lo, hi <= 63) */
+    if (lo > hi) return 0;
+    const uint64_t upto = hi >= 63 ? ~0ULL : ((1ULL << (hi + 1)) - 1);
+    return upto & ~((1ULL << lo) - 1);
+}
+
+/* Nearest set bit of m (non-zero) to position b, ties to the later one (branch-free: tzcnt / lzcnt give 64 for
+ * an empty word). */
+MCM_AVX512_FN static inline int32_t nearest_bit(uint64_t m, int32_t b) {
+    const uint64_t up = m >> b, down = m & ((1ULL << b) - 1);
+    const int32_t du = (int32_t)_tzcnt_u64(up) + 64 * (up == 0);
+    const int32_t dd = b - 63 + (int32_t)_lzcnt_u64(down) + 64 * (down == 0);
+    const int32_t sel = -(int32_t)(du <= dd);
+    return ((b + du) & sel) | ((b - dd) & ~sel);
+}
+
+/* sum over e in [e0, e1) of rows[idx[e]] * wt[idx[e]] into r[0..C) (zero when empty). */
+__attribute__((always_inline)) MCM_AVX512_FN static inline void row_sum_avx512(__m512 *r, const float *base,
+                                                                               const int32_t *idx, int32_t e0,
+                                                                               int32_t e1, const float *wt,
+                                                                               int32_t K, const int C) {
+    /* 0 + x is x for every value here (no -0): the same sums as row_sum, which starts from the first product */
+    for (int ch = 0; ch < C; ch++) r[ch] = _mm512_setzero_ps();
+    for (int32_t e = e0; e < e1; e++) {
+        const int32_t w = idx[e];
+        const float *q = base + (size_t)w * K;
+        const __m512 t = _mm512_set1_ps(wt[w]);
+        for (int ch = 0; ch < C; ch++) {
+            const __mmask16 mk = (ch + 1) * 16 <= K ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - 16 * ch)) - 1);
+            r[ch] = _mm512_add_ps(r[ch], _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, q + 16 * ch), t));
+        }
+    }
+}
+
+static inline __mmask16 chunk_mask(int32_t K, int ch) {
+    return (ch + 1) * 16 <= K ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - 16 * ch)) - 1);
+}
+
+/* Lane k of a row held in registers. */
+__attribute__((always_inline)) MCM_AVX512_FN static inline float lane(const __m512 *r, int32_t k, const int C) {
+    if (C == 1) return _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32(k), r[0]));
+    float tmp[64];
+    for (int ch = 0; ch < C; ch++) _mm512_storeu_ps(tmp + 16 * ch, r[ch]);
+    return tmp[k];
+}
+
+/* The monotone running maximum of a monotone row x with a spike t at position c, restricted to the window
+ * [lo, hi] (-inf outside it), as the scalar masked prefix (dir > 0) or suffix (dir < 0) maximum computes it:
+ * prefix: k < lo: -inf; lo <= k <= hi: max(x[k], t if lo <= c <= k); k > hi: max(x[hi], t if lo <= c <= hi).
+ * suffix: k > hi: -inf; lo <= k <= hi: max(x[k], t if k <= c <= hi); k < lo: max(x[lo], t if lo <= c <= hi). */
+__attribute__((always_inline)) MCM_AVX512_FN static inline void running_max(float *out, const __m512 *x, float t,
+                                                                            int32_t c, int32_t lo, int32_t hi,
+                                                                            int32_t K, int dir, const int C) {
+    const int whole = lo == 0 && hi == K - 1;
+    const int cin = c >= lo && c <= hi;
+    const float edge = whole ? 0.0f : lane(x, dir > 0 ? hi : lo, C);
+    const __m512 tv = _mm512_set1_ps(t), ev = _mm512_set1_ps(edge), ninf = _mm512_set1_ps(-INFINITY);
+    const uint64_t inwin = bits_between(lo, hi);
+    const uint64_t spike = !cin ? 0 : (dir > 0 ? bits_between(c, 63) : bits_between(0, c));
+    const uint64_t beyond = dir > 0 ? (hi >= 63 ? 0 : ~0ULL << (hi + 1)) : (lo ? ((1ULL << lo) - 1) : 0);
+    const uint64_t before = dir > 0 ? (lo ? ((1ULL << lo) - 1) : 0) : (hi >= 63 ? 0 : ~0ULL << (hi + 1));
+    for (int ch = 0; ch < C; ch++) {
+        const __mmask16 mk = chunk_mask(K, ch);
+        __m512 y = x[ch];
+        y = _mm512_mask_mov_ps(y, (__mmask16)(beyond >> (16 * ch)), ev);
+        y = _mm512_mask_max_ps(y, (__mmask16)((spike & (inwin | beyond)) >> (16 * ch)), y, tv);
+        y = _mm512_mask_mov_ps(y, (__mmask16)(before >> (16 * ch)), ninf);
+        _mm512_mask_storeu_ps(out + 16 * ch, mk, y);
+    }
+}
+
+/* Positions of mask M whose score is within a relative 1e-5 of the best score over M (the threshold of
+ * choose_scalar); 0 when M is empty. */
+__attribute__((always_inline)) MCM_AVX512_FN static inline uint64_t near_best_avx512(const __m512 *sc, uint64_t M,
+                                                                                     const int C) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 mx = _mm512_mask_mov_ps(ninf, (__mmask16)M, sc[0]);
+    for (int ch = 1; ch < C; ch++) mx = _mm512_max_ps(mx, _mm512_mask_mov_ps(ninf, (__mmask16)(M >> (16 * ch)), sc[ch]));
+    const float m = _mm512_reduce_max_ps(mx);
+    const float thr = m - 1e-5f * (1.0f + fabsf(m));
+    const __m512 thrv = _mm512_set1_ps(thr);
+    uint64_t near = 0;
+    for (int ch = 0; ch < C; ch++)
+        near |= (uint64_t)_mm512_mask_cmp_ps_mask((__mmask16)(M >> (16 * ch)), sc[ch], thrv, _CMP_GE_OQ) << (16 * ch);
+    return near;
+}
+
+/* Forward pass (step 4) for C registers per row. */
+__attribute__((always_inline)) MCM_AVX512_FN static inline void forward_avx512_c(const mcm_repair *rp,
+                                                                                 mcm_repair_ws *ws,
+                                                                                 const double *ukeep, const int C) {
+    const int32_t U = rp->U, K = rp->K;
+    float *fw = ws->fw, *pm = ws->pm;
+    const int32_t *L = ws->L, *H = ws->H, *c = ws->c;
+    for (int32_t j = 0; j < U; j++) {
+        const int32_t a = rp->topo[j];
+        __m512 r[4];
+        row_sum_avx512(r, pm, rp->pred, rp->pred_ptr[a], rp->pred_ptr[a + 1], rp->inv_out, K, C);
+        float *fa = fw + (size_t)a * K;
+        for (int ch = 0; ch < C; ch++) _mm512_mask_storeu_ps(fa + 16 * ch, chunk_mask(K, ch), r[ch]);
+        const int32_t ca = c[a];
+        const float t = lane(r, ca, C) + (float)ukeep[a];
+        running_max(pm + (size_t)a * K, r, t, ca, L[a], H[a], K, 1, C);
+    }
+}
+
+/* Backward pass fused with the assignment (step 5), as assign_positions / choose_sse2 do it. */
+__attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c(const mcm_repair *rp,
+                                                                                 mcm_repair_ws *ws,
+                                                                                 const double *ukeep, const int C) {
+    const int32_t U = rp->U, K = rp->K, s = rp->skip;
+    float *fw = ws->fw, *pm = ws->pm;
+    const int32_t *L = ws->L, *H = ws->H, *c = ws->c;
+    int32_t *f = ws->f, *dlo = ws->dlo, *dhi = ws->dhi;
+    uint8_t *maybe = ws->maybe;
+    for (int32_t a = 0; a < U; a++) {
+        dlo[a] = 0;
+        dhi[a] = K - 1;
+    }
+    double *room = ws->inw, *capx = ws->rank_sum, *load = ws->load, rem = 0.0;
+    const int cap = rp->capacity;
+    if (cap) {
+        double acc = 0.0;
+        for (int32_t k = 0; k < K; k++) {
+            load[k] = 0.0;
+            acc += cap_at(rp, ws, k);
+            room[k] = acc;
+            capx[k] = cap_at(rp, ws, k) * (1.0 + 1e-9);
+        }
+        for (int32_t a = 0; a < U; a++) rem += rp->uweight[a];
+    }
+    /* load, capacity and room stay in registers across units (a scalar store into a vector that the next unit
+     * loads whole would stall on store forwarding) */
+    __m512d ldv[8], cxv[8], rov[8];
+    const __m512d pinf = _mm512_set1_pd(INFINITY);
+    for (int d = 0; d < 2 * C; d++) {
+        const __mmask8 mk = 8 * d >= K ? 0 : ((d + 1) * 8 <= K ? (__mmask8)0xFF : (__mmask8)((1u << (K - 8 * d)) - 1));
+        ldv[d] = cap ? _mm512_maskz_loadu_pd(mk, load + 8 * d) : _mm512_setzero_pd();
+        cxv[d] = cap ? _mm512_mask_loadu_pd(_mm512_setzero_pd(), mk, capx + 8 * d) : pinf;
+        rov[d] = cap ? _mm512_maskz_loadu_pd(mk, room + 8 * d) : _mm512_setzero_pd();
+    }
+    int ok = 1;
+    for (int32_t j = U - 1; j >= 0; j--) {
+        const int32_t v = rp->topo[j];
+        __m512 r[4];
+        row_sum_avx512(r, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K, C);
+        const int32_t cv = c[v], bv = rp->bal[v];
+        int32_t lo = dlo[v], hi = dhi[v];
+        maybe[v] = (uint8_t)(lo <= cv && cv <= hi); /* the successors allow the candidate */
+        if (L[v] > lo) lo = L[v];
+        if (H[v] < hi) hi = H[v];
+        if (s < K) {
+            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+                const int32_t u = rp->pred[e];
+                if (dlo[u] > lo) lo = dlo[u];
+                if (dhi[u] + s < hi) hi = dhi[u] + s;
+            }
+        }
+        const float kv = (float)ukeep[v];
+        const double wv = rp->uweight[v];
+        rem -= wv;
+        const uint64_t W = (hi < 0 || lo > K - 1) ? 0 : bits_between(lo < 0 ? 0 : lo, hi > K - 1 ? K - 1 : hi);
+        /* scores, and the near-best positions of the whole window (independent of the capacity bookkeeping of
+         * the previous unit, so this work overlaps with it) */
+        __m512 sc[4];
+        for (int ch = 0; ch < C; ch++) {
+            const __m512 fv = _mm512_maskz_loadu_ps(chunk_mask(K, ch), fw + (size_t)v * K + 16 * ch);
+            sc[ch] = _mm512_add_ps(fv, r[ch]);
+            if ((cv >> 4) == ch)
+                sc[ch] = _mm512_mask_add_ps(sc[ch], (__mmask16)(1u << (cv & 15)), sc[ch], _mm512_set1_ps(kv));
+        }
+        /* eligible positions: the highest level present (window, fits, fits with room below); every step is
+         * branch-free, because the outcomes are data-dependent coin flips */
+        uint64_t M = W;
+        if (cap) {
+            uint64_t fit = 0, rm = 0;
+            const __m512d wv8 = _mm512_set1_pd(wv), rem8 = _mm512_set1_pd(rem);
+            for (int d = 0; d < 2 * C; d++) {
+                fit |= (uint64_t)_mm512_cmp_pd_mask(_mm512_add_pd(ldv[d], wv8), cxv[d], _CMP_LE_OQ) << (8 * d);
+                rm |= (uint64_t)_mm512_cmp_pd_mask(rov[d], rem8, _CMP_GE_OQ) << (8 * d);
+            }
+            const uint64_t m2 = W & fit, m3 = m2 & rm;
+            M = m3 ? m3 : (m2 ? m2 : W);
+        }
+        const uint64_t near = near_best_avx512(sc, M, C);
+        /* the candidate when near-best, else the nearest to the balanced position; -1 when nothing is eligible
+         * (selections by masks: a compiler would turn ternaries into unpredictable branches) */
+        const int32_t nb = nearest_bit(near, bv), keep = -(int32_t)((near >> cv) & 1);
+        int32_t best = ((cv & keep) | (nb & ~keep)) | -(int32_t)(M == 0);
+        if (best < 0) {
+            ok = 0;
+            best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
+        }
+        f[v] = best;
+        if (cap) {
+            const __m512d wv8 = _mm512_set1_pd(wv);
+            const uint64_t at = 1ULL << best, from = ~0ULL << best;
+            for (int d = 0; d < 2 * C; d++) {
+                ldv[d] = _mm512_mask_add_pd(ldv[d], (__mmask8)(at >> (8 * d)), ldv[d], wv8);
+                rov[d] = _mm512_mask_sub_pd(rov[d], (__mmask8)(from >> (8 * d)), rov[d], wv8);
+            }
+        }
+        /* branch-free: the comparisons are data-dependent coin flips */
+        if (s < K) {
+            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+                const int32_t u = rp->pred[e], h = dhi[u], l = dlo[u], b = best - s;
+                dhi[u] = h < best ? h : best;
+                dlo[u] = l > b ? l : b;
+            }
+        } else {
+            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+                const int32_t u = rp->pred[e], h = dhi[u];
+                dhi[u] = h < best ? h : best;
+            }
+        }
+        const float t = lane(r, cv, C) + kv;
+        running_max(pm + (size_t)v * K, r, t, cv, L[v], H[v], K, -1, C);
+    }
+    if (cap) {
+        for (int d = 0; d < 2 * C; d++) {
+            const __mmask8 mk = 8 * d >= K ? 0 : ((d + 1) * 8 <= K ? (__mmask8)0xFF : (__mmask8)((1u << (K - 8 * d)) - 1));
+            _mm512_mask_storeu_pd(load + 8 * d, mk, ldv[d]);
+            _mm512_mask_storeu_pd(room + 8 * d, mk, rov[d]);
+        }
+    }
+    return ok;
+}
+
+MCM_AVX512_FN static int assign_positions_avx512(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
+    switch ((rp->K + 15) >> 4) {
+    case 1: forward_avx512_c(rp, ws, ukeep, 1); return backward_avx512_c(rp, ws, ukeep, 1);
+    case 2: forward_avx512_c(rp, ws, ukeep, 2); return backward_avx512_c(rp, ws, ukeep, 2);
+    case 3: forward_avx512_c(rp, ws, ukeep, 3); return backward_avx512_c(rp, ws, ukeep, 3);
+    default: forward_avx512_c(rp, ws, ukeep, 4); return backward_avx512_c(rp, ws, ukeep, 4);
+    }
+}
+#endif
+
 /* Steps 4-5: scores and assignment of the dataflow units. Returns 0 when a window closed.
  * Forward pass (topological order, pulled from the predecessors): fw[a][k] = sum over predecessors p of
  * pm[p][k] / outdeg(p), where pm[p] is the prefix maximum of p's forward score (fw + keep, masked to p's allowed
@@ -758,6 +1024,9 @@ static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, c
  * position nearest the balanced one, else the latest. Floats: the scores only rank positions. Every per-position
  * step is a branch-free loop over the row (eligibility levels, masked maximum, nearest by a distance key). */
 static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
+#if MCM_REPAIR_AVX512
+    if (rp->avx512) return assign_positions_avx512(rp, ws, ukeep);
+#endif
     const int32_t U = rp->U, K = rp->K, s = rp->skip;
     float *fw = ws->fw, *pm = ws->pm;
     const int32_t *L = ws->L, *H = ws->H, *c = ws->c;
@@ -807,6 +1076,7 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         row_sum(row, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K);
         /* window: assigned successors (and, with skip, the co-successors of the predecessors) */
         int32_t lo = dlo[v], hi = dhi[v];
+        ws->maybe[v] = (uint8_t)(lo <= c[v] && c[v] <= hi); /* the successors allow the candidate */
         if (!plain) {
             if (L[v] > lo) lo = L[v];
             if (H[v] < hi) hi = H[v];
@@ -838,10 +1108,18 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
             load[best] += wv;
             for (int32_t k = best; k < K; k++) room[k] -= wv;
         }
-        for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
-            const int32_t u = rp->pred[e];
-            if (best < dhi[u]) dhi[u] = best;
-            if (s < K && best - s > dlo[u]) dlo[u] = best - s;
+        /* branch-free: the comparisons are data-dependent coin flips */
+        if (s < K) {
+            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+                const int32_t u = rp->pred[e], h = dhi[u], l = dlo[u], b = best - s;
+                dhi[u] = h < best ? h : best;
+                dlo[u] = l > b ? l : b;
+            }
+        } else {
+            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+                const int32_t u = rp->pred[e], h = dhi[u];
+                dhi[u] = h < best ? h : best;
+            }
         }
         /* suffix maxima of this unit's backward score, for its predecessors */
         if (plain) {
