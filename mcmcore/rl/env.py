@@ -37,7 +37,6 @@ repaired and evaluated on native threads in one call.
 """
 from __future__ import annotations
 
-import heapq
 import math
 import time
 from dataclasses import dataclass
@@ -88,64 +87,10 @@ def _priority_topo_order(pred_count, succ_ptr, succ_idx, key):
     return out
 
 
-def _priority_topo_order_heap(pred_count, succ_ptr, succ_idx, key):
-    """:func:`_priority_topo_order` with a heap (O(n log n)); identical output (ties go to the smaller id)."""
-    n = key.shape[0]
-    indeg = pred_count.copy()
-    heap = [(key[0], np.int64(0))]
-    heap.pop()
-    for v in range(n):
-        if indeg[v] == 0:
-            heapq.heappush(heap, (key[v], np.int64(v)))
-    out = np.empty(n, dtype=np.int64)
-    i = 0
-    while len(heap) > 0:
-        _, best = heapq.heappop(heap)
-        out[i] = best
-        i += 1
-        for e in range(succ_ptr[best], succ_ptr[best + 1]):
-            w = succ_idx[e]
-            indeg[w] -= 1
-            if indeg[w] == 0:
-                heapq.heappush(heap, (key[w], np.int64(w)))
-    return out[:i]
-
-
-def _resplit_batch(new_pos, unit_of, count, rank, pred_count, succ_ptr, succ_idx, u_pred_ptr, u_pred_idx, cols,
-                   weight, t_units, cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at):
-    """Per row of ``new_pos`` (moved pipeline position of every fine node): order the units by (mean moved
-    position, base rank) and split that order optimally. Returns (device per unit, ok) per row."""
-    m = new_pos.shape[0]
-    n_fine = new_pos.shape[1]
-    nu = count.shape[0]
-    out = np.zeros((m, nu), dtype=np.int32)
-    ok = np.zeros(m, dtype=np.bool_)
-    for r in range(m):
-        upos = np.zeros(nu)
-        for v in range(n_fine):
-            upos[unit_of[v]] += new_pos[r, v]
-        key = np.empty(nu)
-        for u in range(nu):
-            key[u] = upos[u] / count[u] * (nu + 1) + rank[u]
-        order = _priority_topo_order_heap(pred_count, succ_ptr, succ_idx, key)
-        if order.shape[0] != nu:
-            continue
-        by_unit, value = _split_order(order, u_pred_ptr, u_pred_idx, succ_ptr, succ_idx, cols, weight, t_units,
-                                      cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at)
-        if by_unit.shape[0]:
-            out[r] = by_unit
-            ok[r] = True
-    return out, ok
-
-
 try:
     from numba import njit as _njit
 
-    from mcmcore.search.dp import _split_order
-
     _priority_topo_order = _njit(cache=True)(_priority_topo_order)
-    _priority_topo_order_heap = _njit(cache=True)(_priority_topo_order_heap)
-    _resplit_batch = _njit(cache=True)(_resplit_batch)
 except ImportError:  # pragma: no cover - numba is a core dependency
     pass
 
@@ -471,11 +416,12 @@ class PlacementEnv(gym.Env):
     def _resplit(self, inst: Instance, new_pos: np.ndarray, raw: np.ndarray) -> np.ndarray:
         """Per proposal: the optimal contiguous split of the order by (moved position, base rank).
 
-        All proposals of the batch are re-cut in one numba call (:func:`_resplit_batch`); a re-cut depends only on
+        All proposals of the batch are re-cut in one numba call (:func:`mcmcore.search.dp.split_by_priority`); a re-cut depends only on
         the moved positions, so repeated ones (the same moves, or different moves giving the same positions) are
         served from a per-instance cache."""
         from mcmcore.search.base import SearchProblem
-        from mcmcore.search.dp import MAX_EXACT_NODES, UnitView, _split_arguments, pipeline_split
+        from mcmcore.search.dp import (MAX_EXACT_NODES, UnitView, _split_arguments, pipeline_split,
+                                        split_by_priority)
 
         if self.index not in self._units:
             problem = SearchProblem(inst.graph, inst.package, self.constraints, self.objective, self.overlap)
@@ -501,7 +447,7 @@ class PlacementEnv(gym.Env):
             rows = np.fromiter(todo.values(), dtype=np.int64, count=len(todo))
             if nu <= MAX_EXACT_NODES:
                 args = _split_arguments(problem, units)
-                by_unit, ok = _resplit_batch(new_pos[rows], np.asarray(units.unit_of, dtype=np.int64),
+                by_unit, ok = split_by_priority(new_pos[rows], np.asarray(units.unit_of, dtype=np.int64),
                                              count.astype(np.int64), rank, pred_count, succ_ptr, succ_idx,
                                              args[0], args[1], *args[4:])
                 done = [by_unit[j][units.unit_of] if ok[j] else None for j in range(len(rows))]

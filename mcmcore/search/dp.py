@@ -18,7 +18,8 @@ from numba import njit
 from mcmcore.search.base import SearchProblem, Tracker
 from mcmcore.search.bounds import compute_time_matrix
 
-__all__ = ["pipeline_split", "topological_orders", "run", "UnitView", "offer_repaired", "MAX_EXACT_NODES"]
+__all__ = ["pipeline_split", "topological_orders", "priority_topological_order", "split_by_priority", "run", "UnitView",
+           "offer_repaired", "MAX_EXACT_NODES"]
 
 MAX_EXACT_NODES = 6000
 
@@ -54,6 +55,16 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
                 far -= 1
             need[j] = K if far == j else min(K, 1 + need[far])
             p_hi[j] = K - 1 - need[j]
+    # per compute class and first position p: the smallest comm factor among positions >= p of that class (inf:
+    # none), for a lower bound on a segment's cost at any position a predecessor state within the bound allows
+    n_cls = ct_prefix.shape[0]
+    cf_suffix = np.full((n_cls, K + 1), INF)
+    for p in range(K - 1, -1, -1):
+        for c in range(n_cls):
+            cf_suffix[c, p] = cf_suffix[c, p + 1]
+        c = cls_at[p]
+        if cf_at[p] < cf_suffix[c, p]:
+            cf_suffix[c, p] = cf_at[p]
     for i in range(n + 1):
         # Empty segment at position p: carry best[p-1][i] over (not with all_used).
         if not all_used:
@@ -78,8 +89,6 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
         S = 0.0
         R = 0.0
         for j in range(i + 1, n + 1):
-            if prune and cmin_prefix[j] - cmin_prefix[i] > bound:
-                break
             x = j - 1
             # receive: earlier nodes feeding x, once each
             for e in range(pred_ptr[x], pred_ptr[x + 1]):
@@ -96,6 +105,26 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
                 if y >= i and y < j - 1:
                     S -= t[y]
             comm_units = S + R
+            if prune:
+                # a lower bound on the segment's cost at any position >= p_lo, non-decreasing in j (compute and
+                # receive charges only grow): once above the bound for every class, no longer segment helps
+                dead = True
+                for c in range(n_cls):
+                    cf_lo = cf_suffix[c, p_lo]
+                    if cf_lo == INF:
+                        continue
+                    low = ct_prefix[c, j] - ct_prefix[c, i]
+                    if not links and cf_lo > 0.0:
+                        r = cf_lo * R
+                        if overlap:
+                            low = low if low > r else r
+                        else:
+                            low = low + r
+                    if low <= bound:
+                        dead = False
+                        break
+                if dead:
+                    break
             for p in range(p_lo, p_hi[j] + 1):
                 if p == 0:
                     if i != 0:
@@ -221,7 +250,90 @@ def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix
                              w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links)
         if cost > value:
             value = cost
+    if not links and value > hi:
+        # the port model adds communication to compute: a second bisection packs with the full segment cost
+        full = _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
+                                  cf_at, sram_at, link_bw_at, overlap, links, all_used, hi, value)
+        if full < value:
+            value = full
     return value
+
+
+@njit(cache=True)
+def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at,
+                       sram_at, link_bw_at, overlap, links, all_used, lo, hi):
+    """The smallest cost (exact, as :func:`_segment_cost`) of a split found by greedy packing with the full
+    segment cost (compute and communication) at most a limit, bisected in [lo, hi]; inf when none is found."""
+    n = t.shape[0]
+    K = cls_at.shape[0]
+    cuts = np.zeros(K + 1, dtype=np.int64)
+    stamp = np.full(n, -1, dtype=np.int64)
+    mark = 0
+    found = np.inf
+    for it in range(24):
+        if hi - lo <= 2e-3 * hi:  # a bound within 0.2% prunes as well as the exact one
+            break
+        limit = 0.5 * (lo + hi)
+        i = 0
+        for p in range(K):
+            mark += 1
+            S = 0.0
+            R = 0.0
+            j = i
+            jj = i
+            # the farthest end within the limit (communication can fall as the segment absorbs consumers), up to
+            # where compute alone or capacity exceeds it
+            while jj < n:
+                jj += 1
+                if w_prefix[jj] - w_prefix[i] > sram_at[p]:
+                    break
+                x = jj - 1
+                for e in range(pred_ptr[x], pred_ptr[x + 1]):
+                    u = pred_idx[e]
+                    if u < i and stamp[u] != mark:
+                        stamp[u] = mark
+                        R += t[u]
+                if last[x] >= jj:
+                    S += t[x]
+                for b in range(bucket_ptr[jj - 1], bucket_ptr[jj]):
+                    y = bucket_idx[b]
+                    if y >= i and y < jj - 1:
+                        S -= t[y]
+                c = ct_prefix[cls_at[p], jj] - ct_prefix[cls_at[p], i]
+                if links:
+                    comm = S / link_bw_at[p] if p + 1 < K else 0.0
+                    cost = c if c > comm else comm
+                elif overlap:
+                    comm = cf_at[p] * (S + R)
+                    cost = c if c > comm else comm
+                else:
+                    cost = c + cf_at[p] * (S + R)
+                if c > limit:
+                    break
+                if cost <= limit:
+                    j = jj
+            cuts[p + 1] = j
+            i = j
+        if i < n:
+            lo = limit
+            continue
+        hi = limit
+        value = 0.0
+        fresh = np.full(n, -1, dtype=np.int64)  # _segment_cost marks by segment start
+        for p in range(K):
+            a, b = cuts[p], cuts[p + 1]
+            if a == b:
+                if all_used:
+                    value = np.inf
+                    break
+                continue
+            cost = _segment_cost(a, b, p, fresh, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix,
+                                 w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links)
+            if cost > value:
+                value = cost
+        if value < found:
+            found = value
+    return found
 
 
 @njit(cache=True)
@@ -316,6 +428,104 @@ def _split_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, we
             by_unit[order[x]] = dev_at[p]
         j = i
     return by_unit, value
+
+
+@njit(cache=True)
+def _heap_push(hk, hv, size, k, v):
+    """Push (k, v) on the binary min-heap of (key, id) pairs hk[:size], hv[:size]; returns the new size."""
+    x = size
+    while x > 0:
+        parent = (x - 1) >> 1
+        if hk[parent] < k or (hk[parent] == k and hv[parent] < v):
+            break
+        hk[x] = hk[parent]
+        hv[x] = hv[parent]
+        x = parent
+    hk[x] = k
+    hv[x] = v
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(hk, hv, size):
+    """Pop the smallest (key, id) pair's id; the heap then holds size - 1 pairs."""
+    top = hv[0]
+    size -= 1
+    k = hk[size]
+    v = hv[size]
+    x = 0
+    while True:
+        c = 2 * x + 1
+        if c >= size:
+            break
+        if c + 1 < size and (hk[c + 1] < hk[c] or (hk[c + 1] == hk[c] and hv[c + 1] < hv[c])):
+            c += 1
+        if k < hk[c] or (k == hk[c] and v < hv[c]):
+            break
+        hk[x] = hk[c]
+        hv[x] = hv[c]
+        x = c
+    hk[x] = k
+    hv[x] = v
+    return top
+
+
+@njit(cache=True)
+def priority_topological_order(pred_count, succ_ptr, succ_idx, key):
+    """Kahn's algorithm taking, among the ready nodes, the one of smallest ``key`` (ties: the smaller id), with a
+    heap (O(n log n)). Shorter than n when the graph has a cycle."""
+    n = key.shape[0]
+    indeg = pred_count.copy()
+    hk = np.empty(n)
+    hv = np.empty(n, dtype=np.int64)
+    size = 0
+    for v in range(n):
+        if indeg[v] == 0:
+            size = _heap_push(hk, hv, size, key[v], v)
+    out = np.empty(n, dtype=np.int64)
+    i = 0
+    while size > 0:
+        best = _heap_pop(hk, hv, size)
+        size -= 1
+        out[i] = best
+        i += 1
+        for e in range(succ_ptr[best], succ_ptr[best + 1]):
+            w = succ_idx[e]
+            indeg[w] -= 1
+            if indeg[w] == 0:
+                size = _heap_push(hk, hv, size, key[w], w)
+    return out[:i]
+
+
+@njit(cache=True)
+def split_by_priority(new_pos, unit_of, count, rank, pred_count, u_succ_ptr, u_succ_idx, u_pred_ptr, u_pred_idx,
+                      cols, weight, t_units, cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at):
+    """RL's re-cut of a batch of proposals: per row of ``new_pos`` (a pipeline position for every node), order the
+    units by (mean position of their nodes, ``rank``) with :func:`priority_topological_order` and split that
+    order optimally (:func:`_split_order`; the arguments after ``u_succ_idx`` are :func:`_split_arguments`'s).
+    Returns (device of each unit, ok) per row; a row is not ok when no split satisfies capacity."""
+    m = new_pos.shape[0]
+    n_fine = new_pos.shape[1]
+    nu = count.shape[0]
+    out = np.zeros((m, nu), dtype=np.int32)
+    ok = np.zeros(m, dtype=np.bool_)
+    upos = np.empty(nu)
+    key = np.empty(nu)
+    for r in range(m):
+        upos[:] = 0.0
+        for v in range(n_fine):
+            upos[unit_of[v]] += new_pos[r, v]
+        for u in range(nu):
+            key[u] = upos[u] / count[u] * (nu + 1) + rank[u]
+        order = priority_topological_order(pred_count, u_succ_ptr, u_succ_idx, key)
+        if order.shape[0] != nu:
+            continue
+        by_unit, value = _split_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units,
+                                      cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at)
+        if by_unit.shape[0]:
+            out[r] = by_unit
+            ok[r] = True
+    return out, ok
 
 
 def topological_orders(graph) -> list[np.ndarray]:
