@@ -45,6 +45,7 @@ struct mcm_repair {
     int32_t *unit_of;            /* N */
     int32_t *mem_ptr, *mem;      /* U + 1, N: members of each unit */
     int32_t *topo;               /* U: units in a topological order of the unit DAG */
+    int32_t *rank;               /* U: index of each unit in topo */
     int32_t *succ_ptr, *succ;    /* unit DAG (forward edges only, deduplicated) */
     int32_t *pred_ptr, *pred;
     double *uweight;             /* U: weight bytes */
@@ -72,6 +73,11 @@ struct mcm_repair_ws {
     float *row, *sc;             /* K, K: backward sums and scores of the unit being assigned */
     int32_t *lvl;                /* K: eligibility level of each position for that unit */
     uint8_t *maybe;              /* U: the assigned successors left the unit's candidate open */
+    int maybe_ok;                /* maybe is current (the assignment ran and nothing rewrote f wholesale) */
+    uint64_t *bm;                /* 2 * ceil(U / 64): units to check this round / next round, by topo index */
+    int32_t *chain_next;         /* 2 * U: units waiting for room at their candidate / for a unit at their stage */
+    int32_t *cap_head, *use_head; /* K, K: heads of those chains */
+    uint8_t *in_chain;           /* 2 * U */
     float *fw_raw;               /* allocation behind fw (rows aligned to 64 bytes) */
 };
 
@@ -95,6 +101,7 @@ void mcm_repair_free(mcm_repair *rp) {
     free(rp->mem_ptr);
     free(rp->mem);
     free(rp->topo);
+    free(rp->rank);
     free(rp->succ_ptr);
     free(rp->succ);
     free(rp->pred_ptr);
@@ -257,6 +264,9 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
             status = MCM_ERR_ARG;
             goto fail;
         }
+        rp->rank = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+        if (!rp->rank) goto fail;
+        for (int32_t j = 0; j < U; j++) rp->rank[rp->topo[j]] = j;
     }
     /* 4. per unit: weight, dataflow participation, allowed devices. */
     for (int32_t i = 0; i < N; i++) {
@@ -361,6 +371,10 @@ void mcm_repair_ws_free(mcm_repair_ws *ws) {
     free(ws->next);
     free(ws->fw_raw);
     free(ws->maybe);
+    free(ws->bm);
+    free(ws->chain_next);
+    free(ws->cap_head);
+    free(ws->in_chain);
     free(ws->load);
     free(ws->pair);
     free(ws->cand);
@@ -380,18 +394,24 @@ mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
     ws->fw_raw = (float *)malloc(sizeof(float) * (2 * U * K + K + 1 + 16));
     ws->fw = ws->fw_raw ? ws->fw_raw + ((64 - ((uintptr_t)ws->fw_raw & 63)) & 63) / sizeof(float) : NULL;
     ws->maybe = (uint8_t *)malloc(U + 1);
+    ws->bm = (uint64_t *)malloc(sizeof(uint64_t) * (2 * ((U + 63) / 64) + 1));
+    ws->chain_next = (int32_t *)malloc(sizeof(int32_t) * (2 * U + 1));
+    ws->cap_head = (int32_t *)malloc(sizeof(int32_t) * (2 * K + 1));
+    ws->in_chain = (uint8_t *)malloc(2 * U + 1);
     ws->load = (double *)malloc(sizeof(double) * (4 * K + 1));
     ws->cand = (int32_t *)malloc(sizeof(int32_t) * (N + 1));
     ws->row = (float *)malloc(sizeof(float) * (2 * K + 1));
     ws->lvl = (int32_t *)malloc(sizeof(int32_t) * (K + 1));
     if (K <= MCM_REPAIR_DENSE_K) ws->pair = (int32_t *)calloc(K * K + 1, sizeof(int32_t));
-    if (!ws->pos_dev || !ws->cdev || !ws->ukeep || !ws->next || !ws->fw || !ws->maybe || !ws->load || !ws->cand ||
+    if (!ws->pos_dev || !ws->cdev || !ws->ukeep || !ws->next || !ws->fw || !ws->maybe || !ws->bm ||
+        !ws->chain_next || !ws->cap_head || !ws->in_chain || !ws->load || !ws->cand ||
         !ws->row ||
         !ws->lvl ||
         (K <= MCM_REPAIR_DENSE_K && !ws->pair)) {
         mcm_repair_ws_free(ws);
         return NULL;
     }
+    ws->use_head = ws->cap_head + K;
     ws->dev_pos = ws->pos_dev + K;
     ws->head = ws->dev_pos + K;
     ws->tail = ws->head + K;
@@ -1233,6 +1253,8 @@ static void move_unit(const mcm_repair *rp, mcm_repair_ws *ws, int32_t a, int32_
     ws->cnt[to]++;
     ws->load[to] += rp->uweight[a];
     ws->f[a] = to;
+    /* the predecessors' successors changed: their candidates may have opened */
+    for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) ws->maybe[rp->pred[e]] = 1;
 }
 
 /* Can unit a move from its position to `to` (one step) without breaking dataflow or skip? */
@@ -1357,22 +1379,95 @@ static void fix_all_used(const mcm_repair *rp, mcm_repair_ws *ws) {
     }
 }
 
+static inline void bit_set(uint64_t *bm, int32_t j) { bm[j >> 6] |= 1ULL << (j & 63); }
+
+/* Mark every unit of a chain (from head, linked through next, flagged in flag) in both bit maps, and empty it. */
+static void chain_release(int32_t *head, int32_t *next, uint8_t *flag, const int32_t *rank, uint64_t *cur,
+                          uint64_t *nxt) {
+    for (int32_t a = *head; a >= 0; a = next[a]) {
+        bit_set(cur, rank[a]);
+        bit_set(nxt, rank[a]);
+        flag[a] = 0;
+    }
+    *head = -1;
+}
+
 /* Step 8: units off their candidate go back to it wherever every constraint still holds (each return is a
- * gain, so this ends); the lists keep their invariants through move_unit. */
+ * gain, so this ends), in rounds over the topological order. A check can only change its verdict when a
+ * neighbour moves (dataflow, skip), when the candidate stage loses a unit (capacity) or when the unit's stage gains
+ * one (all_used); so a round visits only the units such an event touched since their last check (a bit map by
+ * topological index, walked in order; units failing for room or for all_used wait in per-stage chains), and the
+ * first round only the displaced units whose assigned successors left the candidate open (maybe). This visits
+ * exactly the units whose check can succeed, in the order of full sweeps, so the result is that of full sweeps. */
 static void restore_candidates(const mcm_repair *rp, mcm_repair_ws *ws) {
-    const int32_t U = rp->U;
+    const int32_t U = rp->U, K = rp->K, nw = (U + 63) >> 6;
+    const int32_t *topo = rp->topo, *rank = rp->rank, *c = ws->c;
+    int32_t *f = ws->f, *cnt = ws->cnt;
+    double *load = ws->load;
+    uint64_t *cur = ws->bm, *nxt = ws->bm + nw;
+    int32_t *cnext = ws->chain_next, *unext = ws->chain_next + U;
+    uint8_t *in_cap = ws->in_chain, *in_use = ws->in_chain + U;
+    const int filter = ws->maybe_ok;
+    memset(cur, 0, sizeof(uint64_t) * (size_t)nw);
+    for (int32_t j = 0; j < U; j++) {
+        const int32_t a = topo[j];
+        const uint64_t on = (uint64_t)((f[a] != c[a]) & ((!filter) | ws->maybe[a]));
+        cur[j >> 6] |= on << (j & 63);
+    }
+    for (int32_t k = 0; k < K; k++) ws->cap_head[k] = ws->use_head[k] = -1;
+    memset(ws->in_chain, 0, 2 * (size_t)U);
     for (int round = 0; round < 4; round++) {
         int changed = 0;
-        for (int32_t j = 0; j < U; j++) {
-            const int32_t a = rp->topo[j], k = ws->c[a], from = ws->f[a];
-            if (from == k) continue;
-            if (rp->capacity && !fits(rp, ws, k, rp->uweight[a])) continue;
-            if (rp->all_used && ws->cnt[from] == 1) continue;
-            if (!can_step(rp, ws, a, k)) continue;
-            move_unit(rp, ws, a, k, 1);
-            changed = 1;
+        memset(nxt, 0, sizeof(uint64_t) * (size_t)nw);
+        for (int32_t w = 0; w < nw; w++) {
+            uint64_t done = 0;
+            for (;;) {
+                const uint64_t x = cur[w] & ~done;
+                if (!x) break;
+                const int b = __builtin_ctzll(x);
+                done = b == 63 ? ~0ULL : ((2ULL << b) - 1);
+                const int32_t a = topo[(w << 6) + b], k = c[a], from = f[a];
+                if (from == k) continue;
+                if (rp->capacity && !fits(rp, ws, k, rp->uweight[a])) {
+                    if (!in_cap[a]) {
+                        in_cap[a] = 1;
+                        cnext[a] = ws->cap_head[k];
+                        ws->cap_head[k] = a;
+                    }
+                    continue;
+                }
+                if (rp->all_used && cnt[from] == 1) {
+                    if (!in_use[a]) {
+                        in_use[a] = 1;
+                        unext[a] = ws->use_head[from];
+                        ws->use_head[from] = a;
+                    }
+                    continue;
+                }
+                if (!can_step(rp, ws, a, k)) continue;
+                /* move (the same arithmetic as move_unit; the stage lists are no longer needed) */
+                cnt[from]--;
+                load[from] -= rp->uweight[a];
+                cnt[k]++;
+                load[k] += rp->uweight[a];
+                f[a] = k;
+                changed = 1;
+                for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) {
+                    bit_set(cur, rank[rp->pred[e]]);
+                    bit_set(nxt, rank[rp->pred[e]]);
+                }
+                for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
+                    bit_set(cur, rank[rp->succ[e]]);
+                    bit_set(nxt, rank[rp->succ[e]]);
+                }
+                if (rp->capacity) chain_release(&ws->cap_head[from], cnext, in_cap, rank, cur, nxt);
+                if (rp->all_used) chain_release(&ws->use_head[k], unext, in_use, rank, cur, nxt);
+            }
         }
         if (!changed) return;
+        uint64_t *t = cur;
+        cur = nxt;
+        nxt = t;
     }
 }
 
@@ -1416,6 +1511,7 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         memcpy(ws->f, ws->c, sizeof(int32_t) * (size_t)U);
     } else {
         int ok = 1;
+        ws->maybe_ok = 0;
         if (rp->plain && rp->skip >= K) {
             for (int32_t a = 0; a < U; a++) {
                 ws->L[a] = 0;
@@ -1426,6 +1522,7 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         }
         if (ok && rp->dataflow != MCM_DATAFLOW_NONE) {
             ok = assign_positions(rp, ws, ukeep);
+            ws->maybe_ok = ok;
             if (!ok && rp->skip < K) ok = fix_windows(rp, ws);
             /* Last resort: the least solution of the bounds is itself dataflow- and skip-valid. */
             if (!ok) memcpy(ws->f, ws->L, sizeof(int32_t) * (size_t)U);
@@ -1438,9 +1535,24 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         for (int32_t a = 0; a < U; a++) {
             if (!rp->df[a] && pos_ok(rp, ws, a, ws->c[a])) ws->f[a] = ws->c[a];
         }
-        build_lists(rp, ws);
-        if (rp->capacity) fix_capacity(rp, ws);
-        if (rp->all_used) fix_all_used(rp, ws);
+        /* stage loads and counts (in the order build_lists sums them); the stage lists only when a stage is
+         * over capacity or all_used is on */
+        int need_lists = rp->all_used;
+        for (int32_t k = 0; k < K; k++) {
+            ws->cnt[k] = 0;
+            ws->load[k] = 0.0;
+        }
+        for (int32_t j = 0; j < U; j++) {
+            const int32_t a = rp->topo[j], k = ws->f[a];
+            ws->cnt[k]++;
+            ws->load[k] += rp->uweight[a];
+        }
+        for (int32_t k = 0; k < K && rp->capacity; k++) need_lists |= !fits(rp, ws, k, 0.0);
+        if (need_lists) {
+            build_lists(rp, ws);
+            if (rp->capacity) fix_capacity(rp, ws);
+            if (rp->all_used) fix_all_used(rp, ws);
+        }
         restore_candidates(rp, ws);
         (void)ok; /* a closed window is not final: the later passes may still reach a valid placement */
         valid = check_units(rp, ws, ws->f);
@@ -1454,10 +1566,9 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         for (int32_t j = rp->mem_ptr[a]; j < rp->mem_ptr[a + 1]; j++) {
             const int32_t i = rp->mem[j];
             out[i] = d;
-            if (in[i] != d) {
-                mv++;
-                mw += rp->ncost[i];
-            }
+            const int off = in[i] != d; /* branch-free: a coin flip for random candidates */
+            mv += off;
+            mw += rp->ncost[i] * (double)off;
         }
     }
     if (moved) *moved = mv;
