@@ -72,7 +72,7 @@ struct mcm_repair_ws {
     int32_t *cand;               /* N (random_valid) */
     float *row, *sc;             /* K, K: backward sums and scores of the unit being assigned */
     int32_t *lvl;                /* K: eligibility level of each position for that unit */
-    uint8_t *maybe;              /* U: the assigned successors left the unit's candidate open */
+    uint8_t *maybe;              /* U: the assigned neighbours left the unit's candidate open */
     int maybe_ok;                /* maybe is current (the assignment ran and nothing rewrote f wholesale) */
     uint64_t *bm;                /* 2 * ceil(U / 64): units to check this round / next round, by topo index */
     int32_t *chain_next;         /* 2 * U: units waiting for room at their candidate / for a unit at their stage */
@@ -943,7 +943,7 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c
         row_sum_avx512(r, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K, C);
         const int32_t cv = c[v], bv = rp->bal[v];
         int32_t lo = dlo[v], hi = dhi[v];
-        maybe[v] = (uint8_t)(lo <= cv && cv <= hi); /* the successors allow the candidate */
+        maybe[v] = (uint8_t)(lo <= cv && cv <= hi); /* the successors allow the candidate (predecessors: below) */
         if (L[v] > lo) lo = L[v];
         if (H[v] < hi) hi = H[v];
         if (s < K) {
@@ -989,6 +989,11 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c
             best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
         }
         f[v] = best;
+        /* the successors' candidates stay open only at or after this position (and within the skip) */
+        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+            const int32_t w = rp->succ[e], d = c[w] - best;
+            maybe[w] &= (uint8_t)((d >= 0) & (d <= s));
+        }
         if (cap) {
             const __m512d wv8 = _mm512_set1_pd(wv);
             const uint64_t at = 1ULL << best, from = ~0ULL << best;
@@ -1096,7 +1101,7 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         row_sum(row, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K);
         /* window: assigned successors (and, with skip, the co-successors of the predecessors) */
         int32_t lo = dlo[v], hi = dhi[v];
-        ws->maybe[v] = (uint8_t)(lo <= c[v] && c[v] <= hi); /* the successors allow the candidate */
+        ws->maybe[v] = (uint8_t)(lo <= c[v] && c[v] <= hi); /* the successors allow it (predecessors: below) */
         if (!plain) {
             if (L[v] > lo) lo = L[v];
             if (H[v] < hi) hi = H[v];
@@ -1124,6 +1129,11 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
             best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
         }
         f[v] = best;
+        /* the successors' candidates stay open only at or after this position (and within the skip) */
+        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+            const int32_t w = rp->succ[e], d = c[w] - best;
+            ws->maybe[w] &= (uint8_t)((d >= 0) & (d <= s));
+        }
         if (rp->capacity) {
             load[best] += wv;
             for (int32_t k = best; k < K; k++) room[k] -= wv;
@@ -1253,8 +1263,9 @@ static void move_unit(const mcm_repair *rp, mcm_repair_ws *ws, int32_t a, int32_
     ws->cnt[to]++;
     ws->load[to] += rp->uweight[a];
     ws->f[a] = to;
-    /* the predecessors' successors changed: their candidates may have opened */
+    /* the neighbours' candidates may have opened */
     for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) ws->maybe[rp->pred[e]] = 1;
+    for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) ws->maybe[rp->succ[e]] = 1;
 }
 
 /* Can unit a move from its position to `to` (one step) without breaking dataflow or skip? */
@@ -1397,7 +1408,7 @@ static void chain_release(int32_t *head, int32_t *next, uint8_t *flag, const int
  * neighbour moves (dataflow, skip), when the candidate stage loses a unit (capacity) or when the unit's stage gains
  * one (all_used); so a round visits only the units such an event touched since their last check (a bit map by
  * topological index, walked in order; units failing for room or for all_used wait in per-stage chains), and the
- * first round only the displaced units whose assigned successors left the candidate open (maybe). This visits
+ * first round only the displaced units whose assigned neighbours left the candidate open (maybe). This visits
  * exactly the units whose check can succeed, in the order of full sweeps, so the result is that of full sweeps. */
 static void restore_candidates(const mcm_repair *rp, mcm_repair_ws *ws) {
     const int32_t U = rp->U, K = rp->K, nw = (U + 63) >> 6;
