@@ -95,6 +95,11 @@ static int32_t uf_find(int32_t *parent, int32_t x) {
     return x;
 }
 
+int mcm_repair_simd(const mcm_repair *rp) {
+    if (rp->avx512) return 2;
+    return (MCM_REPAIR_SSE2 && (rp->K & 3) == 0) ? 1 : 0;
+}
+
 void mcm_repair_free(mcm_repair *rp) {
     if (!rp) return;
     free(rp->unit_of);

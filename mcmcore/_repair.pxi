@@ -10,6 +10,7 @@ cdef extern from "mcm.h" nogil:
     int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_weight, char *err,
                        size_t err_len)
     void mcm_repair_free(mcm_repair *rp)
+    int mcm_repair_simd(const mcm_repair *rp)
     mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp)
     void mcm_repair_ws_free(mcm_repair_ws *ws)
     int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *inp, int32_t *out, int64_t *moved,
@@ -62,6 +63,11 @@ cdef class Repairer:
             mcm_repair_ws_free(self.ws)
         if self.rp != NULL:
             mcm_repair_free(self.rp)
+
+    @property
+    def simd(self):
+        """The scoring pass in use: 2 AVX-512, 1 SSE2, 0 portable C (all give the same placements)."""
+        return mcm_repair_simd(self.rp)
 
     def run(self, const int32_t[::1] placement):
         cdef int32_t N = self.problem.n_nodes
