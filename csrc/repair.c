@@ -1033,9 +1033,109 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c
     return ok;
 }
 
+/* backward_avx512_c for the common case of at most 16 positions and no max_skip: one register per row, 16-bit
+ * masks, the whole range as every unit's bounds (the window is [0, lowest successor]), so fewer instructions per
+ * unit; the same operations on the values, so the same placement. */
+MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
+    const int32_t U = rp->U, K = rp->K;
+    const __mmask16 kmask = (__mmask16)((1u << K) - 1);
+    const float *fw = ws->fw;
+    float *pm = ws->pm;
+    const int32_t *c = ws->c;
+    int32_t *f = ws->f, *dhi = ws->dhi;
+    uint8_t *maybe = ws->maybe;
+    for (int32_t a = 0; a < U; a++) dhi[a] = K - 1;
+    double *room = ws->inw, *capx = ws->rank_sum, *load = ws->load, rem = 0.0;
+    const int cap = rp->capacity;
+    if (cap) {
+        double acc = 0.0;
+        for (int32_t k = 0; k < K; k++) {
+            load[k] = 0.0;
+            acc += cap_at(rp, ws, k);
+            room[k] = acc;
+            capx[k] = cap_at(rp, ws, k) * (1.0 + 1e-9);
+        }
+        for (int32_t a = 0; a < U; a++) rem += rp->uweight[a];
+    }
+    const __mmask8 m0 = (__mmask8)(K >= 8 ? 0xFF : (1u << K) - 1), m1 = (__mmask8)(K > 8 ? (1u << (K - 8)) - 1 : 0);
+    __m512d ld0 = _mm512_setzero_pd(), ld1 = _mm512_setzero_pd(), cx0 = _mm512_setzero_pd(),
+            cx1 = _mm512_setzero_pd(), ro0 = _mm512_setzero_pd(), ro1 = _mm512_setzero_pd();
+    if (cap) {
+        ld0 = _mm512_maskz_loadu_pd(m0, load);
+        ld1 = _mm512_maskz_loadu_pd(m1, load + 8);
+        cx0 = _mm512_maskz_loadu_pd(m0, capx);
+        cx1 = _mm512_maskz_loadu_pd(m1, capx + 8);
+        ro0 = _mm512_maskz_loadu_pd(m0, room);
+        ro1 = _mm512_maskz_loadu_pd(m1, room + 8);
+    }
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (int32_t j = U - 1; j >= 0; j--) {
+        const int32_t v = rp->topo[j];
+        __m512 r = _mm512_setzero_ps();
+        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+            const int32_t w = rp->succ[e];
+            r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_maskz_loadu_ps(kmask, pm + (size_t)w * K),
+                                               _mm512_set1_ps(rp->inv_in[w])));
+        }
+        const int32_t cv = c[v], bv = rp->bal[v], hi = dhi[v];
+        maybe[v] = (uint8_t)(cv <= hi);
+        const float kv = (float)ukeep[v];
+        const double wv = rp->uweight[v];
+        rem -= wv;
+        const uint32_t W = (2u << hi) - 1;
+        __m512 sc = _mm512_add_ps(_mm512_maskz_loadu_ps(kmask, fw + (size_t)v * K), r);
+        sc = _mm512_mask_add_ps(sc, (__mmask16)(1u << cv), sc, _mm512_set1_ps(kv));
+        uint32_t M = W;
+        if (cap) {
+            const __m512d wv8 = _mm512_set1_pd(wv), rem8 = _mm512_set1_pd(rem);
+            const uint32_t fit = (uint32_t)_mm512_cmp_pd_mask(_mm512_add_pd(ld0, wv8), cx0, _CMP_LE_OQ) |
+                                 ((uint32_t)_mm512_cmp_pd_mask(_mm512_add_pd(ld1, wv8), cx1, _CMP_LE_OQ) << 8);
+            const uint32_t rm = (uint32_t)_mm512_cmp_pd_mask(ro0, rem8, _CMP_GE_OQ) |
+                                ((uint32_t)_mm512_cmp_pd_mask(ro1, rem8, _CMP_GE_OQ) << 8);
+            const uint32_t m2 = W & fit, m3 = m2 & rm;
+            M = m3 ? m3 : (m2 ? m2 : W);
+        }
+        const float m = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, sc));
+        const float thr = m - 1e-5f * (1.0f + fabsf(m));
+        const uint64_t near = _mm512_mask_cmp_ps_mask((__mmask16)M, sc, _mm512_set1_ps(thr), _CMP_GE_OQ);
+        const int32_t nb = nearest_bit(near, bv), keep = -(int32_t)((near >> cv) & 1);
+        const int32_t best = (cv & keep) | (nb & ~keep); /* W holds position 0 at least: never empty */
+        f[v] = best;
+        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+            const int32_t w = rp->succ[e];
+            maybe[w] &= (uint8_t)(c[w] >= best);
+        }
+        if (cap) {
+            const __m512d wv8 = _mm512_set1_pd(wv);
+            const uint32_t at = 1u << best, from = 0xFFFFu << best;
+            ld0 = _mm512_mask_add_pd(ld0, (__mmask8)at, ld0, wv8);
+            ld1 = _mm512_mask_add_pd(ld1, (__mmask8)(at >> 8), ld1, wv8);
+            ro0 = _mm512_mask_sub_pd(ro0, (__mmask8)from, ro0, wv8);
+            ro1 = _mm512_mask_sub_pd(ro1, (__mmask8)(from >> 8), ro1, wv8);
+        }
+        for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+            const int32_t u = rp->pred[e], h = dhi[u];
+            dhi[u] = h < best ? h : best;
+        }
+        const float t = _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32(cv), r)) + kv;
+        _mm512_mask_storeu_ps(pm + (size_t)v * K, kmask,
+                              _mm512_mask_max_ps(r, (__mmask16)((2u << cv) - 1), r, _mm512_set1_ps(t)));
+    }
+    if (cap) {
+        _mm512_mask_storeu_pd(load, m0, ld0);
+        _mm512_mask_storeu_pd(load + 8, m1, ld1);
+        _mm512_mask_storeu_pd(room, m0, ro0);
+        _mm512_mask_storeu_pd(room + 8, m1, ro1);
+    }
+    return 1;
+}
+
 MCM_AVX512_FN static int assign_positions_avx512(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
     switch ((rp->K + 15) >> 4) {
-    case 1: forward_avx512_c(rp, ws, ukeep, 1); return backward_avx512_c(rp, ws, ukeep, 1);
+    case 1:
+        forward_avx512_c(rp, ws, ukeep, 1);
+        if (rp->skip >= rp->K) return backward_avx512_k16(rp, ws, ukeep);
+        return backward_avx512_c(rp, ws, ukeep, 1);
     case 2: forward_avx512_c(rp, ws, ukeep, 2); return backward_avx512_c(rp, ws, ukeep, 2);
     case 3: forward_avx512_c(rp, ws, ukeep, 3); return backward_avx512_c(rp, ws, ukeep, 3);
     default: forward_avx512_c(rp, ws, ukeep, 4); return backward_avx512_c(rp, ws, ukeep, 4);
