@@ -1069,6 +1069,11 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         ro1 = _mm512_maskz_loadu_pd(m1, room + 8);
     }
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    /* The previous unit's capacity update is applied one unit late: this unit's masks are computed both without
+     * it (A) and with it at every position (B, the same additions the update makes), and the previous position
+     * picks per lane, so the loop-carried chain is a few bit operations instead of vector arithmetic. */
+    double wvp = 0.0;
+    uint32_t atp = 0, fromp = 0;
     for (int32_t j = U - 1; j >= 0; j--) {
         const int32_t v = rp->topo[j];
         __m512 r = _mm512_setzero_ps();
@@ -1087,11 +1092,23 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         sc = _mm512_mask_add_ps(sc, (__mmask16)(1u << cv), sc, _mm512_set1_ps(kv));
         uint32_t M = W;
         if (cap) {
-            const __m512d wv8 = _mm512_set1_pd(wv), rem8 = _mm512_set1_pd(rem);
-            const uint32_t fit = (uint32_t)_mm512_cmp_pd_mask(_mm512_add_pd(ld0, wv8), cx0, _CMP_LE_OQ) |
-                                 ((uint32_t)_mm512_cmp_pd_mask(_mm512_add_pd(ld1, wv8), cx1, _CMP_LE_OQ) << 8);
-            const uint32_t rm = (uint32_t)_mm512_cmp_pd_mask(ro0, rem8, _CMP_GE_OQ) |
-                                ((uint32_t)_mm512_cmp_pd_mask(ro1, rem8, _CMP_GE_OQ) << 8);
+            const __m512d wv8 = _mm512_set1_pd(wv), rem8 = _mm512_set1_pd(rem), wp8 = _mm512_set1_pd(wvp);
+            const __m512d lb0 = _mm512_add_pd(ld0, wp8), lb1 = _mm512_add_pd(ld1, wp8);
+            const __m512d rb0 = _mm512_sub_pd(ro0, wp8), rb1 = _mm512_sub_pd(ro1, wp8);
+            const uint32_t fitA = (uint32_t)_mm512_cmp_pd_mask(_mm512_add_pd(ld0, wv8), cx0, _CMP_LE_OQ) |
+                                  ((uint32_t)_mm512_cmp_pd_mask(_mm512_add_pd(ld1, wv8), cx1, _CMP_LE_OQ) << 8);
+            const uint32_t fitB = (uint32_t)_mm512_cmp_pd_mask(_mm512_add_pd(lb0, wv8), cx0, _CMP_LE_OQ) |
+                                  ((uint32_t)_mm512_cmp_pd_mask(_mm512_add_pd(lb1, wv8), cx1, _CMP_LE_OQ) << 8);
+            const uint32_t rmA = (uint32_t)_mm512_cmp_pd_mask(ro0, rem8, _CMP_GE_OQ) |
+                                 ((uint32_t)_mm512_cmp_pd_mask(ro1, rem8, _CMP_GE_OQ) << 8);
+            const uint32_t rmB = (uint32_t)_mm512_cmp_pd_mask(rb0, rem8, _CMP_GE_OQ) |
+                                 ((uint32_t)_mm512_cmp_pd_mask(rb1, rem8, _CMP_GE_OQ) << 8);
+            /* apply the previous unit's update (exactly the lanes lb / rb computed above) */
+            ld0 = _mm512_mask_mov_pd(ld0, (__mmask8)atp, lb0);
+            ld1 = _mm512_mask_mov_pd(ld1, (__mmask8)(atp >> 8), lb1);
+            ro0 = _mm512_mask_mov_pd(ro0, (__mmask8)fromp, rb0);
+            ro1 = _mm512_mask_mov_pd(ro1, (__mmask8)(fromp >> 8), rb1);
+            const uint32_t fit = (fitA & ~atp) | (fitB & atp), rm = (rmA & ~fromp) | (rmB & fromp);
             const uint32_t m2 = W & fit, m3 = m2 & rm;
             M = m3 ? m3 : (m2 ? m2 : W);
         }
@@ -1105,14 +1122,9 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
             const int32_t w = rp->succ[e];
             maybe[w] &= (uint8_t)(c[w] >= best);
         }
-        if (cap) {
-            const __m512d wv8 = _mm512_set1_pd(wv);
-            const uint32_t at = 1u << best, from = 0xFFFFu << best;
-            ld0 = _mm512_mask_add_pd(ld0, (__mmask8)at, ld0, wv8);
-            ld1 = _mm512_mask_add_pd(ld1, (__mmask8)(at >> 8), ld1, wv8);
-            ro0 = _mm512_mask_sub_pd(ro0, (__mmask8)from, ro0, wv8);
-            ro1 = _mm512_mask_sub_pd(ro1, (__mmask8)(from >> 8), ro1, wv8);
-        }
+        wvp = wv;
+        atp = 1u << best;
+        fromp = 0xFFFFu << best;
         for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
             const int32_t u = rp->pred[e], h = dhi[u];
             dhi[u] = h < best ? h : best;
@@ -1122,6 +1134,11 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
                               _mm512_mask_max_ps(r, (__mmask16)((2u << cv) - 1), r, _mm512_set1_ps(t)));
     }
     if (cap) {
+        const __m512d wp8 = _mm512_set1_pd(wvp);
+        ld0 = _mm512_mask_add_pd(ld0, (__mmask8)atp, ld0, wp8);
+        ld1 = _mm512_mask_add_pd(ld1, (__mmask8)(atp >> 8), ld1, wp8);
+        ro0 = _mm512_mask_sub_pd(ro0, (__mmask8)fromp, ro0, wp8);
+        ro1 = _mm512_mask_sub_pd(ro1, (__mmask8)(fromp >> 8), ro1, wp8);
         _mm512_mask_storeu_pd(load, m0, ld0);
         _mm512_mask_storeu_pd(load + 8, m1, ld1);
         _mm512_mask_storeu_pd(room, m0, ro0);
