@@ -262,3 +262,34 @@ def test_resplit_proposals_are_clean_pipelines():
     rng = np.random.default_rng(1)
     _, info = env.step_batch(rng.integers(0, env.n_deltas, size=(6, env.max_nodes)))
     assert info["valid"].all() and (info["moved"] == 0).all()  # a split needs no repair
+
+
+def test_rl_method_counts_every_sample_and_reports_distinct_placements():
+    from mcmcore.search import partition
+
+    g = layered_dag(30, seed=9)
+    pkg = Package.preset("ring4")
+    res = partition(g, pkg, method="rl", policy=PlacementPolicy(RES), max_evals=60, batch=16, seed=0,
+                    progress=False, n_threads=1)
+    assert res.evals == 60
+    assert 1 <= res.info["rl_distinct_placements"] <= 60
+
+
+def test_env_cache_matches_a_fresh_evaluation():
+    env = PlacementEnv(layered_dag(30, seed=2), Package.preset("ring4"), n_threads=1, action="residual",
+                       resplit=True)
+    env.reset(seed=0)
+    rng = np.random.default_rng(3)
+    acts = rng.integers(0, env.n_deltas, size=(8, env.max_nodes))
+    acts[4:] = acts[:4]
+    r1, i1 = env.step_batch(acts)
+    assert i1["fresh"][:4].sum() == len({a.tobytes() for a in env.proposals_to_placements(acts[:4])})
+    assert not i1["fresh"][4:].any()
+    r2, i2 = env.step_batch(acts)
+    assert not i2["fresh"].any()
+    other = PlacementEnv(layered_dag(30, seed=2), Package.preset("ring4"), n_threads=1, action="residual",
+                         resplit=True)
+    other.reset(seed=0)
+    r3, i3 = other.step_batch(acts)
+    assert np.array_equal(r1, r2) and np.array_equal(r1, r3)
+    assert np.array_equal(i1["placements"], i3["placements"]) and np.array_equal(i1["values"], i3["values"])

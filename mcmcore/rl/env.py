@@ -250,6 +250,11 @@ class PlacementEnv(gym.Env):
         self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.MultiDiscrete(np.full(self.max_nodes, self.n_actions, dtype=np.int64))
         self.index = 0
+        #: per instance: (raw placement key -> (placement key, ok, moved), placement key -> (repaired placement,
+        #: value, violations)); see evaluate_placements
+        self._eval_cache: dict[int, tuple[dict, dict]] = {}
+        #: placements per instance before that cache starts over (bounded memory)
+        self.eval_cache_size = 32768
         #: seconds spent in repair and in evaluation (for the samples/s breakdown)
         self.timing = {"repair": 0.0, "evaluate": 0.0}
 
@@ -280,7 +285,8 @@ class PlacementEnv(gym.Env):
 
     def step(self, action):
         rewards, info = self.step_batch(np.asarray(action)[None, :])
-        one = {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in info.items()}
+        # "fresh" (evaluated now, not served from the cache) depends on history: not part of a step's info
+        one = {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in info.items() if k != "fresh"}
         return self._obs(), float(rewards[0]), True, False, one
 
     def _obs(self) -> dict[str, np.ndarray]:
@@ -468,24 +474,76 @@ class PlacementEnv(gym.Env):
         return out
 
     def evaluate_placements(self, raw: np.ndarray) -> dict[str, np.ndarray]:
-        """Repair and evaluate (M, n_fine) raw placements of the current instance."""
+        """Repair and evaluate (M, n_fine) raw placements of the current instance.
+
+        Repair and evaluation are deterministic, so nothing is done twice on an instance: a raw placement seen
+        before (in this batch or an earlier one) is served from a per-instance cache, and a repaired placement
+        evaluated before is not evaluated again. ``info["fresh"]`` marks the rows whose (repaired) placement was
+        evaluated now, the first occurrence of each. (Keys are 64-bit hashes of the placements' bytes; the cache
+        holds at most ``eval_cache_size`` placements per instance and starts over when full.)"""
         from mcmcore.repair import repair_batch
 
         inst = self.instance
-        t0 = time.perf_counter()
-        placements, moved, ok = repair_batch(inst.graph, inst.package, raw, constraints=self.constraints,
-                                             n_threads=self.n_threads)
-        t1 = time.perf_counter()
-        values, violations = evaluate_batch(inst.graph, inst.package, placements, constraints=self.constraints,
-                                            n_threads=self.n_threads, return_violations=True, overlap=self.overlap,
-                                            objective="interval" if self.objective == "throughput" else "latency")
-        t2 = time.perf_counter()
-        self.timing["repair"] += t1 - t0
-        self.timing["evaluate"] += t2 - t1
-        valid = np.asarray(ok, dtype=bool) & (np.asarray(violations) == 0)
-        return {"placements": placements, "values": np.asarray(values, dtype=np.float64),
-                "violations": np.where(valid, 0, np.maximum(np.asarray(violations), 1)), "valid": valid,
-                "moved": np.asarray(moved)}
+        raw = np.ascontiguousarray(raw, dtype=np.int32)
+        m, n = raw.shape
+        raw_cache, store = self._eval_cache.setdefault(self.index, ({}, {}))
+        keys = [hash(row.tobytes()) for row in raw]
+        batch: dict[int, tuple] = {}  # raw key -> (placement key, ok, moved), for this batch
+        first: dict[int, int] = {}
+        for i, k in enumerate(keys):
+            if k in raw_cache:
+                batch[k] = raw_cache[k]
+            elif k not in first:
+                first[k] = i
+        fresh = np.zeros(m, dtype=bool)
+        known = {pk: store[pk] for pk, _, _ in batch.values()}  # placement key -> (placement, value, violations)
+        if first:
+            rows = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+            t0 = time.perf_counter()
+            placements, moved, ok = repair_batch(inst.graph, inst.package, raw[rows], constraints=self.constraints,
+                                                 n_threads=self.n_threads)
+            t1 = time.perf_counter()
+            pkeys = [hash(row.tobytes()) for row in placements]
+            new: dict[int, int] = {}
+            for j, pk in enumerate(pkeys):
+                if pk in store:
+                    known[pk] = store[pk]
+                elif pk not in new:
+                    new[pk] = j
+            if new:
+                sel = np.fromiter(new.values(), dtype=np.int64, count=len(new))
+                fresh[rows[sel]] = True
+                values, violations = evaluate_batch(inst.graph, inst.package, placements[sel],
+                                                    constraints=self.constraints, n_threads=self.n_threads,
+                                                    return_violations=True, overlap=self.overlap,
+                                                    objective="interval" if self.objective == "throughput"
+                                                    else "latency")
+                for j, pk in enumerate(new):
+                    known[pk] = (placements[sel[j]], float(values[j]), int(violations[j]))
+            t2 = time.perf_counter()
+            self.timing["repair"] += t1 - t0
+            self.timing["evaluate"] += t2 - t1
+            for j, k in enumerate(first):
+                batch[k] = (pkeys[j], bool(ok[j]), int(moved[j]))
+            if len(store) + len(new) > self.eval_cache_size:
+                store.clear()
+                raw_cache.clear()
+            for pk in new:
+                store[pk] = known[pk]
+            for k in first:
+                if batch[k][0] in store:
+                    raw_cache[k] = batch[k]
+        out = np.empty((m, n), dtype=np.int32)
+        values = np.empty(m)
+        violations = np.empty(m, dtype=np.int64)
+        okay = np.empty(m, dtype=bool)
+        moved = np.empty(m, dtype=np.int64)
+        for i, k in enumerate(keys):
+            pk, okay[i], moved[i] = batch[k]
+            out[i], values[i], violations[i] = known[pk]
+        valid = okay & (violations == 0)
+        return {"placements": out, "values": values, "violations": np.where(valid, 0, np.maximum(violations, 1)),
+                "valid": valid, "moved": moved, "fresh": fresh}
 
     def step_batch(self, actions: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Many proposals for the current instance: ``(rewards, info)`` with arrays of length M.

@@ -49,7 +49,11 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
     """``rl`` method. Options: ``policy`` (a policy file, a PlacementPolicy, ``"scratch"``, default the shipped
     pre-trained policy), ``batch`` (samples per PPO update), ``epochs``, ``lr``, ``ent_coef``, ``temperature``,
     ``device`` (default cpu), ``coarsen_above`` (act on a coarsened graph above this many nodes), ``top_quantile``
-    (risk-seeking share of each batch that is reinforced; default 0: the usual value baseline)."""
+    (risk-seeking share of each batch that is reinforced; default 0: the usual value baseline).
+
+    Every sample counts against the budget, repeats included (the re-cut maps many different moves to the same
+    split; the env serves a repeat from its cache instead of repairing and evaluating it again);
+    ``info["rl_distinct_placements"]`` counts the distinct placements evaluated."""
     if options:
         raise ValueError(f"unknown rl option(s): {', '.join(sorted(options))}")
     if not isinstance(batch, (int, np.integer)) or batch < 1:
@@ -69,7 +73,10 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
                        top_quantile=float(top_quantile or 0.0))
     trainer = PPO(env, net, config)
 
+    distinct = [0]  # placements evaluated for the first time (the env serves repeats from its cache)
+
     def offer(info):
+        distinct[0] += int(np.count_nonzero(info.get("fresh", True)))
         tracker.offer_batch(info["placements"], info["values"], info["violations"])
 
     idx, (x, edges) = trainer._observe()
@@ -88,7 +95,7 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
     while not tracker.exhausted():
         m = int(min(batch, tracker.remaining_evals()))
         trainer.step(offer, m=m)
-    tracker.info.update({"rl_updates": trainer.updates, "rl_seconds_policy": trainer.timing["policy"],
+    tracker.info.update({"rl_updates": trainer.updates, "rl_distinct_placements": distinct[0], "rl_seconds_policy": trainer.timing["policy"],
                          "rl_seconds_update": trainer.timing["update"],
                          "rl_seconds_repair": env.timing["repair"], "rl_seconds_evaluate": env.timing["evaluate"],
                          "rl_seconds_resplit": env.timing.get("resplit", 0.0)})
