@@ -453,6 +453,66 @@ static inline int fits(const mcm_repair *rp, const mcm_repair_ws *ws, int32_t k,
     return !mcm__over_capacity(ws->load[k] + extra, cap_at(rp, ws, k));
 }
 
+/* The window of positions unit v may take in the assignment: at most its assigned successors' lowest, at least
+ * their highest minus max_skip, within its bounds [L, H], and (max_skip) within skip of every position its
+ * predecessors' other successors already fix. Records maybe[v]: the successors leave v's candidate open. */
+static inline void unit_window(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, int32_t *plo, int32_t *phi) {
+    const int32_t K = rp->K, s = rp->skip;
+    const int32_t *dlo = ws->dlo, *dhi = ws->dhi;
+    int32_t lo = dlo[v], hi = dhi[v];
+    ws->maybe[v] = (uint8_t)(lo <= ws->c[v] && ws->c[v] <= hi);
+    if (ws->L[v] > lo) lo = ws->L[v];
+    if (ws->H[v] < hi) hi = ws->H[v];
+    if (s < K) {
+        for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+            const int32_t u = rp->pred[e];
+            if (dlo[u] > lo) lo = dlo[u];
+            if (dhi[u] + s < hi) hi = dhi[u] + s;
+        }
+    }
+    *plo = lo;
+    *phi = hi;
+}
+
+/* Unit v takes position best: its successors' candidates stay open only at or after it (and within the skip);
+ * its predecessors' windows close above it (and, with max_skip, below best - skip). Branch-free: the
+ * comparisons are data-dependent coin flips. */
+static inline void unit_placed(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, int32_t best) {
+    const int32_t K = rp->K, s = rp->skip;
+    int32_t *dlo = ws->dlo, *dhi = ws->dhi;
+    ws->f[v] = best;
+    for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+        const int32_t w = rp->succ[e], d = ws->c[w] - best;
+        ws->maybe[w] &= (uint8_t)((d >= 0) & (d <= s));
+    }
+    if (s < K) {
+        for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+            const int32_t u = rp->pred[e], h = dhi[u], l = dlo[u], b = best - s;
+            dhi[u] = h < best ? h : best;
+            dlo[u] = l > b ? l : b;
+        }
+    } else {
+        for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
+            const int32_t u = rp->pred[e], h = dhi[u];
+            dhi[u] = h < best ? h : best;
+        }
+    }
+}
+
+/* Capacity bookkeeping of the assignment (step 5): load[k] = 0, room[k] = capacity of positions 0..k,
+ * capx[k] = capacity with the contract's tolerance (fits: load + w <= capx); returns the total unit weight. */
+static double capacity_setup(const mcm_repair *rp, mcm_repair_ws *ws) {
+    double acc = 0.0, rem = 0.0;
+    for (int32_t k = 0; k < rp->K; k++) {
+        ws->load[k] = 0.0;
+        acc += cap_at(rp, ws, k);
+        ws->inw[k] = acc;
+        ws->rank_sum[k] = cap_at(rp, ws, k) * (1.0 + 1e-9);
+    }
+    for (int32_t a = 0; a < rp->U; a++) rem += rp->uweight[a];
+    return rem;
+}
+
 /* Is the unit-level assignment f valid (dataflow under the current order, skip, allowed, capacity, all used)? */
 static int check_units(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *f) {
     const int32_t U = rp->U, K = rp->K, s = rp->skip;
@@ -910,27 +970,17 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline void forward_avx512_c
 __attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c(const mcm_repair *rp,
                                                                                  mcm_repair_ws *ws,
                                                                                  const double *ukeep, const int C) {
-    const int32_t U = rp->U, K = rp->K, s = rp->skip;
+    const int32_t U = rp->U, K = rp->K;
     float *fw = ws->fw, *pm = ws->pm;
     const int32_t *L = ws->L, *H = ws->H, *c = ws->c;
-    int32_t *f = ws->f, *dlo = ws->dlo, *dhi = ws->dhi;
-    uint8_t *maybe = ws->maybe;
+    int32_t *dlo = ws->dlo, *dhi = ws->dhi;
     for (int32_t a = 0; a < U; a++) {
         dlo[a] = 0;
         dhi[a] = K - 1;
     }
     double *room = ws->inw, *capx = ws->rank_sum, *load = ws->load, rem = 0.0;
     const int cap = rp->capacity;
-    if (cap) {
-        double acc = 0.0;
-        for (int32_t k = 0; k < K; k++) {
-            load[k] = 0.0;
-            acc += cap_at(rp, ws, k);
-            room[k] = acc;
-            capx[k] = cap_at(rp, ws, k) * (1.0 + 1e-9);
-        }
-        for (int32_t a = 0; a < U; a++) rem += rp->uweight[a];
-    }
+    if (cap) rem = capacity_setup(rp, ws);
     /* load, capacity and room stay in registers across units (a scalar store into a vector that the next unit
      * loads whole would stall on store forwarding) */
     __m512d ldv[8], cxv[8], rov[8];
@@ -947,17 +997,8 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c
         __m512 r[4];
         row_sum_avx512(r, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K, C);
         const int32_t cv = c[v], bv = rp->bal[v];
-        int32_t lo = dlo[v], hi = dhi[v];
-        maybe[v] = (uint8_t)(lo <= cv && cv <= hi); /* the successors allow the candidate (predecessors: below) */
-        if (L[v] > lo) lo = L[v];
-        if (H[v] < hi) hi = H[v];
-        if (s < K) {
-            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
-                const int32_t u = rp->pred[e];
-                if (dlo[u] > lo) lo = dlo[u];
-                if (dhi[u] + s < hi) hi = dhi[u] + s;
-            }
-        }
+        int32_t lo, hi;
+        unit_window(rp, ws, v, &lo, &hi);
         const float kv = (float)ukeep[v];
         const double wv = rp->uweight[v];
         rem -= wv;
@@ -993,31 +1034,13 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c
             ok = 0;
             best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
         }
-        f[v] = best;
-        /* the successors' candidates stay open only at or after this position (and within the skip) */
-        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
-            const int32_t w = rp->succ[e], d = c[w] - best;
-            maybe[w] &= (uint8_t)((d >= 0) & (d <= s));
-        }
+        unit_placed(rp, ws, v, best);
         if (cap) {
             const __m512d wv8 = _mm512_set1_pd(wv);
             const uint64_t at = 1ULL << best, from = ~0ULL << best;
             for (int d = 0; d < 2 * C; d++) {
                 ldv[d] = _mm512_mask_add_pd(ldv[d], (__mmask8)(at >> (8 * d)), ldv[d], wv8);
                 rov[d] = _mm512_mask_sub_pd(rov[d], (__mmask8)(from >> (8 * d)), rov[d], wv8);
-            }
-        }
-        /* branch-free: the comparisons are data-dependent coin flips */
-        if (s < K) {
-            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
-                const int32_t u = rp->pred[e], h = dhi[u], l = dlo[u], b = best - s;
-                dhi[u] = h < best ? h : best;
-                dlo[u] = l > b ? l : b;
-            }
-        } else {
-            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
-                const int32_t u = rp->pred[e], h = dhi[u];
-                dhi[u] = h < best ? h : best;
             }
         }
         const float t = lane(r, cv, C) + kv;
@@ -1047,16 +1070,7 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
     for (int32_t a = 0; a < U; a++) dhi[a] = K - 1;
     double *room = ws->inw, *capx = ws->rank_sum, *load = ws->load, rem = 0.0;
     const int cap = rp->capacity;
-    if (cap) {
-        double acc = 0.0;
-        for (int32_t k = 0; k < K; k++) {
-            load[k] = 0.0;
-            acc += cap_at(rp, ws, k);
-            room[k] = acc;
-            capx[k] = cap_at(rp, ws, k) * (1.0 + 1e-9);
-        }
-        for (int32_t a = 0; a < U; a++) rem += rp->uweight[a];
-    }
+    if (cap) rem = capacity_setup(rp, ws);
     const __mmask8 m0 = (__mmask8)(K >= 8 ? 0xFF : (1u << K) - 1), m1 = (__mmask8)(K > 8 ? (1u << (K - 8)) - 1 : 0);
     __m512d ld0 = _mm512_setzero_pd(), ld1 = _mm512_setzero_pd(), cx0 = _mm512_setzero_pd(),
             cx1 = _mm512_setzero_pd(), ro0 = _mm512_setzero_pd(), ro1 = _mm512_setzero_pd();
@@ -1197,24 +1211,15 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
             for (int32_t k = 1; k < K; k++) pa[k] = pa[k] > pa[k - 1] ? pa[k] : pa[k - 1];
         }
     }
-    int32_t *f = ws->f, *dlo = ws->dlo, *dhi = ws->dhi;
+    int32_t *dlo = ws->dlo, *dhi = ws->dhi;
     float *restrict row = ws->row;
     for (int32_t a = 0; a < U; a++) {
         dlo[a] = 0;
         dhi[a] = K - 1;
     }
     /* room[k]: free capacity of positions 0..k; rem: weight of the units not yet assigned (before this one) */
-    double *restrict room = ws->inw, *restrict capx = ws->rank_sum, *restrict load = ws->load, rem = 0.0;
-    if (rp->capacity) {
-        double acc = 0.0;
-        for (int32_t k = 0; k < K; k++) {
-            load[k] = 0.0;
-            acc += cap_at(rp, ws, k);
-            room[k] = acc;
-            capx[k] = cap_at(rp, ws, k) * (1.0 + 1e-9); /* fits(k, w): load + w <= capx */
-        }
-        for (int32_t a = 0; a < U; a++) rem += rp->uweight[a];
-    }
+    double *restrict room = ws->inw, *restrict load = ws->load, rem = 0.0;
+    if (rp->capacity) rem = capacity_setup(rp, ws);
     int ok = 1;
     for (int32_t j = U - 1; j >= 0; j--) {
         const int32_t v = rp->topo[j];
@@ -1222,19 +1227,8 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
         const float *restrict fv = fw + (size_t)v * K;
         row_sum(row, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K);
         /* window: assigned successors (and, with skip, the co-successors of the predecessors) */
-        int32_t lo = dlo[v], hi = dhi[v];
-        ws->maybe[v] = (uint8_t)(lo <= c[v] && c[v] <= hi); /* the successors allow it (predecessors: below) */
-        if (!plain) {
-            if (L[v] > lo) lo = L[v];
-            if (H[v] < hi) hi = H[v];
-        }
-        if (s < K) {
-            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
-                const int32_t u = rp->pred[e];
-                if (dlo[u] > lo) lo = dlo[u];
-                if (dhi[u] + s < hi) hi = dhi[u] + s;
-            }
-        }
+        int32_t lo, hi;
+        unit_window(rp, ws, v, &lo, &hi);
         const float kv = (float)ukeep[v];
         const int32_t cv = c[v], bv = rp->bal[v];
         const double wv = rp->uweight[v];
@@ -1250,28 +1244,10 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
             ok = 0;
             best = hi >= 0 ? (hi < K ? hi : K - 1) : 0;
         }
-        f[v] = best;
-        /* the successors' candidates stay open only at or after this position (and within the skip) */
-        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
-            const int32_t w = rp->succ[e], d = c[w] - best;
-            ws->maybe[w] &= (uint8_t)((d >= 0) & (d <= s));
-        }
+        unit_placed(rp, ws, v, best);
         if (rp->capacity) {
             load[best] += wv;
             for (int32_t k = best; k < K; k++) room[k] -= wv;
-        }
-        /* branch-free: the comparisons are data-dependent coin flips */
-        if (s < K) {
-            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
-                const int32_t u = rp->pred[e], h = dhi[u], l = dlo[u], b = best - s;
-                dhi[u] = h < best ? h : best;
-                dlo[u] = l > b ? l : b;
-            }
-        } else {
-            for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
-                const int32_t u = rp->pred[e], h = dhi[u];
-                dhi[u] = h < best ? h : best;
-            }
         }
         /* suffix maxima of this unit's backward score, for its predecessors */
         if (plain) {
