@@ -61,6 +61,8 @@ def main(argv=None) -> int:
     ap.add_argument("--graphs", default=None, help="e.g. bert-large,inception-v3,resnet50:training")
     ap.add_argument("--policy", default=None, help="pre-trained policy file (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--extra-seeds", default="1,2",
+                    help="also run rl-finetuned, random and anneal with these seeds (robustness table; '' for none)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default="bench/rl/sample_efficiency.png")
     args = ap.parse_args(argv)
@@ -106,6 +108,16 @@ def main(argv=None) -> int:
                 "share_update": info["rl_seconds_update"] / max(loop, 1e-9),
                 "share_policy": info["rl_seconds_policy"] / max(loop, 1e-9),
                 "sc_sps": sc.evals / sc.seconds})
+            extra = [int(x) for x in args.extra_seeds.split(",") if x.strip()]
+            seeds = {m: [res[m]] for m in ("rl-finetuned", "random", "anneal")}
+            for sd in extra:
+                c = dict(common, seed=sd)
+                seeds["rl-finetuned"].append(partition(graph, package, method="rl", policy=args.policy,
+                                                       max_evals=S, **c))
+                seeds["random"].append(partition(graph, package, method="random", max_evals=S, **c))
+                seeds["anneal"].append(partition(graph, package, method="anneal", max_evals=S, **c))
+            rows[-1]["seeds"] = {m: [r.value for r in rs] for m, rs in seeds.items()}
+            rows[-1]["seed_reach"] = [samples_to_reach(r, sc.value) for r in seeds["rl-finetuned"]]
             curves.append((rows[-1]["instance"], res))
             print(f"done {rows[-1]['instance']}", flush=True)
 
@@ -137,6 +149,27 @@ def main(argv=None) -> int:
                      f"{100 * r['share_update']:.0f}% | {100 * r['share_policy']:.0f}% | {r['sc_sps']:,.0f} |")
     lines += ["", "(shares of the fine-tuning loop's time; samples/s is evaluated samples over the whole run, set-up "
               "included)"]
+    if any(len(r["seeds"]["rl-finetuned"]) > 1 for r in rows):
+        all_seeds = [args.seed] + [int(x) for x in args.extra_seeds.split(",") if x.strip()]
+        lines += ["", f"Robustness over seeds {', '.join(map(str, all_seeds))} at {S} samples: best interval (us), "
+                  "median [min, max]; ft vs anneal compares the medians; rl-scratch is run with seed "
+                  f"{args.seed} only (its final is the target).", "",
+                  "| instance | rl-finetuned | random | anneal | ft vs anneal (medians) | seeds where ft beats anneal "
+                  "/ ties / loses | ft samples to reach scratch final, per seed |",
+                  "|---|---|---|---|---|---|---|"]
+
+        def spread(v):
+            v = np.asarray(v)
+            return f"{us(float(np.median(v)))} [{us(float(v.min()))}, {us(float(v.max()))}]"
+
+        for r in rows:
+            sd = r["seeds"]
+            ft, ann = np.asarray(sd["rl-finetuned"]), np.asarray(sd["anneal"])
+            win = int(np.sum(ft < ann * (1 - 1e-9)))
+            lose = int(np.sum(ft > ann * (1 + 1e-9)))
+            lines.append(f"| {r['instance']} | {spread(ft)} | {spread(sd['random'])} | {spread(ann)} | "
+                         f"{100 * (np.median(ann) / np.median(ft) - 1):+.1f}% | {win} / {len(ft) - win - lose} / "
+                         f"{lose} | {', '.join(count(x) for x in r['seed_reach'])} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     md = str(Path(args.out).with_suffix(".md"))
@@ -164,6 +197,8 @@ def main(argv=None) -> int:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("samples evaluated")
         ax.set_ylabel("best interval (us)")
+    for ax in axes.flat[n:]:
+        ax.axis("off")
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
