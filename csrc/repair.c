@@ -711,6 +711,11 @@ static inline void spike_max(float *restrict out, const float *restrict x, float
     }
 }
 
+/* Near-best: a position whose score reaches the tolerance threshold t(x) = x - 1e-5 (1 + |x|) of every eligible
+ * position (for scores of ordinary size: within a relative 1e-5 of the best score; t is monotone there). Every
+ * pass computes t with these float operations in this order, so all passes choose alike. */
+static inline float near_threshold(float x) { return x - 1e-5f * (1.0f + fabsf(x)); }
+
 /* The position unit v takes in its window [lo, hi] (step 5), or -1 when none is eligible. sc: forward plus
  * backward score (plus the keep value at the candidate cv); eligibility level of a position: 0 outside the
  * window or not allowed, 1 allowed, 2 fits, 3 fits and leaves room[k] >= rem below for the units still to come
@@ -742,19 +747,11 @@ static int32_t choose_scalar(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v,
     for (int32_t k = 0; k < K; k++) sel = lvl[k] > sel ? lvl[k] : sel;
     int32_t best = -1;
     if (sel > 0) {
-        /* masked maximum on an order-preserving integer image of the floats (no NaN here) */
-        int32_t mi = INT32_MIN;
+        float thr = -INFINITY; /* the highest tolerance threshold over the eligible positions */
         for (int32_t k = 0; k < K; k++) {
-            int32_t b;
-            memcpy(&b, &sc[k], sizeof b);
-            b ^= (b >> 31) & 0x7fffffff;
-            b = lvl[k] >= sel ? b : INT32_MIN;
-            mi = b > mi ? b : mi;
+            const float t = near_threshold(sc[k]);
+            thr = (lvl[k] >= sel) & (t > thr) ? t : thr;
         }
-        mi ^= (mi >> 31) & 0x7fffffff;
-        float m;
-        memcpy(&m, &mi, sizeof m);
-        const float thr = m - 1e-5f * (1.0f + fabsf(m));
         if (lvl[cv] >= sel && sc[cv] >= thr) {
             best = cv;
         } else {
@@ -816,16 +813,18 @@ static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, c
     if (sel == 0) return -1;
     const __m128i selm1 = _mm_set1_epi32(sel - 1);
     const __m128 ninf = _mm_set1_ps(-INFINITY);
+    const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)), onef = _mm_set1_ps(1.0f),
+                 eps = _mm_set1_ps(1e-5f);
     __m128 mv = ninf;
     for (int32_t k = 0; k < K; k += 4) {
         const __m128 e = _mm_castsi128_ps(_mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(lvl + k)), selm1));
-        const __m128 x = _mm_or_ps(_mm_and_ps(e, _mm_loadu_ps(sc + k)), _mm_andnot_ps(e, ninf));
-        mv = _mm_max_ps(mv, x);
+        const __m128 x = _mm_loadu_ps(sc + k);
+        const __m128 t = _mm_sub_ps(x, _mm_mul_ps(eps, _mm_add_ps(onef, _mm_and_ps(x, absm)))); /* near_threshold */
+        mv = _mm_max_ps(mv, _mm_or_ps(_mm_and_ps(e, t), _mm_andnot_ps(e, ninf)));
     }
     mv = _mm_max_ps(mv, _mm_shuffle_ps(mv, mv, _MM_SHUFFLE(1, 0, 3, 2)));
     mv = _mm_max_ps(mv, _mm_shuffle_ps(mv, mv, _MM_SHUFFLE(2, 3, 0, 1)));
-    const float m = _mm_cvtss_f32(mv);
-    const float thr = m - 1e-5f * (1.0f + fabsf(m));
+    const float thr = _mm_cvtss_f32(mv);
     if (lvl[cv] >= sel && sc[cv] >= thr) return cv;
     const __m128 thr4 = _mm_set1_ps(thr);
     const __m128i bv4 = _mm_set1_epi32(bv), big = _mm_set1_epi32(INT32_MAX);
@@ -931,16 +930,19 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline void running_max(floa
     }
 }
 
-/* Positions of mask M whose score is within a relative 1e-5 of the best score over M (the threshold of
- * choose_scalar); 0 when M is empty. */
+/* near_threshold of every lane (the same operations, in the same order). */
+MCM_AVX512_FN static inline __m512 near_threshold_avx512(__m512 x) {
+    return _mm512_sub_ps(x, _mm512_mul_ps(_mm512_set1_ps(1e-5f), _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_abs_ps(x))));
+}
+
+/* The near-best positions of mask M (see near_threshold); 0 when M is empty. */
 __attribute__((always_inline)) MCM_AVX512_FN static inline uint64_t near_best_avx512(const __m512 *sc, uint64_t M,
                                                                                      const int C) {
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
-    __m512 mx = _mm512_mask_mov_ps(ninf, (__mmask16)M, sc[0]);
-    for (int ch = 1; ch < C; ch++) mx = _mm512_max_ps(mx, _mm512_mask_mov_ps(ninf, (__mmask16)(M >> (16 * ch)), sc[ch]));
-    const float m = _mm512_reduce_max_ps(mx);
-    const float thr = m - 1e-5f * (1.0f + fabsf(m));
-    const __m512 thrv = _mm512_set1_ps(thr);
+    __m512 mx = _mm512_mask_mov_ps(ninf, (__mmask16)M, near_threshold_avx512(sc[0]));
+    for (int ch = 1; ch < C; ch++)
+        mx = _mm512_max_ps(mx, _mm512_mask_mov_ps(ninf, (__mmask16)(M >> (16 * ch)), near_threshold_avx512(sc[ch])));
+    const __m512 thrv = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     uint64_t near = 0;
     for (int ch = 0; ch < C; ch++)
         near |= (uint64_t)_mm512_mask_cmp_ps_mask((__mmask16)(M >> (16 * ch)), sc[ch], thrv, _CMP_GE_OQ) << (16 * ch);
@@ -1126,8 +1128,7 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
             const uint32_t m2 = W & fit, m3 = m2 & rm;
             M = m3 ? m3 : (m2 ? m2 : W);
         }
-        const float m = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, sc));
-        const float thr = m - 1e-5f * (1.0f + fabsf(m));
+        const float thr = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, near_threshold_avx512(sc)));
         const uint64_t near = _mm512_mask_cmp_ps_mask((__mmask16)M, sc, _mm512_set1_ps(thr), _CMP_GE_OQ);
         const int32_t nb = nearest_bit(near, bv), keep = -(int32_t)((near >> cv) & 1);
         const int32_t best = (cv & keep) | (nb & ~keep); /* W holds position 0 at least: never empty */
