@@ -55,6 +55,7 @@ struct mcm_repair {
     float *inv_out, *inv_in;     /* U: 1 / out-degree, 1 / in-degree in the unit DAG (0 when none) */
     int32_t *bal;                /* U: balanced position (the topological order cut into K equal-weight stages) */
     int plain;                   /* every unit may use every device (no pins / support limits) */
+    int singletons;              /* every unit is one node (no colors, no contracted cycles) */
     int avx512;                  /* use the AVX-512 scoring pass (plain, K <= 64, processor support) */
     int dataflow, skip, capacity, all_used;
 };
@@ -338,6 +339,7 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
         }
     }
     rp->plain = 1;
+    rp->singletons = U == N;
     for (int32_t a = 0; a < U; a++) {
         const int32_t od = rp->succ_ptr[a + 1] - rp->succ_ptr[a], id = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
         rp->inv_out[a] = od ? 1.0f / (float)od : 0.0f;
@@ -514,7 +516,7 @@ static double capacity_setup(const mcm_repair *rp, mcm_repair_ws *ws) {
 }
 
 /* Is the unit-level assignment f valid (dataflow under the current order, skip, allowed, capacity, all used)? */
-static int check_units(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *f) {
+static int check_units(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *f, int edges) {
     const int32_t U = rp->U, K = rp->K, s = rp->skip;
     for (int32_t k = 0; k < K; k++) {
         ws->load[k] = 0.0;
@@ -525,7 +527,7 @@ static int check_units(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *f
         if (!pos_ok(rp, ws, a, fa)) return 0;
         ws->load[fa] += rp->uweight[a];
         ws->cnt[fa]++;
-        for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
+        for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1] && edges; e++) {
             const int32_t d = f[rp->succ[e]] - fa;
             if (d < 0 || d > s) return 0;
         }
@@ -1106,7 +1108,8 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         const uint32_t W = (2u << hi) - 1;
         __m512 sc = _mm512_add_ps(_mm512_maskz_loadu_ps(kmask, fw + (size_t)v * K), r);
         sc = _mm512_mask_add_ps(sc, (__mmask16)(1u << cv), sc, _mm512_set1_ps(kv));
-        uint32_t M = W;
+        const __m512 tv = near_threshold_avx512(sc);
+        uint32_t M = W, MA = W;
         if (cap) {
             const __m512d wv8 = _mm512_set1_pd(wv), rem8 = _mm512_set1_pd(rem), wp8 = _mm512_set1_pd(wvp);
             const __m512d lb0 = _mm512_add_pd(ld0, wp8), lb1 = _mm512_add_pd(ld1, wp8);
@@ -1124,12 +1127,20 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
             ld1 = _mm512_mask_mov_pd(ld1, (__mmask8)(atp >> 8), lb1);
             ro0 = _mm512_mask_mov_pd(ro0, (__mmask8)fromp, rb0);
             ro1 = _mm512_mask_mov_pd(ro1, (__mmask8)(fromp >> 8), rb1);
+            const uint32_t a2 = W & fitA, a3 = a2 & rmA;
+            MA = a3 ? a3 : (a2 ? a2 : W);
             const uint32_t fit = (fitA & ~atp) | (fitB & atp), rm = (rmA & ~fromp) | (rmB & fromp);
             const uint32_t m2 = W & fit, m3 = m2 & rm;
             M = m3 ? m3 : (m2 ? m2 : W);
         }
-        const float thr = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, near_threshold_avx512(sc)));
-        const uint64_t near = _mm512_mask_cmp_ps_mask((__mmask16)M, sc, _mm512_set1_ps(thr), _CMP_GE_OQ);
+        /* near-best positions of MA, the eligible positions as if the previous unit had not been placed: this does
+         * not wait for the previous unit's choice; usually its placement leaves the eligible set as it is */
+        const float thrA = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)MA, tv));
+        uint64_t near = _mm512_mask_cmp_ps_mask((__mmask16)MA, sc, _mm512_set1_ps(thrA), _CMP_GE_OQ);
+        if (M != MA) {
+            const float thr = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, tv));
+            near = _mm512_mask_cmp_ps_mask((__mmask16)M, sc, _mm512_set1_ps(thr), _CMP_GE_OQ);
+        }
         const int32_t nb = nearest_bit(near, bv), keep = -(int32_t)((near >> cv) & 1);
         const int32_t best = (cv & keep) | (nb & ~keep); /* W holds position 0 at least: never empty */
         f[v] = best;
@@ -1585,12 +1596,23 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
                    double *moved_weight) {
     const int32_t N = rp->N, K = rp->K, U = rp->U;
     const mcm_package *p = rp->pr->p;
-    for (int32_t i = 0; i < N; i++) {
-        if (in[i] < 0 || in[i] >= K) return MCM_ERR_PLACEMENT;
-    }
     /* 1. candidate device of each unit: its members' weighted majority (ties to the first member). */
     double *ukeep = ws->ukeep;
-    for (int32_t a = 0; a < U; a++) {
+    if (rp->singletons) {
+        uint32_t bad = 0; /* validated in the same pass, branch-free */
+        for (int32_t a = 0; a < U; a++) {
+            const int32_t i = rp->mem[a], d = in[i];
+            bad |= (uint32_t)d >= (uint32_t)K;
+            ws->cdev[a] = d;
+            ukeep[a] = rp->ncost[i];
+        }
+        if (bad) return MCM_ERR_PLACEMENT;
+    } else {
+        for (int32_t i = 0; i < N; i++) {
+            if (in[i] < 0 || in[i] >= K) return MCM_ERR_PLACEMENT;
+        }
+    }
+    for (int32_t a = 0; a < U && !rp->singletons; a++) {
         const int32_t lo = rp->mem_ptr[a], hi = rp->mem_ptr[a + 1];
         if (hi - lo == 1) {
             ws->cdev[a] = in[rp->mem[lo]];
@@ -1616,7 +1638,7 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         }
     }
     for (int32_t a = 0; a < U; a++) ws->c[a] = ws->dev_pos[ws->cdev[a]];
-    int valid = check_units(rp, ws, ws->c);
+    int valid = check_units(rp, ws, ws->c, 1);
     if (valid) {
         memcpy(ws->f, ws->c, sizeof(int32_t) * (size_t)U);
     } else {
@@ -1665,13 +1687,21 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         }
         restore_candidates(rp, ws);
         (void)ok; /* a closed window is not final: the later passes may still reach a valid placement */
-        valid = check_units(rp, ws, ws->f);
+        /* after a successful assignment every later move kept dataflow and skip (windows, can_step): only
+         * devices, capacity and all_used are left to check */
+        valid = check_units(rp, ws, ws->f, !ws->maybe_ok);
     }
     /* Write the placement; members of a unit that keeps its candidate device stay where they are only when the
      * unit was consistent, otherwise they join the unit's device. */
     int64_t mv = 0;
     double mw = 0.0;
-    for (int32_t a = 0; a < U; a++) {
+    for (int32_t a = 0; a < U && rp->singletons; a++) {
+        const int32_t i = rp->mem[a], d = ws->pos_dev[ws->f[a]], off = in[i] != d;
+        out[i] = d;
+        mv += off;
+        mw += rp->ncost[i] * (double)off;
+    }
+    for (int32_t a = 0; a < U && !rp->singletons; a++) {
         const int32_t d = ws->pos_dev[ws->f[a]];
         for (int32_t j = rp->mem_ptr[a]; j < rp->mem_ptr[a + 1]; j++) {
             const int32_t i = rp->mem[j];
