@@ -1060,6 +1060,29 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c
     return ok;
 }
 
+/* forward_avx512_c for at most 16 positions without max_skip (bounds [0, K - 1]: the running maximum is the
+ * row with the keep spike carried from the candidate on). */
+MCM_AVX512_FN static void forward_avx512_k16(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
+    const int32_t U = rp->U, K = rp->K;
+    const __mmask16 kmask = (__mmask16)((1u << K) - 1);
+    float *fw = ws->fw, *pm = ws->pm;
+    const int32_t *c = ws->c;
+    for (int32_t j = 0; j < U; j++) {
+        const int32_t a = rp->topo[j];
+        __m512 r = _mm512_setzero_ps();
+        for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) {
+            const int32_t w = rp->pred[e];
+            r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_maskz_loadu_ps(kmask, pm + (size_t)w * K),
+                                               _mm512_set1_ps(rp->inv_out[w])));
+        }
+        _mm512_mask_storeu_ps(fw + (size_t)a * K, kmask, r);
+        const int32_t ca = c[a];
+        const float t = _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32(ca), r)) + (float)ukeep[a];
+        _mm512_mask_storeu_ps(pm + (size_t)a * K, kmask,
+                              _mm512_mask_max_ps(r, (__mmask16)(0xFFFFu << ca), r, _mm512_set1_ps(t)));
+    }
+}
+
 /* backward_avx512_c for the common case of at most 16 positions and no max_skip: one register per row, 16-bit
  * masks, the whole range as every unit's bounds (the window is [0, lowest successor]), so fewer instructions per
  * unit; the same operations on the values, so the same placement. */
@@ -1176,8 +1199,11 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
 MCM_AVX512_FN static int assign_positions_avx512(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
     switch ((rp->K + 15) >> 4) {
     case 1:
+        if (rp->skip >= rp->K) {
+            forward_avx512_k16(rp, ws, ukeep);
+            return backward_avx512_k16(rp, ws, ukeep);
+        }
         forward_avx512_c(rp, ws, ukeep, 1);
-        if (rp->skip >= rp->K) return backward_avx512_k16(rp, ws, ukeep);
         return backward_avx512_c(rp, ws, ukeep, 1);
     case 2: forward_avx512_c(rp, ws, ukeep, 2); return backward_avx512_c(rp, ws, ukeep, 2);
     case 3: forward_avx512_c(rp, ws, ukeep, 3); return backward_avx512_c(rp, ws, ukeep, 3);
@@ -1663,22 +1689,31 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         } else {
             for (int32_t a = 0; a < U; a++) ws->f[a] = ws->c[a];
         }
-        /* Free units (no dataflow edges) keep their candidate when allowed. */
+        /* Stage loads: after a successful assignment, those it kept (capacity), else summed again; counts only
+         * for all_used. Free units (no dataflow edges) keep their candidate when allowed. */
+        const int reuse = ws->maybe_ok && rp->capacity && !rp->all_used;
         for (int32_t a = 0; a < U; a++) {
-            if (!rp->df[a] && pos_ok(rp, ws, a, ws->c[a])) ws->f[a] = ws->c[a];
+            if (!rp->df[a] && pos_ok(rp, ws, a, ws->c[a])) {
+                if (reuse) {
+                    ws->load[ws->f[a]] -= rp->uweight[a];
+                    ws->load[ws->c[a]] += rp->uweight[a];
+                }
+                ws->f[a] = ws->c[a];
+            }
         }
-        /* stage loads and counts (in the order build_lists sums them); the stage lists only when a stage is
-         * over capacity or all_used is on */
+        if (!reuse && (rp->capacity || rp->all_used)) {
+            for (int32_t k = 0; k < K; k++) {
+                ws->cnt[k] = 0;
+                ws->load[k] = 0.0;
+            }
+            for (int32_t j = 0; j < U; j++) {
+                const int32_t a = rp->topo[j], k = ws->f[a];
+                ws->cnt[k]++;
+                ws->load[k] += rp->uweight[a];
+            }
+        }
+        /* the stage lists only when a stage is over capacity or all_used is on */
         int need_lists = rp->all_used;
-        for (int32_t k = 0; k < K; k++) {
-            ws->cnt[k] = 0;
-            ws->load[k] = 0.0;
-        }
-        for (int32_t j = 0; j < U; j++) {
-            const int32_t a = rp->topo[j], k = ws->f[a];
-            ws->cnt[k]++;
-            ws->load[k] += rp->uweight[a];
-        }
         for (int32_t k = 0; k < K && rp->capacity; k++) need_lists |= !fits(rp, ws, k, 0.0);
         if (need_lists) {
             build_lists(rp, ws);
