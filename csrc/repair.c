@@ -66,6 +66,7 @@ struct mcm_repair_ws {
     int32_t *next, *prev, *head, *tail, *cnt;  /* U, U, K, K, K */
     float *fw, *pm;              /* U * K, U * K: forward sums, prefix (then suffix) maxima of the scores */
     double *load, *acc;          /* K, K */
+    double *part;                /* 4 * K: partial stage loads of check_units */
     double *ukeep;               /* U: cost of moving each unit off its candidate */
     int32_t *pair;               /* K * K (acyclic, K <= MCM_REPAIR_DENSE_K) */
     double *inw, *rank_sum;      /* K, K */
@@ -383,6 +384,7 @@ void mcm_repair_ws_free(mcm_repair_ws *ws) {
     free(ws->cap_head);
     free(ws->in_chain);
     free(ws->load);
+    free(ws->part);
     free(ws->pair);
     free(ws->cand);
     free(ws->row);
@@ -407,11 +409,12 @@ mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp) {
     ws->in_chain = (uint8_t *)malloc(2 * U + 1);
     ws->load = (double *)malloc(sizeof(double) * (4 * K + 1));
     ws->cand = (int32_t *)malloc(sizeof(int32_t) * (N + 1));
+    ws->part = (double *)malloc(sizeof(double) * (4 * K + 1));
     ws->row = (float *)malloc(sizeof(float) * (2 * K + 1));
     ws->lvl = (int32_t *)malloc(sizeof(int32_t) * (K + 1));
     if (K <= MCM_REPAIR_DENSE_K) ws->pair = (int32_t *)calloc(K * K + 1, sizeof(int32_t));
     if (!ws->pos_dev || !ws->cdev || !ws->ukeep || !ws->next || !ws->fw || !ws->maybe || !ws->bm ||
-        !ws->chain_next || !ws->cap_head || !ws->in_chain || !ws->load || !ws->cand ||
+        !ws->chain_next || !ws->cap_head || !ws->in_chain || !ws->load || !ws->part || !ws->cand ||
         !ws->row ||
         !ws->lvl ||
         (K <= MCM_REPAIR_DENSE_K && !ws->pair)) {
@@ -518,21 +521,23 @@ static double capacity_setup(const mcm_repair *rp, mcm_repair_ws *ws) {
 /* Is the unit-level assignment f valid (dataflow under the current order, skip, allowed, capacity, all used)? */
 static int check_units(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *f, int edges) {
     const int32_t U = rp->U, K = rp->K, s = rp->skip;
-    for (int32_t k = 0; k < K; k++) {
-        ws->load[k] = 0.0;
-        ws->cnt[k] = 0;
-    }
+    /* loads summed in four interleaved partial sums (consecutive units often share a stage: one running sum
+     * would be a chain of dependent read-modify-writes) */
+    double *part = ws->part;
+    for (int32_t k = 0; k < 4 * K; k++) part[k] = 0.0;
+    for (int32_t k = 0; k < K; k++) ws->cnt[k] = 0;
     for (int32_t a = 0; a < U; a++) {
         const int32_t fa = f[a];
         if (!pos_ok(rp, ws, a, fa)) return 0;
-        ws->load[fa] += rp->uweight[a];
-        ws->cnt[fa]++;
+        part[(a & 3) * K + fa] += rp->uweight[a];
+        if (rp->all_used) ws->cnt[fa]++;
         for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1] && edges; e++) {
             const int32_t d = f[rp->succ[e]] - fa;
             if (d < 0 || d > s) return 0;
         }
     }
     for (int32_t k = 0; k < K; k++) {
+        ws->load[k] = (part[k] + part[K + k]) + (part[2 * K + k] + part[3 * K + k]);
         if (rp->capacity && mcm__over_capacity(ws->load[k], cap_at(rp, ws, k))) return 0;
         if (rp->all_used && ws->cnt[k] == 0) return 0;
     }
@@ -1555,11 +1560,14 @@ static void restore_candidates(const mcm_repair *rp, mcm_repair_ws *ws) {
     int32_t *cnext = ws->chain_next, *unext = ws->chain_next + U;
     uint8_t *in_cap = ws->in_chain, *in_use = ws->in_chain + U;
     const int filter = ws->maybe_ok;
-    memset(cur, 0, sizeof(uint64_t) * (size_t)nw);
-    for (int32_t j = 0; j < U; j++) {
-        const int32_t a = topo[j];
-        const uint64_t on = (uint64_t)((f[a] != c[a]) & ((!filter) | ws->maybe[a]));
-        cur[j >> 6] |= on << (j & 63);
+    for (int32_t w = 0; w < nw; w++) { /* a word at a time in a register (no read-modify-write chain) */
+        uint64_t bits = 0;
+        const int32_t j1 = (w + 1) * 64 < U ? (w + 1) * 64 : U;
+        for (int32_t j = w * 64; j < j1; j++) {
+            const int32_t a = topo[j];
+            bits |= (uint64_t)((f[a] != c[a]) & ((!filter) | ws->maybe[a])) << (j & 63);
+        }
+        cur[w] = bits;
     }
     for (int32_t k = 0; k < K; k++) ws->cap_head[k] = ws->use_head[k] = -1;
     memset(ws->in_chain, 0, 2 * (size_t)U);
