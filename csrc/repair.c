@@ -718,9 +718,8 @@ static inline void spike_max(float *restrict out, const float *restrict x, float
     }
 }
 
-/* Near-best: a position whose score reaches the tolerance threshold t(x) = x - 1e-5 (1 + |x|) of every eligible
- * position (for scores of ordinary size: within a relative 1e-5 of the best score; t is monotone there). Every
- * pass computes t with these float operations in this order, so all passes choose alike. */
+/* Near-best: a position whose score reaches t(m) = m - 1e-5 (1 + |m|), m the best score over the eligible
+ * positions (within a relative 1e-5 of it). Every pass computes t with these float operations. */
 static inline float near_threshold(float x) { return x - 1e-5f * (1.0f + fabsf(x)); }
 
 /* The position unit v takes in its window [lo, hi] (step 5), or -1 when none is eligible. sc: forward plus
@@ -754,11 +753,19 @@ static int32_t choose_scalar(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v,
     for (int32_t k = 0; k < K; k++) sel = lvl[k] > sel ? lvl[k] : sel;
     int32_t best = -1;
     if (sel > 0) {
-        float thr = -INFINITY; /* the highest tolerance threshold over the eligible positions */
+        /* masked maximum on an order-preserving integer image of the floats (no NaN here) */
+        int32_t mi = INT32_MIN;
         for (int32_t k = 0; k < K; k++) {
-            const float t = near_threshold(sc[k]);
-            thr = (lvl[k] >= sel) & (t > thr) ? t : thr;
+            int32_t b;
+            memcpy(&b, &sc[k], sizeof b);
+            b ^= (b >> 31) & 0x7fffffff;
+            b = lvl[k] >= sel ? b : INT32_MIN;
+            mi = b > mi ? b : mi;
         }
+        mi ^= (mi >> 31) & 0x7fffffff;
+        float m;
+        memcpy(&m, &mi, sizeof m);
+        const float thr = near_threshold(m);
         if (lvl[cv] >= sel && sc[cv] >= thr) {
             best = cv;
         } else {
@@ -820,18 +827,15 @@ static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, c
     if (sel == 0) return -1;
     const __m128i selm1 = _mm_set1_epi32(sel - 1);
     const __m128 ninf = _mm_set1_ps(-INFINITY);
-    const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)), onef = _mm_set1_ps(1.0f),
-                 eps = _mm_set1_ps(1e-5f);
     __m128 mv = ninf;
     for (int32_t k = 0; k < K; k += 4) {
         const __m128 e = _mm_castsi128_ps(_mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(lvl + k)), selm1));
-        const __m128 x = _mm_loadu_ps(sc + k);
-        const __m128 t = _mm_sub_ps(x, _mm_mul_ps(eps, _mm_add_ps(onef, _mm_and_ps(x, absm)))); /* near_threshold */
-        mv = _mm_max_ps(mv, _mm_or_ps(_mm_and_ps(e, t), _mm_andnot_ps(e, ninf)));
+        const __m128 x = _mm_or_ps(_mm_and_ps(e, _mm_loadu_ps(sc + k)), _mm_andnot_ps(e, ninf));
+        mv = _mm_max_ps(mv, x);
     }
     mv = _mm_max_ps(mv, _mm_shuffle_ps(mv, mv, _MM_SHUFFLE(1, 0, 3, 2)));
     mv = _mm_max_ps(mv, _mm_shuffle_ps(mv, mv, _MM_SHUFFLE(2, 3, 0, 1)));
-    const float thr = _mm_cvtss_f32(mv);
+    const float thr = near_threshold(_mm_cvtss_f32(mv));
     if (lvl[cv] >= sel && sc[cv] >= thr) return cv;
     const __m128 thr4 = _mm_set1_ps(thr);
     const __m128i bv4 = _mm_set1_epi32(bv), big = _mm_set1_epi32(INT32_MAX);
@@ -937,19 +941,13 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline void running_max(floa
     }
 }
 
-/* near_threshold of every lane (the same operations, in the same order). */
-MCM_AVX512_FN static inline __m512 near_threshold_avx512(__m512 x) {
-    return _mm512_sub_ps(x, _mm512_mul_ps(_mm512_set1_ps(1e-5f), _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_abs_ps(x))));
-}
-
 /* The near-best positions of mask M (see near_threshold); 0 when M is empty. */
 __attribute__((always_inline)) MCM_AVX512_FN static inline uint64_t near_best_avx512(const __m512 *sc, uint64_t M,
                                                                                      const int C) {
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
-    __m512 mx = _mm512_mask_mov_ps(ninf, (__mmask16)M, near_threshold_avx512(sc[0]));
-    for (int ch = 1; ch < C; ch++)
-        mx = _mm512_max_ps(mx, _mm512_mask_mov_ps(ninf, (__mmask16)(M >> (16 * ch)), near_threshold_avx512(sc[ch])));
-    const __m512 thrv = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 mx = _mm512_mask_mov_ps(ninf, (__mmask16)M, sc[0]);
+    for (int ch = 1; ch < C; ch++) mx = _mm512_max_ps(mx, _mm512_mask_mov_ps(ninf, (__mmask16)(M >> (16 * ch)), sc[ch]));
+    const __m512 thrv = _mm512_set1_ps(near_threshold(_mm512_reduce_max_ps(mx)));
     uint64_t near = 0;
     for (int ch = 0; ch < C; ch++)
         near |= (uint64_t)_mm512_mask_cmp_ps_mask((__mmask16)(M >> (16 * ch)), sc[ch], thrv, _CMP_GE_OQ) << (16 * ch);
@@ -1136,7 +1134,6 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         const uint32_t W = (2u << hi) - 1;
         __m512 sc = _mm512_add_ps(_mm512_maskz_loadu_ps(kmask, fw + (size_t)v * K), r);
         sc = _mm512_mask_add_ps(sc, (__mmask16)(1u << cv), sc, _mm512_set1_ps(kv));
-        const __m512 tv = near_threshold_avx512(sc);
         uint32_t M = W, MA = W;
         if (cap) {
             const __m512d wv8 = _mm512_set1_pd(wv), rem8 = _mm512_set1_pd(rem), wp8 = _mm512_set1_pd(wvp);
@@ -1163,10 +1160,10 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         }
         /* near-best positions of MA, the eligible positions as if the previous unit had not been placed: this does
          * not wait for the previous unit's choice; usually its placement leaves the eligible set as it is */
-        const float thrA = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)MA, tv));
+        const float thrA = near_threshold(_mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)MA, sc)));
         uint64_t near = _mm512_mask_cmp_ps_mask((__mmask16)MA, sc, _mm512_set1_ps(thrA), _CMP_GE_OQ);
         if (M != MA) {
-            const float thr = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, tv));
+            const float thr = near_threshold(_mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, sc)));
             near = _mm512_mask_cmp_ps_mask((__mmask16)M, sc, _mm512_set1_ps(thr), _CMP_GE_OQ);
         }
         const int32_t nb = nearest_bit(near, bv), keep = -(int32_t)((near >> cv) & 1);
