@@ -1676,7 +1676,8 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         int ok = 1;
         ws->maybe_ok = 0;
         if (rp->plain && rp->skip >= K) {
-            for (int32_t a = 0; a < U; a++) {
+            /* bounds [0, K - 1] (the 16-position AVX-512 passes do not read them) */
+            for (int32_t a = 0; a < U && !(rp->avx512 && K <= 16); a++) {
                 ws->L[a] = 0;
                 ws->H[a] = K - 1;
             }
