@@ -11,8 +11,10 @@ CORE_SOURCES = sorted(
 )
 
 # -ffp-contract=off: no fused multiply-adds behind our back (the AVX-512 repair pass must round exactly as the
-# portable one, so that both give the same placements).
-extra_compile_args = ["-O3", "-ffp-contract=off"] if sys.platform != "win32" else ["/O2", "/fp:precise"]
+# portable one, so that both give the same placements). -fno-wrapv undoes CPython's -fwrapv (our C never relies on
+# signed overflow wrapping; with -fwrapv the compiler may not simplify index arithmetic: repair ran ~10% slower).
+extra_compile_args = (["-O3", "-ffp-contract=off", "-fno-wrapv"] if sys.platform != "win32"
+                      else ["/O2", "/fp:precise"])
 extra_link_args = ["-lpthread"] if sys.platform != "win32" else []
 
 extensions = [
