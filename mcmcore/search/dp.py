@@ -24,6 +24,28 @@ __all__ = ["pipeline_split", "topological_orders", "priority_topological_order",
 MAX_EXACT_NODES = 6000
 
 
+@njit(cache=True, inline="always")
+def _extend_segment(i, j, S, R, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx):
+    """Grow the segment [i, j - 1) by node x = j - 1: returns its send and receive charges (S, R) updated. One place
+    for this step, so that the DP and the cost of a given segment add the same terms in the same order."""
+    x = j - 1
+    # receive: earlier nodes feeding x, once each
+    for e in range(pred_ptr[x], pred_ptr[x + 1]):
+        u = pred_idx[e]
+        if u < i and stamp[u] != i:
+            stamp[u] = i
+            R += t[u]
+    # send: x sends when its last consumer is beyond the segment
+    if last[x] >= j:
+        S += t[x]
+    # nodes of the segment whose last consumer is x (index j - 1) no longer send
+    for b in range(bucket_ptr[j - 1], bucket_ptr[j]):
+        y = bucket_idx[b]
+        if y >= i and y < j - 1:
+            S -= t[y]
+    return S, R
+
+
 @njit(cache=True)
 def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
               link_bw_at, overlap, links, all_used, cmin_prefix, bound):
@@ -89,21 +111,7 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
         S = 0.0
         R = 0.0
         for j in range(i + 1, n + 1):
-            x = j - 1
-            # receive: earlier nodes feeding x, once each
-            for e in range(pred_ptr[x], pred_ptr[x + 1]):
-                u = pred_idx[e]
-                if u < i and stamp[u] != i:
-                    stamp[u] = i
-                    R += t[u]
-            # send: x sends when its last consumer is beyond the segment
-            if last[x] >= j:
-                S += t[x]
-            # nodes of the segment whose last consumer is x (index j - 1) no longer send
-            for b in range(bucket_ptr[j - 1], bucket_ptr[j]):
-                y = bucket_idx[b]
-                if y >= i and y < j - 1:
-                    S -= t[y]
+            S, R = _extend_segment(i, j, S, R, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
             comm_units = S + R
             if prune:
                 # a lower bound on the segment's cost at any position >= p_lo, non-decreasing in j (compute and
@@ -163,18 +171,7 @@ def _segment_cost(i, j_end, p, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, b
     S = 0.0
     R = 0.0
     for j in range(i + 1, j_end + 1):
-        x = j - 1
-        for e in range(pred_ptr[x], pred_ptr[x + 1]):
-            u = pred_idx[e]
-            if u < i and stamp[u] != i:
-                stamp[u] = i
-                R += t[u]
-        if last[x] >= j:
-            S += t[x]
-        for b in range(bucket_ptr[j - 1], bucket_ptr[j]):
-            y = bucket_idx[b]
-            if y >= i and y < j - 1:
-                S -= t[y]
+        S, R = _extend_segment(i, j, S, R, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
     comm_units = S + R
     c = ct_prefix[cls_at[p], j_end] - ct_prefix[cls_at[p], i]
     if links:
