@@ -37,6 +37,8 @@ repaired and evaluated on native threads in one call.
 """
 from __future__ import annotations
 
+import hashlib
+
 import math
 import time
 from dataclasses import dataclass
@@ -126,6 +128,12 @@ def bins_to_devices(bins: np.ndarray, package: Package, n_bins: int) -> np.ndarr
     k = package.n_devices
     pos = np.minimum(((np.asarray(bins, dtype=np.float64) + 0.5) * k / n_bins).astype(np.int64), k - 1)
     return np.asarray(package.order, dtype=np.int32)[pos]
+
+
+def _digest(row: np.ndarray) -> bytes:
+    """A 128-bit digest of a placement row: a cache key that does not grow with the graph (a collision is
+    practically impossible, unlike with Python's 64-bit hash)."""
+    return hashlib.blake2b(row.tobytes(), digest_size=16).digest()
 
 
 @dataclass
@@ -479,7 +487,7 @@ class PlacementEnv(gym.Env):
         Repair and evaluation are deterministic, so nothing is done twice on an instance: a raw placement seen
         before (in this batch or an earlier one) is served from a per-instance cache, and a repaired placement
         evaluated before is not evaluated again. ``info["fresh"]`` marks the rows whose (repaired) placement was
-        evaluated now, the first occurrence of each. (Keys are 64-bit hashes of the placements' bytes; the cache
+        evaluated now, the first occurrence of each. (Keys are 128-bit BLAKE2 digests of the placements; the cache
         holds at most ``eval_cache_size`` placements per instance and starts over when full.)"""
         from mcmcore.repair import repair_batch
 
@@ -487,7 +495,7 @@ class PlacementEnv(gym.Env):
         raw = np.ascontiguousarray(raw, dtype=np.int32)
         m, n = raw.shape
         raw_cache, store = self._eval_cache.setdefault(self.index, ({}, {}))
-        keys = [hash(row.tobytes()) for row in raw]
+        keys = [_digest(row) for row in raw]
         batch: dict[int, tuple] = {}  # raw key -> (placement key, ok, moved), for this batch
         first: dict[int, int] = {}
         for i, k in enumerate(keys):
@@ -503,7 +511,7 @@ class PlacementEnv(gym.Env):
             placements, moved, ok = repair_batch(inst.graph, inst.package, raw[rows], constraints=self.constraints,
                                                  n_threads=self.n_threads)
             t1 = time.perf_counter()
-            pkeys = [hash(row.tobytes()) for row in placements]
+            pkeys = [_digest(row) for row in placements]
             new: dict[int, int] = {}
             for j, pk in enumerate(pkeys):
                 if pk in store:
