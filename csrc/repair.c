@@ -56,6 +56,7 @@ struct mcm_repair {
     int32_t *bal;                /* U: balanced position (the topological order cut into K equal-weight stages) */
     int plain;                   /* every unit may use every device (no pins / support limits) */
     int singletons;              /* every unit is one node (no colors, no contracted cycles) */
+    int32_t n_free, *free_units; /* units without dataflow edges */
     int avx512;                  /* use the AVX-512 scoring pass (plain, K <= 64, processor support) */
     int dataflow, skip, capacity, all_used;
 };
@@ -119,6 +120,7 @@ void mcm_repair_free(mcm_repair *rp) {
     free(rp->df);
     free(rp->inv_out);
     free(rp->bal);
+    free(rp->free_units);
     free(rp);
 }
 
@@ -341,6 +343,12 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     }
     rp->plain = 1;
     rp->singletons = U == N;
+    rp->free_units = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+    if (!rp->free_units) goto fail;
+    rp->n_free = 0;
+    for (int32_t a = 0; a < U; a++) {
+        if (!rp->df[a]) rp->free_units[rp->n_free++] = a;
+    }
     for (int32_t a = 0; a < U; a++) {
         const int32_t od = rp->succ_ptr[a + 1] - rp->succ_ptr[a], id = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
         rp->inv_out[a] = od ? 1.0f / (float)od : 0.0f;
@@ -1698,8 +1706,9 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         /* Stage loads: after a successful assignment, those it kept (capacity), else summed again; counts only
          * for all_used. Free units (no dataflow edges) keep their candidate when allowed. */
         const int reuse = ws->maybe_ok && rp->capacity && !rp->all_used;
-        for (int32_t a = 0; a < U; a++) {
-            if (!rp->df[a] && pos_ok(rp, ws, a, ws->c[a])) {
+        for (int32_t q = 0; q < rp->n_free; q++) {
+            const int32_t a = rp->free_units[q];
+            if (pos_ok(rp, ws, a, ws->c[a])) {
                 if (reuse) {
                     ws->load[ws->f[a]] -= rp->uweight[a];
                     ws->load[ws->c[a]] += rp->uweight[a];
@@ -1730,7 +1739,13 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         (void)ok; /* a closed window is not final: the later passes may still reach a valid placement */
         /* after a successful assignment every later move kept dataflow and skip (windows, can_step): only
          * devices, capacity and all_used are left to check */
-        valid = check_units(rp, ws, ws->f, !ws->maybe_ok);
+        if (ws->maybe_ok && rp->plain && !rp->all_used) {
+            /* ... and, without pins or support limits, only capacity: on the stage loads kept up to date */
+            valid = 1;
+            for (int32_t k = 0; k < K && rp->capacity; k++) valid &= !mcm__over_capacity(ws->load[k], cap_at(rp, ws, k));
+        } else {
+            valid = check_units(rp, ws, ws->f, !ws->maybe_ok);
+        }
     }
     /* Write the placement; members of a unit that keeps its candidate device stay where they are only when the
      * unit was consistent, otherwise they join the unit's device. */
