@@ -262,3 +262,29 @@ def test_avx512_pass_matches_portable_pass(k, preset_kind, cons, monkeypatch):
     # an already valid placement stays as it is on both paths
     ok = a[0][a[3]][:3]
     np.testing.assert_array_equal(fast.run_batch(ok, 1)[0], ok)
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_nodes=12, max_devices=6))
+def test_avx512_pass_matches_portable_pass_small(inst):
+    """Edge cases of the scoring passes (one device, one unit, colors, skip, all_used, tight capacity): the same
+    placement, moved count and verdict on both passes."""
+    g, p, cons, cand = inst
+    from mcmcore import _core
+    from mcmcore.repair import _problem
+
+    try:
+        problem, _ = _problem(g, p, cons, None)
+    except mcmcore.errors.MCMError:
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MCM_NO_AVX512", raising=False)
+        try:
+            fast = _core.Repairer(problem)
+        except _core.RepairInfeasible:
+            return
+        mp.setenv("MCM_NO_AVX512", "1")
+        slow = _core.Repairer(problem)
+    a, b = fast.run(cand), slow.run(cand)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1:] == b[1:]
