@@ -25,15 +25,16 @@ MAX_EXACT_NODES = 6000
 
 
 @njit(cache=True, inline="always")
-def _extend_segment(i, j, S, R, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx):
-    """Grow the segment [i, j - 1) by node x = j - 1: returns its send and receive charges (S, R) updated. One place
-    for this step, so that the DP and the cost of a given segment add the same terms in the same order."""
+def _extend_segment(i, j, S, R, stamp, mark, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx):
+    """Grow the segment [i, j - 1) by node x = j - 1: returns its send and receive charges (S, R) updated
+    (``stamp[u] == mark``: u's output already counted as received by this segment). One place for this step, so
+    that the DP, the cost of a given segment and the greedy bound add the same terms in the same order."""
     x = j - 1
     # receive: earlier nodes feeding x, once each
     for e in range(pred_ptr[x], pred_ptr[x + 1]):
         u = pred_idx[e]
-        if u < i and stamp[u] != i:
-            stamp[u] = i
+        if u < i and stamp[u] != mark:
+            stamp[u] = mark
             R += t[u]
     # send: x sends when its last consumer is beyond the segment
     if last[x] >= j:
@@ -111,7 +112,7 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
         S = 0.0
         R = 0.0
         for j in range(i + 1, n + 1):
-            S, R = _extend_segment(i, j, S, R, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
+            S, R = _extend_segment(i, j, S, R, stamp, i, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
             comm_units = S + R
             if prune:
                 # a lower bound on the segment's cost at any position >= p_lo, non-decreasing in j (compute and
@@ -171,7 +172,7 @@ def _segment_cost(i, j_end, p, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, b
     S = 0.0
     R = 0.0
     for j in range(i + 1, j_end + 1):
-        S, R = _extend_segment(i, j, S, R, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
+        S, R = _extend_segment(i, j, S, R, stamp, i, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
     comm_units = S + R
     c = ct_prefix[cls_at[p], j_end] - ct_prefix[cls_at[p], i]
     if links:
@@ -284,18 +285,7 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_p
                 jj += 1
                 if w_prefix[jj] - w_prefix[i] > sram_at[p]:
                     break
-                x = jj - 1
-                for e in range(pred_ptr[x], pred_ptr[x + 1]):
-                    u = pred_idx[e]
-                    if u < i and stamp[u] != mark:
-                        stamp[u] = mark
-                        R += t[u]
-                if last[x] >= jj:
-                    S += t[x]
-                for b in range(bucket_ptr[jj - 1], bucket_ptr[jj]):
-                    y = bucket_idx[b]
-                    if y >= i and y < jj - 1:
-                        S -= t[y]
+                S, R = _extend_segment(i, jj, S, R, stamp, mark, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
                 c = ct_prefix[cls_at[p], jj] - ct_prefix[cls_at[p], i]
                 if links:
                     comm = S / link_bw_at[p] if p + 1 < K else 0.0
