@@ -184,6 +184,23 @@ def _segment_cost(i, j_end, p, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, b
     return c + cf_at[p] * comm_units
 
 
+@njit(cache=True, inline="always")
+def _greedy_cut(i, p, limit, ct_prefix, cls_at, w_prefix, sram_at):
+    """The end of the longest segment from i at position p whose compute stays within limit and whose weights fit
+    (at least i: an empty segment)."""
+    n = w_prefix.shape[0] - 1
+    row = ct_prefix[cls_at[p]]
+    j = np.searchsorted(row, row[i] + limit, side="right") - 1
+    jm = np.searchsorted(w_prefix, w_prefix[i] + sram_at[p], side="right") - 1
+    if jm < j:
+        j = jm
+    if j > n:
+        j = n
+    if j < i:
+        j = i
+    return j
+
+
 @njit(cache=True)
 def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
                   link_bw_at, overlap, links, all_used):
@@ -202,16 +219,7 @@ def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix
         limit = hi if it == 0 else 0.5 * (lo + hi)
         i = 0
         for p in range(K):
-            row = ct_prefix[cls_at[p]]
-            j = np.searchsorted(row, row[i] + limit, side="right") - 1
-            jm = np.searchsorted(w_prefix, w_prefix[i] + sram_at[p], side="right") - 1
-            if jm < j:
-                j = jm
-            if j > n:
-                j = n
-            if j < i:
-                j = i
-            i = j
+            i = _greedy_cut(i, p, limit, ct_prefix, cls_at, w_prefix, sram_at)
         if i >= n:
             hi = limit
             ok_hi = True
@@ -223,15 +231,7 @@ def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix
         return np.inf
     i = 0
     for p in range(K):
-        row = ct_prefix[cls_at[p]]
-        j = np.searchsorted(row, row[i] + hi, side="right") - 1
-        jm = np.searchsorted(w_prefix, w_prefix[i] + sram_at[p], side="right") - 1
-        if jm < j:
-            j = jm
-        if j > n:
-            j = n
-        if j < i:
-            j = i
+        j = _greedy_cut(i, p, hi, ct_prefix, cls_at, w_prefix, sram_at)
         cuts[p + 1] = j
         i = j
     if i < n:
