@@ -884,14 +884,13 @@ static inline uint64_t bits_between(int32_t lo, int32_t hi) { /* positions lo..h
     return upto & ~((1ULL << lo) - 1);
 }
 
-/* Nearest set bit of m (non-zero) to position b, ties to the later one (branch-free: tzcnt / lzcnt give 64 for
- * an empty word). */
+/* Nearest set bit of m (non-zero) to position b, ties to the later one. du is the distance up (64 when none:
+ * tzcnt of an empty word); the part below b is shifted up to bit 62 so that lzcnt gives the distance down, and
+ * 64 when it is empty. Few instructions: this runs once per unit in the assignment. */
 MCM_AVX512_FN static inline int32_t nearest_bit(uint64_t m, int32_t b) {
-    const uint64_t up = m >> b, down = m & ((1ULL << b) - 1);
-    const int32_t du = (int32_t)_tzcnt_u64(up) + 64 * (up == 0);
-    const int32_t dd = b - 63 + (int32_t)_lzcnt_u64(down) + 64 * (down == 0);
-    const int32_t sel = -(int32_t)(du <= dd);
-    return ((b + du) & sel) | ((b - dd) & ~sel);
+    const int32_t du = (int32_t)_tzcnt_u64(m >> b);
+    const int32_t dd = (int32_t)_lzcnt_u64((m & ((1ULL << b) - 1)) << (63 - b));
+    return du <= dd ? b + du : b - dd;
 }
 
 /* sum over e in [e0, e1) of rows[idx[e]] * wt[idx[e]] into r[0..C) (zero when empty). */
