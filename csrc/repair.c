@@ -47,6 +47,7 @@ struct mcm_repair {
     int32_t *topo;               /* U: units in a topological order of the unit DAG */
     int32_t *rank;               /* U: index of each unit in topo */
     int32_t *succ_ptr, *succ;    /* unit DAG (forward edges only, deduplicated) */
+    int32_t *succ_src;           /* the source unit of each entry of succ (the edges as one flat list) */
     int32_t *pred_ptr, *pred;
     double *uweight;             /* U: weight bytes */
     double *ncost;               /* N: cost of moving each node */
@@ -112,6 +113,7 @@ void mcm_repair_free(mcm_repair *rp) {
     free(rp->rank);
     free(rp->succ_ptr);
     free(rp->succ);
+    free(rp->succ_src);
     free(rp->pred_ptr);
     free(rp->pred);
     free(rp->uweight);
@@ -244,11 +246,15 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     if (rp->dataflow != MCM_DATAFLOW_NONE) M = unit_edges(g, U, unit_of, rp->mem_ptr, rp->mem, mark, NULL, NULL);
     rp->succ = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
     rp->pred = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
-    if (!rp->succ || !rp->pred) goto fail;
+    rp->succ_src = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
+    if (!rp->succ || !rp->pred || !rp->succ_src) goto fail;
     if (rp->dataflow != MCM_DATAFLOW_NONE) {
         unit_edges(g, U, unit_of, rp->mem_ptr, rp->mem, mark, rp->succ_ptr, rp->succ);
     } else {
         for (int32_t a = 0; a <= U; a++) rp->succ_ptr[a] = 0;
+    }
+    for (int32_t a = 0; a < U; a++) {
+        for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) rp->succ_src[e] = a;
     }
     for (int64_t e = 0; e < M; e++) rp->pred_ptr[rp->succ[e] + 1]++;
     for (int32_t a = 0; a < U; a++) rp->pred_ptr[a + 1] += rp->pred_ptr[a];
@@ -1102,9 +1108,8 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
     const float *fw = ws->fw;
     float *pm = ws->pm;
     const int32_t *c = ws->c;
-    int32_t *f = ws->f, *dhi = ws->dhi;
+    int32_t *f = ws->f;
     uint8_t *maybe = ws->maybe;
-    for (int32_t a = 0; a < U; a++) dhi[a] = K - 1;
     double *room = ws->inw, *capx = ws->rank_sum, *load = ws->load, rem = 0.0;
     const int cap = rp->capacity;
     if (cap) rem = capacity_setup(rp, ws);
@@ -1127,14 +1132,17 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
     uint32_t atp = 0, fromp = 0;
     for (int32_t j = U - 1; j >= 0; j--) {
         const int32_t v = rp->topo[j];
+        /* the backward sum, and the window [0, hi] the assigned successors leave (one gather loop: per-unit
+         * loops end at data-dependent counts, and each costs a mispredicted exit) */
         __m512 r = _mm512_setzero_ps();
+        int32_t hi = K - 1;
         for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
-            const int32_t w = rp->succ[e];
+            const int32_t w = rp->succ[e], fq = f[w];
             r = _mm512_add_ps(r, _mm512_mul_ps(_mm512_maskz_loadu_ps(kmask, pm + (size_t)w * K),
                                                _mm512_set1_ps(rp->inv_in[w])));
+            hi = fq < hi ? fq : hi;
         }
-        const int32_t cv = c[v], bv = rp->bal[v], hi = dhi[v];
-        maybe[v] = (uint8_t)(cv <= hi);
+        const int32_t cv = c[v], bv = rp->bal[v];
         const float kv = (float)ukeep[v];
         const double wv = rp->uweight[v];
         rem -= wv;
@@ -1176,20 +1184,19 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         const int32_t nb = nearest_bit(near, bv), keep = -(int32_t)((near >> cv) & 1);
         const int32_t best = (cv & keep) | (nb & ~keep); /* W holds position 0 at least: never empty */
         f[v] = best;
-        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
-            const int32_t w = rp->succ[e];
-            maybe[w] &= (uint8_t)(c[w] >= best);
-        }
         wvp = wv;
         atp = 1u << best;
         fromp = 0xFFFFu << best;
-        for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
-            const int32_t u = rp->pred[e], h = dhi[u];
-            dhi[u] = h < best ? h : best;
-        }
         const float t = _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32(cv), r)) + kv;
         _mm512_mask_storeu_ps(pm + (size_t)v * K, kmask,
                               _mm512_mask_max_ps(r, (__mmask16)((2u << cv) - 1), r, _mm512_set1_ps(t)));
+    }
+    /* maybe: the candidate lies in the window the assigned neighbours leave, one flat pass over the edges */
+    memset(maybe, 1, (size_t)U);
+    for (int32_t e = 0, ne = rp->succ_ptr[U]; e < ne; e++) {
+        const int32_t u = rp->succ_src[e], w = rp->succ[e];
+        maybe[u] &= (uint8_t)(c[u] <= f[w]);
+        maybe[w] &= (uint8_t)(c[w] >= f[u]);
     }
     if (cap) {
         const __m512d wp8 = _mm512_set1_pd(wvp);
