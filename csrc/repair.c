@@ -1149,6 +1149,11 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         const uint32_t W = (2u << hi) - 1;
         __m512 sc = _mm512_add_ps(_mm512_maskz_loadu_ps(kmask, fw + (size_t)v * K), r);
         sc = _mm512_mask_add_ps(sc, (__mmask16)(1u << cv), sc, _mm512_set1_ps(kv));
+        /* near_threshold per position, off the loop-carried chain: it is non-decreasing, so the threshold of the
+         * best score is the largest threshold (exactly, in floats) */
+        const __m512 thv = _mm512_sub_ps(
+            sc, _mm512_mul_ps(_mm512_set1_ps(1e-5f),
+                              _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_andnot_ps(_mm512_set1_ps(-0.0f), sc))));
         uint32_t M = W, MA = W;
         if (cap) {
             const __m512d wv8 = _mm512_set1_pd(wv), rem8 = _mm512_set1_pd(rem), wp8 = _mm512_set1_pd(wvp);
@@ -1175,10 +1180,10 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         }
         /* near-best positions of MA, the eligible positions as if the previous unit had not been placed: this does
          * not wait for the previous unit's choice; usually its placement leaves the eligible set as it is */
-        const float thrA = near_threshold(_mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)MA, sc)));
+        const float thrA = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)MA, thv));
         uint64_t near = _mm512_mask_cmp_ps_mask((__mmask16)MA, sc, _mm512_set1_ps(thrA), _CMP_GE_OQ);
         if (M != MA) {
-            const float thr = near_threshold(_mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, sc)));
+            const float thr = _mm512_reduce_max_ps(_mm512_mask_mov_ps(ninf, (__mmask16)M, thv));
             near = _mm512_mask_cmp_ps_mask((__mmask16)M, sc, _mm512_set1_ps(thr), _CMP_GE_OQ);
         }
         const int32_t nb = nearest_bit(near, bv), keep = -(int32_t)((near >> cv) & 1);
