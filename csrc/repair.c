@@ -51,6 +51,7 @@ struct mcm_repair {
     int32_t *pred_ptr, *pred;
     double *uweight;             /* U: weight bytes */
     double *ncost;               /* N: cost of moving each node */
+    int unit_cost;               /* every node costs 1 to move: the weighted count is the count */
     uint8_t *dev_ok;             /* U * K: allowed devices (support, pins) */
     uint8_t *df;                 /* U: takes part in the dataflow constraint */
     float *inv_out, *inv_in;     /* U: 1 / out-degree, 1 / in-degree in the unit DAG (0 when none) */
@@ -181,6 +182,7 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
                    ? pr->cons.max_skip
                    : K;
     rp->capacity = pr->cons.capacity;
+    rp->unit_cost = 1;
     rp->all_used = pr->cons.all_used;
     int status = MCM_ERR_NOMEM;
     int32_t *parent = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
@@ -286,6 +288,7 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     /* 4. per unit: weight, dataflow participation, allowed devices. */
     for (int32_t i = 0; i < N; i++) {
         rp->ncost[i] = node_weight ? node_weight[i] : 1.0;
+        rp->unit_cost &= rp->ncost[i] == 1.0;
         if (rp->capacity) rp->uweight[unit_of[i]] += g->weight_bytes[i];
         if (rp->dataflow != MCM_DATAFLOW_NONE && mcm__forward(g, i)) rp->df[unit_of[i]] = 1;
     }
@@ -1762,7 +1765,16 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
      * unit was consistent, otherwise they join the unit's device. */
     int64_t mv = 0;
     double mw = 0.0;
-    for (int32_t a = 0; a < U && rp->singletons; a++) {
+    if (rp->singletons && rp->unit_cost) {
+        /* the weighted count is the count (a sum of ones is exact): no floating-point chain */
+        for (int32_t a = 0; a < U; a++) {
+            const int32_t i = rp->mem[a], d = ws->pos_dev[ws->f[a]];
+            out[i] = d;
+            mv += in[i] != d;
+        }
+        mw = (double)mv;
+    }
+    for (int32_t a = 0; a < U && rp->singletons && !rp->unit_cost; a++) {
         const int32_t i = rp->mem[a], d = ws->pos_dev[ws->f[a]], off = in[i] != d;
         out[i] = d;
         mv += off;
