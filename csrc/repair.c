@@ -50,6 +50,7 @@ struct mcm_repair {
     int32_t *succ_src;           /* the source unit of each entry of succ (the edges as one flat list) */
     int32_t *pred_ptr, *pred;
     double *uweight;             /* U: weight bytes */
+    double total_uweight;        /* their sum (in unit order: the value each run's bookkeeping starts from) */
     double *ncost;               /* N: cost of moving each node */
     int unit_cost;               /* every node costs 1 to move: the weighted count is the count */
     uint8_t *dev_ok;             /* U * K: allowed devices (support, pins) */
@@ -339,6 +340,8 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     rp->inv_in = rp->inv_out + U;
     rp->bal = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
     if (!rp->bal) goto fail;
+    rp->total_uweight = 0.0;
+    for (int32_t a = 0; a < U; a++) rp->total_uweight += rp->uweight[a];
     {
         double tot = 0.0, run = 0.0;
         for (int32_t a = 0; a < U; a++) tot += rp->uweight[a] + 1.0;
@@ -524,15 +527,14 @@ static inline void unit_placed(const mcm_repair *rp, mcm_repair_ws *ws, int32_t 
 /* Capacity bookkeeping of the assignment (step 5): load[k] = 0, room[k] = capacity of positions 0..k,
  * capx[k] = capacity with the contract's tolerance (fits: load + w <= capx); returns the total unit weight. */
 static double capacity_setup(const mcm_repair *rp, mcm_repair_ws *ws) {
-    double acc = 0.0, rem = 0.0;
+    double acc = 0.0;
     for (int32_t k = 0; k < rp->K; k++) {
         ws->load[k] = 0.0;
         acc += cap_at(rp, ws, k);
         ws->inw[k] = acc;
         ws->rank_sum[k] = cap_at(rp, ws, k) * (1.0 + 1e-9);
     }
-    for (int32_t a = 0; a < rp->U; a++) rem += rp->uweight[a];
-    return rem;
+    return rp->total_uweight; /* summed once (a chain of U dependent additions per run otherwise) */
 }
 
 /* Is the unit-level assignment f valid (dataflow under the current order, skip, allowed, capacity, all used)? */
