@@ -1,7 +1,8 @@
 /* repair.c -- heuristic constraint repair and random valid placements (DESIGN.md, repair).
  *
  * Nodes that must share a device (a color, or a cycle that colors create in the graph) are contracted into
- * units once per problem. A repair then works on pipeline positions of units:
+ * units once per problem, numbered in a topological order of the unit DAG (every pass walks them by index,
+ * forward or backward, so rows and fields stream through the cache). A repair then works on pipeline positions of units:
  *   1. candidate: each unit's majority device; a valid candidate is returned unchanged;
  *   2. device order: the package's pipeline order (ordered), or for acyclic a topological order of the
  *      candidate's device graph (greedy feedback-arc removal when it has cycles), so acyclic becomes ordered;
@@ -44,8 +45,6 @@ struct mcm_repair {
     int32_t N, K, U;
     int32_t *unit_of;            /* N */
     int32_t *mem_ptr, *mem;      /* U + 1, N: members of each unit */
-    int32_t *topo;               /* U: units in a topological order of the unit DAG */
-    int32_t *rank;               /* U: index of each unit in topo */
     int32_t *succ_ptr, *succ;    /* unit DAG (forward edges only, deduplicated) */
     int32_t *succ_src;           /* the source unit of each entry of succ (the edges as one flat list) */
     int32_t *pred_ptr, *pred;
@@ -80,7 +79,7 @@ struct mcm_repair_ws {
     int32_t *lvl;                /* K: eligibility level of each position for that unit */
     uint8_t *maybe;              /* U: the assigned neighbours left the unit's candidate open */
     int maybe_ok;                /* maybe is current (the assignment ran and nothing rewrote f wholesale) */
-    uint64_t *bm;                /* 2 * ceil(U / 64): units to check this round / next round, by topo index */
+    uint64_t *bm;                /* 2 * ceil(U / 64): units to check this round / next round */
     int32_t *chain_next;         /* 2 * U: units waiting for room at their candidate / for a unit at their stage */
     int32_t *cap_head, *use_head; /* K, K: heads of those chains */
     uint8_t *in_chain;           /* 2 * U */
@@ -111,8 +110,6 @@ void mcm_repair_free(mcm_repair *rp) {
     free(rp->unit_of);
     free(rp->mem_ptr);
     free(rp->mem);
-    free(rp->topo);
-    free(rp->rank);
     free(rp->succ_ptr);
     free(rp->succ);
     free(rp->succ_src);
@@ -190,6 +187,7 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     int32_t *pre = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
     int32_t *mark = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
     int32_t *pmem_ptr = NULL, *pmem = NULL, *eptr = NULL, *eidx = NULL, *pa = NULL, *comp = NULL, *scratch = NULL;
+    int32_t *topo = NULL, *rank = NULL, *sp = NULL, *pp = NULL, *sx = NULL, *px = NULL;
     if (!parent || !pre || !mark) goto fail;
     /* 1. colors: union-find. */
     for (int32_t i = 0; i < N; i++) parent[i] = i;
@@ -239,12 +237,13 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     /* 3. unit DAG, topological order (Kahn, smallest id first among the ready is not needed: FIFO). */
     rp->succ_ptr = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
     rp->pred_ptr = (int32_t *)calloc((size_t)U + 1, sizeof(int32_t));
-    rp->topo = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+    topo = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+    rank = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
     rp->uweight = (double *)calloc((size_t)U + 1, sizeof(double));
     rp->ncost = (double *)malloc(sizeof(double) * ((size_t)N + 1));
     rp->dev_ok = (uint8_t *)malloc((size_t)U * (size_t)K + 1);
     rp->df = (uint8_t *)calloc((size_t)U + 1, 1);
-    if (!rp->succ_ptr || !rp->pred_ptr || !rp->topo || !rp->uweight || !rp->ncost || !rp->dev_ok || !rp->df) goto fail;
+    if (!rp->succ_ptr || !rp->pred_ptr || !topo || !rank || !rp->uweight || !rp->ncost || !rp->dev_ok || !rp->df) goto fail;
     int64_t M = 0;
     if (rp->dataflow != MCM_DATAFLOW_NONE) M = unit_edges(g, U, unit_of, rp->mem_ptr, rp->mem, mark, NULL, NULL);
     rp->succ = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
@@ -256,9 +255,6 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     } else {
         for (int32_t a = 0; a <= U; a++) rp->succ_ptr[a] = 0;
     }
-    for (int32_t a = 0; a < U; a++) {
-        for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) rp->succ_src[e] = a;
-    }
     for (int64_t e = 0; e < M; e++) rp->pred_ptr[rp->succ[e] + 1]++;
     for (int32_t a = 0; a < U; a++) rp->pred_ptr[a + 1] += rp->pred_ptr[a];
     for (int32_t a = 0; a < U; a++) mark[a] = rp->pred_ptr[a];
@@ -269,12 +265,12 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
         int32_t *indeg = mark, head = 0, tail = 0;
         for (int32_t a = 0; a < U; a++) {
             indeg[a] = rp->pred_ptr[a + 1] - rp->pred_ptr[a];
-            if (indeg[a] == 0) rp->topo[tail++] = a;
+            if (indeg[a] == 0) topo[tail++] = a;
         }
         while (head < tail) {
-            int32_t a = rp->topo[head++];
+            int32_t a = topo[head++];
             for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
-                if (--indeg[rp->succ[e]] == 0) rp->topo[tail++] = rp->succ[e];
+                if (--indeg[rp->succ[e]] == 0) topo[tail++] = rp->succ[e];
             }
         }
         if (tail != U) {
@@ -282,9 +278,44 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
             status = MCM_ERR_ARG;
             goto fail;
         }
-        rp->rank = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
-        if (!rp->rank) goto fail;
-        for (int32_t j = 0; j < U; j++) rp->rank[rp->topo[j]] = j;
+        for (int32_t j = 0; j < U; j++) rank[topo[j]] = j;
+    }
+    /* 3b. Renumber the units in that order: unit j is the j-th in topological order, so every pass walks the units
+     * by index (forward or backward) and reads and writes their rows and fields sequentially. Neighbour lists keep
+     * their order (renamed), so every sum adds the same terms in the same order. */
+    {
+        sp = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+        pp = (int32_t *)malloc(sizeof(int32_t) * ((size_t)U + 1));
+        sx = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
+        px = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
+        if (!sp || !pp || !sx || !px) goto fail;
+        sp[0] = pp[0] = 0;
+        for (int32_t j = 0; j < U; j++) {
+            const int32_t a = topo[j];
+            int32_t q = sp[j];
+            for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) sx[q++] = rank[rp->succ[e]];
+            sp[j + 1] = q;
+            q = pp[j];
+            for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) px[q++] = rank[rp->pred[e]];
+            pp[j + 1] = q;
+        }
+        free(rp->succ_ptr);
+        free(rp->succ);
+        free(rp->pred_ptr);
+        free(rp->pred);
+        rp->succ_ptr = sp;
+        rp->succ = sx;
+        rp->pred_ptr = pp;
+        rp->pred = px;
+        sp = pp = sx = px = NULL;
+        for (int32_t j = 0; j < U; j++) {
+            for (int32_t e = rp->succ_ptr[j]; e < rp->succ_ptr[j + 1]; e++) rp->succ_src[e] = j;
+        }
+        for (int32_t i = 0; i < N; i++) unit_of[i] = rank[unit_of[i]];
+        free(rp->mem_ptr);
+        free(rp->mem);
+        rp->mem_ptr = rp->mem = NULL;
+        if (members_of(N, U, unit_of, &rp->mem_ptr, &rp->mem) != MCM_OK) goto fail;
     }
     /* 4. per unit: weight, dataflow participation, allowed devices. */
     for (int32_t i = 0; i < N; i++) {
@@ -345,8 +376,7 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     {
         double tot = 0.0, run = 0.0;
         for (int32_t a = 0; a < U; a++) tot += rp->uweight[a] + 1.0;
-        for (int32_t j = 0; j < U; j++) {
-            const int32_t a = rp->topo[j];
+        for (int32_t a = 0; a < U; a++) {
             const double mid = run + 0.5 * (rp->uweight[a] + 1.0);
             int32_t b = (int32_t)(mid / tot * K);
             rp->bal[a] = b < 0 ? 0 : (b >= K ? K - 1 : b);
@@ -376,6 +406,12 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     *out = rp;
     rp = NULL;
 fail:
+    free(topo);
+    free(rank);
+    free(sp);
+    free(pp);
+    free(sx);
+    free(px);
     free(parent);
     free(pre);
     free(mark);
@@ -572,9 +608,8 @@ static void acyclic_order(const mcm_repair *rp, mcm_repair_ws *ws) {
         ws->taken[d] = 0;
         ws->inw[d] = 0.0;
     }
-    for (int32_t j = 0; j < U; j++) {
-        int32_t a = rp->topo[j];
-        ws->rank_sum[ws->cdev[a]] += j;
+    for (int32_t a = 0; a < U; a++) {
+        ws->rank_sum[ws->cdev[a]] += a;
         ws->cnt[ws->cdev[a]]++;
     }
     for (int32_t d = 0; d < K; d++) ws->rank_sum[d] = ws->cnt[d] ? ws->rank_sum[d] / ws->cnt[d] : (double)U;
@@ -630,8 +665,7 @@ static int unit_bounds(const mcm_repair *rp, mcm_repair_ws *ws) {
     }
     for (int round = 0; round < 64; round++) {
         int changed = 0;
-        for (int32_t j = 0; j < U; j++) {
-            const int32_t v = rp->topo[j];
+        for (int32_t v = 0; v < U; v++) {
             int32_t lo = L[v], hi = H[v];
             for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
                 const int32_t u = rp->pred[e];
@@ -645,8 +679,7 @@ static int unit_bounds(const mcm_repair *rp, mcm_repair_ws *ws) {
             H[v] = hi;
             if (lo > hi) return 0;
         }
-        for (int32_t j = U - 1; j >= 0; j--) {
-            const int32_t v = rp->topo[j];
+        for (int32_t v = U - 1; v >= 0; v--) {
             int32_t lo = L[v], hi = H[v];
             for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
                 const int32_t w = rp->succ[e];
@@ -979,8 +1012,7 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline void forward_avx512_c
     const int32_t U = rp->U, K = rp->K;
     float *fw = ws->fw, *pm = ws->pm;
     const int32_t *L = ws->L, *H = ws->H, *c = ws->c;
-    for (int32_t j = 0; j < U; j++) {
-        const int32_t a = rp->topo[j];
+    for (int32_t a = 0; a < U; a++) {
         __m512 r[4];
         row_sum_avx512(r, pm, rp->pred, rp->pred_ptr[a], rp->pred_ptr[a + 1], rp->inv_out, K, C);
         float *fa = fw + (size_t)a * K;
@@ -1017,8 +1049,7 @@ __attribute__((always_inline)) MCM_AVX512_FN static inline int backward_avx512_c
         rov[d] = cap ? _mm512_maskz_loadu_pd(mk, room + 8 * d) : _mm512_setzero_pd();
     }
     int ok = 1;
-    for (int32_t j = U - 1; j >= 0; j--) {
-        const int32_t v = rp->topo[j];
+    for (int32_t v = U - 1; v >= 0; v--) {
         __m512 r[4];
         row_sum_avx512(r, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K, C);
         const int32_t cv = c[v], bv = rp->bal[v];
@@ -1088,8 +1119,7 @@ MCM_AVX512_FN static void forward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
     const __mmask16 kmask = (__mmask16)((1u << K) - 1);
     float *fw = ws->fw, *pm = ws->pm;
     const int32_t *c = ws->c;
-    for (int32_t j = 0; j < U; j++) {
-        const int32_t a = rp->topo[j];
+    for (int32_t a = 0; a < U; a++) {
         __m512 r = _mm512_setzero_ps();
         for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) {
             const int32_t w = rp->pred[e];
@@ -1135,8 +1165,7 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
      * picks per lane, so the loop-carried chain is a few bit operations instead of vector arithmetic. */
     double wvp = 0.0;
     uint32_t atp = 0, fromp = 0;
-    for (int32_t j = U - 1; j >= 0; j--) {
-        const int32_t v = rp->topo[j];
+    for (int32_t v = U - 1; v >= 0; v--) {
         /* the backward sum, and the window [0, hi] the assigned successors leave (one gather loop: per-unit
          * loops end at data-dependent counts, and each costs a mispredicted exit) */
         __m512 r = _mm512_setzero_ps();
@@ -1256,8 +1285,7 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
     float *fw = ws->fw, *pm = ws->pm;
     const int32_t *L = ws->L, *H = ws->H, *c = ws->c;
     const int plain = rp->plain && s >= K;
-    for (int32_t j = 0; j < U; j++) {
-        const int32_t a = rp->topo[j];
+    for (int32_t a = 0; a < U; a++) {
         float *restrict fa = fw + (size_t)a * K;
         float *restrict pa = pm + (size_t)a * K;
         row_sum(fa, pm, rp->pred, rp->pred_ptr[a], rp->pred_ptr[a + 1], rp->inv_out, K);
@@ -1285,8 +1313,7 @@ static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const doubl
     double *restrict room = ws->inw, *restrict load = ws->load, rem = 0.0;
     if (rp->capacity) rem = capacity_setup(rp, ws);
     int ok = 1;
-    for (int32_t j = U - 1; j >= 0; j--) {
-        const int32_t v = rp->topo[j];
+    for (int32_t v = U - 1; v >= 0; v--) {
         float *restrict pv = pm + (size_t)v * K;
         const float *restrict fv = fw + (size_t)v * K;
         row_sum(row, pm, rp->succ, rp->succ_ptr[v], rp->succ_ptr[v + 1], rp->inv_in, K);
@@ -1340,8 +1367,7 @@ static int fix_windows(const mcm_repair *rp, mcm_repair_ws *ws) {
     for (int round = 0; round < 4 * K + 8; round++) {
         int bad = 0;
         memcpy(prev, f, sizeof(int32_t) * (size_t)U);
-        for (int32_t j = 0; j < U; j++) {
-            const int32_t v = rp->topo[j];
+        for (int32_t v = 0; v < U; v++) {
             int32_t lo = ws->L[v], hi = ws->H[v], mn = K;
             for (int32_t e = rp->pred_ptr[v]; e < rp->pred_ptr[v + 1]; e++) {
                 const int32_t fu = f[rp->pred[e]];
@@ -1353,8 +1379,7 @@ static int fix_windows(const mcm_repair *rp, mcm_repair_ws *ws) {
             else if (f[v] > hi) f[v] = hi > lo ? hi : lo;
             if (lo > hi) bad = 1;
         }
-        for (int32_t j = U - 1; j >= 0; j--) {
-            const int32_t u = rp->topo[j];
+        for (int32_t u = U - 1; u >= 0; u--) {
             int32_t lo = ws->L[u], hi = ws->H[u], mx = -1;
             for (int32_t e = rp->succ_ptr[u]; e < rp->succ_ptr[u + 1]; e++) {
                 const int32_t fw = f[rp->succ[e]];
@@ -1385,8 +1410,8 @@ static void build_lists(const mcm_repair *rp, mcm_repair_ws *ws) {
         ws->cnt[k] = 0;
         ws->load[k] = 0.0;
     }
-    for (int32_t j = 0; j < U; j++) {
-        const int32_t a = rp->topo[j], k = ws->f[a];
+    for (int32_t a = 0; a < U; a++) {
+        const int32_t k = ws->f[a];
         ws->prev[a] = -1;
         ws->next[a] = ws->head[k];
         if (ws->head[k] >= 0) ws->prev[ws->head[k]] = a;
@@ -1555,11 +1580,10 @@ static void fix_all_used(const mcm_repair *rp, mcm_repair_ws *ws) {
 static inline void bit_set(uint64_t *bm, int32_t j) { bm[j >> 6] |= 1ULL << (j & 63); }
 
 /* Mark every unit of a chain (from head, linked through next, flagged in flag) in both bit maps, and empty it. */
-static void chain_release(int32_t *head, int32_t *next, uint8_t *flag, const int32_t *rank, uint64_t *cur,
-                          uint64_t *nxt) {
+static void chain_release(int32_t *head, int32_t *next, uint8_t *flag, uint64_t *cur, uint64_t *nxt) {
     for (int32_t a = *head; a >= 0; a = next[a]) {
-        bit_set(cur, rank[a]);
-        bit_set(nxt, rank[a]);
+        bit_set(cur, a);
+        bit_set(nxt, a);
         flag[a] = 0;
     }
     *head = -1;
@@ -1569,12 +1593,12 @@ static void chain_release(int32_t *head, int32_t *next, uint8_t *flag, const int
  * gain, so this ends), in rounds over the topological order. A check can only change its verdict when a
  * neighbour moves (dataflow, skip), when the candidate stage loses a unit (capacity) or when the unit's stage gains
  * one (all_used); so a round visits only the units such an event touched since their last check (a bit map by
- * topological index, walked in order; units failing for room or for all_used wait in per-stage chains), and the
+ * unit index, walked in order; units failing for room or for all_used wait in per-stage chains), and the
  * first round only the displaced units whose assigned neighbours left the candidate open (maybe). This visits
  * exactly the units whose check can succeed, in the order of full sweeps, so the result is that of full sweeps. */
 static void restore_candidates(const mcm_repair *rp, mcm_repair_ws *ws) {
     const int32_t U = rp->U, K = rp->K, nw = (U + 63) >> 6;
-    const int32_t *topo = rp->topo, *rank = rp->rank, *c = ws->c;
+    const int32_t *c = ws->c;
     int32_t *f = ws->f, *cnt = ws->cnt;
     double *load = ws->load;
     uint64_t *cur = ws->bm, *nxt = ws->bm + nw;
@@ -1584,9 +1608,8 @@ static void restore_candidates(const mcm_repair *rp, mcm_repair_ws *ws) {
     for (int32_t w = 0; w < nw; w++) { /* a word at a time in a register (no read-modify-write chain) */
         uint64_t bits = 0;
         const int32_t j1 = (w + 1) * 64 < U ? (w + 1) * 64 : U;
-        for (int32_t j = w * 64; j < j1; j++) {
-            const int32_t a = topo[j];
-            bits |= (uint64_t)((f[a] != c[a]) & ((!filter) | ws->maybe[a])) << (j & 63);
+        for (int32_t a = w * 64; a < j1; a++) {
+            bits |= (uint64_t)((f[a] != c[a]) & ((!filter) | ws->maybe[a])) << (a & 63);
         }
         cur[w] = bits;
     }
@@ -1602,7 +1625,7 @@ static void restore_candidates(const mcm_repair *rp, mcm_repair_ws *ws) {
                 if (!x) break;
                 const int b = __builtin_ctzll(x);
                 done = b == 63 ? ~0ULL : ((2ULL << b) - 1);
-                const int32_t a = topo[(w << 6) + b], k = c[a], from = f[a];
+                const int32_t a = (w << 6) + b, k = c[a], from = f[a];
                 if (from == k) continue;
                 if (rp->capacity && !fits(rp, ws, k, rp->uweight[a])) {
                     if (!in_cap[a]) {
@@ -1629,15 +1652,15 @@ static void restore_candidates(const mcm_repair *rp, mcm_repair_ws *ws) {
                 f[a] = k;
                 changed = 1;
                 for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) {
-                    bit_set(cur, rank[rp->pred[e]]);
-                    bit_set(nxt, rank[rp->pred[e]]);
+                    bit_set(cur, rp->pred[e]);
+                    bit_set(nxt, rp->pred[e]);
                 }
                 for (int32_t e = rp->succ_ptr[a]; e < rp->succ_ptr[a + 1]; e++) {
-                    bit_set(cur, rank[rp->succ[e]]);
-                    bit_set(nxt, rank[rp->succ[e]]);
+                    bit_set(cur, rp->succ[e]);
+                    bit_set(nxt, rp->succ[e]);
                 }
-                if (rp->capacity) chain_release(&ws->cap_head[from], cnext, in_cap, rank, cur, nxt);
-                if (rp->all_used) chain_release(&ws->use_head[k], unext, in_use, rank, cur, nxt);
+                if (rp->capacity) chain_release(&ws->cap_head[from], cnext, in_cap, cur, nxt);
+                if (rp->all_used) chain_release(&ws->use_head[k], unext, in_use, cur, nxt);
             }
         }
         if (!changed) return;
@@ -1737,8 +1760,8 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
                 ws->cnt[k] = 0;
                 ws->load[k] = 0.0;
             }
-            for (int32_t j = 0; j < U; j++) {
-                const int32_t a = rp->topo[j], k = ws->f[a];
+            for (int32_t a = 0; a < U; a++) {
+                const int32_t k = ws->f[a];
                 ws->cnt[k]++;
                 ws->load[k] += rp->uweight[a];
             }
