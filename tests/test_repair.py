@@ -208,6 +208,25 @@ def test_weights_steer_the_choice():
     assert res.placement.tolist() == [0, 0] and res.moved_weight == 1.0
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_moved_counts_match_the_placements(weighted):
+    # moved / moved_weight are recomputed from the placements (unit weights take a shortcut in the core: the
+    # weighted count is the count, no floating-point sum)
+    g = layered_dag(300, 420, seed=3)
+    p = Package.preset("mesh4x4")
+    rng = np.random.default_rng(5)
+    w = rng.uniform(0.5, 4.0, g.n_nodes) if weighted else None
+    for cons in (Constraints(), Constraints(capacity=False), Constraints(max_skip=2)):
+        cand = rng.integers(0, p.n_devices, g.n_nodes).astype(np.int32)
+        res = repair(g, p, cand, constraints=cons, weights=w)
+        off = res.placement != cand
+        assert res.moved == int(off.sum())
+        expected = float(np.sum(np.where(off, w, 0.0))) if weighted else float(off.sum())
+        assert res.moved_weight == pytest.approx(expected, rel=1e-12)
+        if not weighted:
+            assert res.moved_weight == res.moved
+
+
 # ------------------------------------------------------------------------------ SIMD paths agree with portable C
 def _repairers(g, p, cons, monkeypatch):
     from mcmcore import _core
