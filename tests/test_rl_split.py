@@ -17,10 +17,10 @@ def _unpruned(problem, units, order):
     """The split from the plain DP (no bound), traced back the same way."""
     args = dp._split_arguments(problem, units)
     (pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix,
-     cmin_prefix) = dp._prepare_order(order, *args[:7])
-    cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at = args[7:]
-    best, parent = dp._split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
-                                cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf)
+     cmin_prefix, bwd) = dp._prepare_order(order, *args[:7], *args[15:])
+    cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at = args[7:15]
+    best, parent = dp._split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix,
+                                cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf)
     n, k = len(order), len(cls_at)
     value = best[k - 1, n]
     if not np.isfinite(value):
@@ -39,11 +39,16 @@ def _unpruned(problem, units, order):
 @pytest.mark.parametrize("preset", ["ring4", "ring8", "mesh4x4", "port4", "hetero3", "torus4x4"])
 @pytest.mark.parametrize("all_used", [False, True])
 @pytest.mark.parametrize("overlap", [None, True])
-def test_pruned_split_equals_unpruned(preset, all_used, overlap):
+@pytest.mark.parametrize("training", [False, True])
+def test_pruned_split_equals_unpruned(preset, all_used, overlap, training):
+    from mcmcore.zoo import training_graph
+
     rng = np.random.default_rng(zlib.crc32(f"{preset}/{all_used}/{overlap}".encode()))
     pkg = Package.preset(preset)
     for seed in range(3):
         g = layered_dag(int(rng.integers(20, 80)), seed=seed)
+        if training:  # gradients flow against the order: the backward charges in every pruned step
+            g = training_graph(g)
         problem = SearchProblem(g, pkg, Constraints(all_used=all_used), "throughput", overlap)
         units = dp.UnitView(problem)
         ug = units.graph

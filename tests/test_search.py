@@ -120,6 +120,34 @@ def _best_contiguous_split(problem, order):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(3, 8), st.integers(2, 3), st.integers(0, 10_000), st.booleans())
+def test_pipeline_split_is_exact_on_training_graphs(n, k, seed, overlap):
+    # gradients flow against the order; the port model charges them (sent by the unit whose backward node has a
+    # consumer in another segment, received once per segment): the split's estimate is the evaluator's interval,
+    # and it is the best contiguous split of its order
+    from mcmcore.zoo import training_graph
+
+    g = training_graph(layered_dag(n, seed=seed))
+    pkg = port(k)
+    problem = SearchProblem(g, pkg, Constraints(dataflow="ordered"), "throughput", overlap)
+    units = dp.UnitView(problem)
+    order = np.asarray(units.graph.topo_order)
+    placement, estimate = dp.pipeline_split(problem, order, units)
+    exact = problem.evaluate(placement)
+    assert exact.valid
+    assert exact.interval == pytest.approx(estimate, rel=1e-9)
+    best = math.inf
+    for cuts in itertools.combinations_with_replacement(range(len(order) + 1), k - 1):
+        bounds = (0, *cuts, len(order))
+        by_unit = np.empty(len(order), dtype=np.int32)
+        for p in range(k):
+            by_unit[order[bounds[p]:bounds[p + 1]]] = pkg.order[p]
+        rep = problem.evaluate(by_unit[units.unit_of])
+        if rep.valid:
+            best = min(best, rep.interval)
+    assert estimate == pytest.approx(best, rel=1e-9)
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(3, 9), st.integers(2, 3), st.integers(0, 10_000), st.booleans())
 def test_pipeline_split_is_optimal_for_its_order_on_port_packages(n, k, seed, overlap):
     g = layered_dag(n, seed=seed)

@@ -3,7 +3,10 @@
 For one fixed topological order, the K devices in pipeline order each take one contiguous segment (possibly
 empty). With the port model the stage cost is exact: compute on that device plus, for communication, each node of
 the segment with a consumer in a later segment (sent once) and each earlier node feeding the segment (received
-once), times the device's comm_factor; ``overlap`` takes the max instead of the sum. With the links model the
+once), times the device's comm_factor; ``overlap`` takes the max instead of the sum. Training graphs also send
+gradients against the order (a backward node's output goes to the units of earlier forward nodes): the port
+model counts those too, sent by a unit whose backward output has a consumer outside the segment and received
+once by a segment from each unit outside it that feeds it backward. With the links model the
 stage cost uses the bytes leaving the stage over the link to the next stage (exact when all traffic goes to the
 next stage, an estimate otherwise); every split is re-evaluated exactly by the core afterwards.
 
@@ -25,11 +28,32 @@ MAX_EXACT_NODES = 6000
 
 
 @njit(cache=True, inline="always")
-def _extend_segment(i, j, S, R, stamp, mark, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx):
-    """Grow the segment [i, j - 1) by node x = j - 1: returns its send and receive charges (S, R) updated
-    (``stamp[u] == mark``: u's output already counted as received by this segment). One place for this step, so
-    that the DP, the cost of a given segment and the greedy bound add the same terms in the same order."""
+def _extend_segment(i, j, S, R, Sb, Rb, stamp, stampb, mark, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx,
+                    bwd):
+    """Grow the segment [i, j - 1) by node x = j - 1: returns its send and receive charges (S, R) and those of
+    backward outputs (Sb, Rb) updated (``stamp[u] == mark``: u's output already counted as received by this
+    segment; ``stampb`` the same for backward outputs; ``bwd``: :func:`_prepare_order`'s backward arrays). One place
+    for this step, so that the DP, the cost of a given segment and the greedy bound add the same terms in the same
+    order."""
     x = j - 1
+    bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx = bwd
+    # backward outputs (gradients): received once from each unit outside the segment that feeds x; x's own, if
+    # received until now, is internal from here on
+    for e in range(bp_ptr[x], bp_ptr[x + 1]):
+        y = bp_idx[e]
+        if (y < i or y > x) and stampb[y] != mark:
+            stampb[y] = mark
+            Rb += tb[y]
+    if stampb[x] == mark:
+        Rb -= tb[x]
+        stampb[x] = -1
+    # x sends its backward output when a consumer lies outside the segment (before it, or beyond x so far)
+    if firstb[x] < i or lastb[x] >= j:
+        Sb += tb[x]
+    for b in range(bb_ptr[j - 1], bb_ptr[j]):
+        y = bb_idx[b]
+        if y >= i and y < j - 1 and firstb[y] >= i:
+            Sb -= tb[y]
     # receive: earlier nodes feeding x, once each
     for e in range(pred_ptr[x], pred_ptr[x + 1]):
         u = pred_idx[e]
@@ -44,11 +68,11 @@ def _extend_segment(i, j, S, R, stamp, mark, pred_ptr, pred_idx, t, last, bucket
         y = bucket_idx[b]
         if y >= i and y < j - 1:
             S -= t[y]
-    return S, R
+    return S, R, Sb, Rb
 
 
 @njit(cache=True)
-def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
+def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
               link_bw_at, overlap, links, all_used, cmin_prefix, bound):
     """best[p, j]: minimal bottleneck placing the first j nodes of the order on positions 0..p.
 
@@ -65,6 +89,7 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
     best = np.full((K, n + 1), INF)
     parent = np.full((K, n + 1), -1, dtype=np.int64)
     stamp = np.full(n, -1, dtype=np.int64)
+    stampb = np.full(n, -1, dtype=np.int64)
     prune = bound < INF
     # p_hi[j]: the last position p for which the nodes after j still fit in positions p+1..K-1 within the bound:
     # K - 1 minus the fewest segments of compute (cheapest class) at most the bound covering them, which greedy
@@ -111,12 +136,16 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
         # Extend the segment [i, j) node by node, keeping its send and receive charges up to date.
         S = 0.0
         R = 0.0
+        Sb = 0.0
+        Rb = 0.0
         for j in range(i + 1, n + 1):
-            S, R = _extend_segment(i, j, S, R, stamp, i, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
-            comm_units = S + R
+            S, R, Sb, Rb = _extend_segment(i, j, S, R, Sb, Rb, stamp, stampb, i, pred_ptr, pred_idx, t, last,
+                                           bucket_ptr, bucket_idx, bwd)
+            comm_units = S + R + Sb + Rb
             if prune:
                 # a lower bound on the segment's cost at any position >= p_lo, non-decreasing in j (compute and
-                # receive charges only grow): once above the bound for every class, no longer segment helps
+                # the receive charges of forward outputs only grow; the other charges are >= 0): once above the
+                # bound for every class, no longer segment helps
                 dead = True
                 for c in range(n_cls):
                     cf_lo = cf_suffix[c, p_lo]
@@ -162,8 +191,8 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_
 
 
 @njit(cache=True)
-def _segment_cost(i, j_end, p, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix,
-                  cls_at, cf_at, sram_at, link_bw_at, overlap, links):
+def _segment_cost(i, j_end, p, stamp, stampb, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix,
+                  w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links):
     """The cost of segment [i, j_end) at position p, computed with exactly the operations of :func:`_split_dp`
     (inf when it breaks capacity)."""
     K = cls_at.shape[0]
@@ -171,9 +200,12 @@ def _segment_cost(i, j_end, p, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, b
         return np.inf
     S = 0.0
     R = 0.0
+    Sb = 0.0
+    Rb = 0.0
     for j in range(i + 1, j_end + 1):
-        S, R = _extend_segment(i, j, S, R, stamp, i, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
-    comm_units = S + R
+        S, R, Sb, Rb = _extend_segment(i, j, S, R, Sb, Rb, stamp, stampb, i, pred_ptr, pred_idx, t, last, bucket_ptr,
+                                       bucket_idx, bwd)
+    comm_units = S + R + Sb + Rb
     c = ct_prefix[cls_at[p], j_end] - ct_prefix[cls_at[p], i]
     if links:
         comm = S / link_bw_at[p] if p + 1 < K else 0.0
@@ -202,8 +234,8 @@ def _greedy_cut(i, p, limit, ct_prefix, cls_at, w_prefix, sram_at):
 
 
 @njit(cache=True)
-def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
-                  link_bw_at, overlap, links, all_used):
+def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at, cf_at,
+                  sram_at, link_bw_at, overlap, links, all_used):
     """An upper bound on :func:`_split_dp`'s optimum: the exact cost (same model) of a feasible split, the greedy
     packing at the smallest compute-only bottleneck (bisection); inf when it finds none."""
     n = t.shape[0]
@@ -237,6 +269,7 @@ def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix
     if i < n:
         return np.inf
     stamp = np.full(n, -1, dtype=np.int64)
+    stampb = np.full(n, -1, dtype=np.int64)
     value = 0.0
     for p in range(K):
         i, j = cuts[p], cuts[p + 1]
@@ -244,21 +277,21 @@ def _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix
             if all_used:
                 return np.inf
             continue
-        cost = _segment_cost(i, j, p, stamp, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix,
-                             w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links)
+        cost = _segment_cost(i, j, p, stamp, stampb, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd,
+                             ct_prefix, w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links)
         if cost > value:
             value = cost
     if not links and value > hi:
         # the port model adds communication to compute: a second bisection packs with the full segment cost
-        full = _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
-                                  cf_at, sram_at, link_bw_at, overlap, links, all_used, hi, value)
+        full = _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix,
+                                  cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, hi, value)
         if full < value:
             value = full
     return value
 
 
 @njit(cache=True)
-def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at,
+def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at, cf_at,
                        sram_at, link_bw_at, overlap, links, all_used, lo, hi):
     """The smallest cost (exact, as :func:`_segment_cost`) of a split found by greedy packing with the full
     segment cost (compute and communication) at most a limit, bisected in [lo, hi]; inf when none is found."""
@@ -266,6 +299,7 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_p
     K = cls_at.shape[0]
     cuts = np.zeros(K + 1, dtype=np.int64)
     stamp = np.full(n, -1, dtype=np.int64)
+    stampb = np.full(n, -1, dtype=np.int64)
     mark = 0
     found = np.inf
     for it in range(24):
@@ -277,6 +311,8 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_p
             mark += 1
             S = 0.0
             R = 0.0
+            Sb = 0.0
+            Rb = 0.0
             j = i
             jj = i
             # the farthest end within the limit (communication can fall as the segment absorbs consumers), up to
@@ -285,16 +321,17 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_p
                 jj += 1
                 if w_prefix[jj] - w_prefix[i] > sram_at[p]:
                     break
-                S, R = _extend_segment(i, jj, S, R, stamp, mark, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx)
+                S, R, Sb, Rb = _extend_segment(i, jj, S, R, Sb, Rb, stamp, stampb, mark, pred_ptr, pred_idx, t,
+                                               last, bucket_ptr, bucket_idx, bwd)
                 c = ct_prefix[cls_at[p], jj] - ct_prefix[cls_at[p], i]
                 if links:
                     comm = S / link_bw_at[p] if p + 1 < K else 0.0
                     cost = c if c > comm else comm
                 elif overlap:
-                    comm = cf_at[p] * (S + R)
+                    comm = cf_at[p] * (S + R + Sb + Rb)
                     cost = c if c > comm else comm
                 else:
-                    cost = c + cf_at[p] * (S + R)
+                    cost = c + cf_at[p] * (S + R + Sb + Rb)
                 if c > limit:
                     break
                 if cost <= limit:
@@ -307,6 +344,7 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_p
         hi = limit
         value = 0.0
         fresh = np.full(n, -1, dtype=np.int64)  # _segment_cost marks by segment start
+        freshb = np.full(n, -1, dtype=np.int64)
         for p in range(K):
             a, b = cuts[p], cuts[p + 1]
             if a == b:
@@ -314,8 +352,8 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_p
                     value = np.inf
                     break
                 continue
-            cost = _segment_cost(a, b, p, fresh, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix,
-                                 w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links)
+            cost = _segment_cost(a, b, p, fresh, freshb, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd,
+                                 ct_prefix, w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links)
             if cost > value:
                 value = cost
         if value < found:
@@ -324,9 +362,14 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_p
 
 
 @njit(cache=True)
-def _prepare_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units):
+def _prepare_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units, b_ptr, b_idx,
+                   tb_units):
     """The DP's inputs for one order of the units, in order-index space (the same arrays, summed in the same
-    order, as the vectorised numpy set-up: cumulative sums are sequential, buckets list nodes by index)."""
+    order, as the vectorised numpy set-up: cumulative sums are sequential, buckets list nodes by index).
+
+    ``b_ptr``, ``b_idx``: per unit, the units whose backward output (send time ``tb_units``) it consumes. The last
+    element returned, ``bwd``, holds them in order-index space with each producer's first and last consumer and
+    the producers bucketed by their last consumer."""
     n = order.shape[0]
     n_cls = cols.shape[0]
     index = np.empty(n, dtype=np.int64)
@@ -384,26 +427,60 @@ def _prepare_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, 
         if last[y] >= 0:
             bucket_idx[fill[last[y]]] = y
             fill[last[y]] += 1
-    return pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cmin_prefix
+    # backward outputs
+    bp_ptr = np.zeros(n + 1, dtype=np.int64)
+    for x in range(n):
+        u = order[x]
+        bp_ptr[x + 1] = bp_ptr[x] + (b_ptr[u + 1] - b_ptr[u])
+    bp_idx = np.empty(bp_ptr[n], dtype=np.int64)
+    tb = np.empty(n)
+    firstb = np.full(n, n, dtype=np.int64)
+    lastb = np.full(n, -1, dtype=np.int64)
+    for x in range(n):
+        u = order[x]
+        tb[x] = tb_units[u]
+        k = bp_ptr[x]
+        for e in range(b_ptr[u], b_ptr[u + 1]):
+            y = index[b_idx[e]]
+            bp_idx[k] = y
+            k += 1
+            if x < firstb[y]:
+                firstb[y] = x
+            if x > lastb[y]:
+                lastb[y] = x
+    bb_ptr = np.zeros(n + 1, dtype=np.int64)
+    for y in range(n):
+        if lastb[y] >= 0:
+            bb_ptr[lastb[y] + 1] += 1
+    for j in range(n):
+        bb_ptr[j + 1] += bb_ptr[j]
+    fillb = bb_ptr[:n].copy()
+    bb_idx = np.empty(bb_ptr[n], dtype=np.int64)
+    for y in range(n):
+        if lastb[y] >= 0:
+            bb_idx[fillb[lastb[y]]] = y
+            fillb[lastb[y]] += 1
+    bwd = (bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx)
+    return pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cmin_prefix, bwd
 
 
 @njit(cache=True)
 def _split_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units, cls_at, cf_at,
-                 sram_at, link_bw_at, overlap, links, all_used, dev_at):
+                 sram_at, link_bw_at, overlap, links, all_used, dev_at, b_ptr, b_idx, tb_units):
     """:func:`pipeline_split`'s exact path for one order in one call: set-up, greedy bound, pruned DP (re-run
     unpruned when the optimum is above the bound) and traceback. Returns (device of each unit by unit id, value);
     the devices are empty when no split satisfies capacity."""
     n = order.shape[0]
     K = cls_at.shape[0]
-    pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cmin_prefix = _prepare_order(
-        order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units)
-    bound = _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at, cf_at,
-                          sram_at, link_bw_at, overlap, links, all_used) * (1.0 + 1e-9)
-    best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
+    pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cmin_prefix, bwd = _prepare_order(
+        order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units, b_ptr, b_idx, tb_units)
+    bound = _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at,
+                          cf_at, sram_at, link_bw_at, overlap, links, all_used) * (1.0 + 1e-9)
+    best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at,
                              cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, bound)
     if not best[K - 1, n] <= bound:
-        best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cls_at,
-                                 cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf)
+        best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix,
+                                 cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf)
     value = best[K - 1, n]
     if not value < np.inf:
         return np.empty(0, dtype=np.int32), value
@@ -486,7 +563,8 @@ def priority_topological_order(pred_count, succ_ptr, succ_idx, key):
 
 @njit(cache=True)
 def split_by_priority(new_pos, unit_of, count, rank, pred_count, u_succ_ptr, u_succ_idx, u_pred_ptr, u_pred_idx,
-                      cols, weight, t_units, cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at):
+                      cols, weight, t_units, cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at,
+                      b_ptr, b_idx, tb_units):
     """RL's re-cut of a batch of proposals: per row of ``new_pos`` (a pipeline position for every node), order the
     units by (mean position of their nodes, ``rank``) with :func:`priority_topological_order` and split that
     order optimally (:func:`_split_order`; the arguments after ``u_succ_idx`` are :func:`_split_arguments`'s).
@@ -508,7 +586,8 @@ def split_by_priority(new_pos, unit_of, count, rank, pred_count, u_succ_ptr, u_s
         if order.shape[0] != nu:
             continue
         by_unit, value = _split_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units,
-                                      cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at)
+                                      cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at, b_ptr,
+                                      b_idx, tb_units)
         if by_unit.shape[0]:
             out[r] = by_unit
             ok[r] = True
@@ -551,7 +630,11 @@ def topological_orders(graph) -> list[np.ndarray]:
 class UnitView:
     """The graph as the pipeline split sees it: color classes contracted into units (they must share a device),
     joined by forward edges only (backward nodes are exempt from the dataflow constraint and follow their forward
-    nodes through colors). ``graph`` is the unit DAG; ``unit_of[node]`` maps back."""
+    nodes through colors). ``graph`` is the unit DAG; ``unit_of[node]`` maps back.
+
+    Communication: ``t[unit]`` is the send time of its forward nodes that have a consumer in another unit, ``tb``
+    that of its backward nodes (gradients, which flow against the order); ``b_ptr``/``b_idx`` list, per unit, the
+    units whose backward output it consumes (empty for inference graphs)."""
 
     def __init__(self, problem: SearchProblem):
         g, pkg = problem.graph, problem.package
@@ -589,12 +672,23 @@ class UnitView:
             t = g.comm_time if g.comm_time is not None else g.out_bytes / pkg.bandwidth
         else:
             t = g.out_bytes.astype(np.float64)
-        # a unit sends the outputs of its members that have a consumer outside the unit
+        # a unit sends the outputs of its members that have a consumer outside the unit: forward members in t,
+        # backward members (gradients) in tb
         src = np.repeat(np.arange(n), np.diff(g.succ_ptr))
         outside = unit_of[src] != unit_of[g.succ_idx]
         sends = np.zeros(n, dtype=bool)
         sends[src[outside]] = True
-        self.t = np.bincount(unit_of, weights=np.where(sends, t, 0.0), minlength=n_units)
+        bwd = np.asarray(g.backward, dtype=bool) if g.backward is not None else np.zeros(n, dtype=bool)
+        self.t = np.bincount(unit_of, weights=np.where(sends & ~bwd, t, 0.0), minlength=n_units)
+        self.tb = np.bincount(unit_of, weights=np.where(sends & bwd, t, 0.0), minlength=n_units)
+        # per consumer unit, the units whose backward output it takes (deduplicated, by producer)
+        sel = outside & bwd[src]
+        pairs = np.unique(np.stack([unit_of[g.succ_idx[sel]], unit_of[src[sel]]], axis=1), axis=0) if sel.any() \
+            else np.zeros((0, 2), dtype=np.int64)
+        self.b_ptr = np.zeros(n_units + 1, dtype=np.int64)
+        np.add.at(self.b_ptr, pairs[:, 0] + 1, 1)
+        self.b_ptr = np.cumsum(self.b_ptr)
+        self.b_idx = np.ascontiguousarray(pairs[:, 1], dtype=np.int64)
         #: (distinct compute-time columns of the devices in pipeline order, class of each position), set lazily
         self.device_classes = None
 
@@ -649,7 +743,8 @@ def pipeline_split(problem: SearchProblem, order: np.ndarray | None = None,
 def _split_arguments(problem: SearchProblem, units: UnitView) -> tuple:
     """The order-independent arguments of :func:`_split_order` (after the order): the unit graph's CSR arrays,
     compute-time classes, per-position comm factor, SRAM, link bandwidth to the next position, the cost model's
-    switches and the device at each position. The package-only parts are cached on ``units``."""
+    switches, the device at each position, and the backward outputs (consumer CSR and send times, see
+    :class:`UnitView`). The package-only parts are cached on ``units``."""
     pkg = problem.package
     K = pkg.n_devices
     ug = units.graph
@@ -679,13 +774,13 @@ def _split_arguments(problem: SearchProblem, units: UnitView) -> tuple:
     overlap = bool(problem.overlap) if problem.overlap is not None else pkg.default_overlap
     return (*csr, cols, np.asarray(units.weight, dtype=np.float64), np.asarray(units.t, dtype=np.float64), cls_at,
             cf_at, sram_at, link_bw_at, bool(overlap), pkg.interconnect == "links",
-            bool(problem.constraints.all_used), dev_at)
+            bool(problem.constraints.all_used), dev_at, units.b_ptr, units.b_idx, units.tb)
 
 
 def _long_order_split(problem: SearchProblem, units: UnitView, order: np.ndarray, split_args: tuple):
     """Orders longer than ``MAX_EXACT_NODES``: bisection with greedy packing (compute only)."""
     n = len(order)
-    *_, cols, weight, _t, cls_at, _cf, sram_at, _bw, _ov, _links, _all, dev_at = split_args
+    *_, cols, weight, _t, cls_at, _cf, sram_at, _bw, _ov, _links, _all, dev_at, _bp, _bi, _tb = split_args
     ct_prefix = np.zeros((len(cols), n + 1))
     ct_prefix[:, 1:] = np.cumsum(cols[:, order], axis=1)
     w_prefix = np.zeros(n + 1)
