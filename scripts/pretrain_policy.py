@@ -2,7 +2,7 @@
 relative to the optimal contiguous pipeline split, each moved order re-cut optimally, the base following the best
 placement found; see mcmcore.rl.env).
 
-    python scripts/pretrain_policy.py            # ~50 s on one CPU thread (the re-cut is a pruned DP)
+    python scripts/pretrain_policy.py            # ~85 s on one CPU thread (the re-cut is a pruned DP)
 
 which is exactly
 
