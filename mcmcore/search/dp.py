@@ -29,27 +29,25 @@ MAX_EXACT_NODES = 6000
 
 @njit(cache=True, inline="always")
 def _extend_segment(i, j, S, R, Sb, Rb, stamp, stampb, mark, pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx,
-                    bwd):
+                    bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx):
     """Grow the segment [i, j - 1) by node x = j - 1: returns its send and receive charges (S, R) and those of
     backward outputs (Sb, Rb) updated (``stamp[u] == mark``: u's output already counted as received by this
-    segment; ``stampb`` the same for backward outputs; ``bwd``: :func:`_prepare_order`'s backward arrays). One place
-    for this step, so that the DP, the cost of a given segment and the greedy bound add the same terms in the same
-    order."""
+    segment; ``stampb`` the same for backward outputs; ``bp_ptr`` to ``bb_idx``: :func:`_prepare_order`'s backward
+    arrays). One place for this step, so that the DP, the cost of a given segment and the greedy bound add the same
+    terms in the same order."""
     x = j - 1
-    bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx = bwd
     # backward outputs (gradients): received once from each unit outside the segment that feeds x; x's own, if
-    # received until now, is internal from here on
+    # received until now, is internal from here on (its stamp can stay: no later step of this segment reads it)
     for e in range(bp_ptr[x], bp_ptr[x + 1]):
         y = bp_idx[e]
         if (y < i or y > x) and stampb[y] != mark:
             stampb[y] = mark
             Rb += tb[y]
-    if stampb[x] == mark:
-        Rb -= tb[x]
-        stampb[x] = -1
+    # (both steps without a branch: a conditional here keeps numba from pruning the reference counting of the
+    # arrays of this inlined step, and the DP then runs ~20x slower)
+    Rb -= tb[x] * (stampb[x] == mark)
     # x sends its backward output when a consumer lies outside the segment (before it, or beyond x so far)
-    if firstb[x] < i or lastb[x] >= j:
-        Sb += tb[x]
+    Sb += tb[x] * ((firstb[x] < i) | (lastb[x] >= j))
     for b in range(bb_ptr[j - 1], bb_ptr[j]):
         y = bb_idx[b]
         if y >= i and y < j - 1 and firstb[y] >= i:
@@ -83,6 +81,7 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefi
     and parent exactly: when the optimum is within the bound the result is identical to the unpruned run (the
     caller checks ``best[K - 1, n] <= bound`` and re-runs without a bound otherwise).
     """
+    bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx = bwd  # once, outside the loops
     n = t.shape[0]
     K = cls_at.shape[0]
     INF = np.inf
@@ -140,7 +139,7 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefi
         Rb = 0.0
         for j in range(i + 1, n + 1):
             S, R, Sb, Rb = _extend_segment(i, j, S, R, Sb, Rb, stamp, stampb, i, pred_ptr, pred_idx, t, last,
-                                           bucket_ptr, bucket_idx, bwd)
+                                           bucket_ptr, bucket_idx, bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx)
             comm_units = S + R + Sb + Rb
             if prune:
                 # a lower bound on the segment's cost at any position >= p_lo, non-decreasing in j (compute and
@@ -195,6 +194,7 @@ def _segment_cost(i, j_end, p, stamp, stampb, pred_ptr, pred_idx, t, last, bucke
                   w_prefix, cls_at, cf_at, sram_at, link_bw_at, overlap, links):
     """The cost of segment [i, j_end) at position p, computed with exactly the operations of :func:`_split_dp`
     (inf when it breaks capacity)."""
+    bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx = bwd  # once, outside the loops
     K = cls_at.shape[0]
     if w_prefix[j_end] - w_prefix[i] > sram_at[p]:
         return np.inf
@@ -204,7 +204,7 @@ def _segment_cost(i, j_end, p, stamp, stampb, pred_ptr, pred_idx, t, last, bucke
     Rb = 0.0
     for j in range(i + 1, j_end + 1):
         S, R, Sb, Rb = _extend_segment(i, j, S, R, Sb, Rb, stamp, stampb, i, pred_ptr, pred_idx, t, last, bucket_ptr,
-                                       bucket_idx, bwd)
+                                       bucket_idx, bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx)
     comm_units = S + R + Sb + Rb
     c = ct_prefix[cls_at[p], j_end] - ct_prefix[cls_at[p], i]
     if links:
@@ -295,6 +295,7 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd,
                        sram_at, link_bw_at, overlap, links, all_used, lo, hi):
     """The smallest cost (exact, as :func:`_segment_cost`) of a split found by greedy packing with the full
     segment cost (compute and communication) at most a limit, bisected in [lo, hi]; inf when none is found."""
+    bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx = bwd  # once, outside the loops
     n = t.shape[0]
     K = cls_at.shape[0]
     cuts = np.zeros(K + 1, dtype=np.int64)
@@ -322,7 +323,7 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd,
                 if w_prefix[jj] - w_prefix[i] > sram_at[p]:
                     break
                 S, R, Sb, Rb = _extend_segment(i, jj, S, R, Sb, Rb, stamp, stampb, mark, pred_ptr, pred_idx, t,
-                                               last, bucket_ptr, bucket_idx, bwd)
+                                               last, bucket_ptr, bucket_idx, bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx)
                 c = ct_prefix[cls_at[p], jj] - ct_prefix[cls_at[p], i]
                 if links:
                     comm = S / link_bw_at[p] if p + 1 < K else 0.0
