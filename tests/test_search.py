@@ -195,3 +195,19 @@ def test_anneal_improves_on_a_bad_start():
     start = mcmcore.random_valid(g, pkg, seed=0, n=1)[0]
     r = partition(g, pkg, method="anneal", start=start, max_evals=50000, progress=False)
     assert r.value < mcmcore.evaluate(g, pkg, start).interval
+
+
+def test_offer_batch_history_counts_the_sample_that_improved():
+    # an improvement found by the 3rd sample of a batch of 5 is recorded at 3 evaluations (then 5 counted), not
+    # rounded up to the end of the batch; ties go to the first sample reaching the value
+    from mcmcore.search.base import Tracker
+
+    g = layered_dag(6, seed=0)
+    problem = SearchProblem(g, port(2), Constraints(), "throughput")
+    tracker = Tracker(problem, max_evals=100, max_seconds=None)
+    pl = np.zeros((5, g.n_nodes), dtype=np.int32)
+    tracker.offer_batch(pl, np.array([5.0, 4.0, 3.0, 3.0, 6.0]), np.array([0, 0, 0, 0, 0]))
+    tracker.offer_batch(pl, np.array([9.0, 2.0, 1.0, 1.0, 8.0]), np.array([0, 0, 1, 0, 0]))
+    h = tracker.history()
+    assert h.evals.tolist() == [3, 9] and h.best.tolist() == [3.0, 1.0]
+    assert tracker.evals == 10

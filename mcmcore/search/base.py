@@ -231,14 +231,19 @@ class Tracker:
 
     def offer_batch(self, placements: np.ndarray, values: np.ndarray | None = None,
                     violations: np.ndarray | None = None) -> bool:
+        """Consider a batch of placements (evaluated unless ``values`` and ``violations`` are given). The best one
+        is offered; an improvement enters the history at the evaluation count of the first sample in the batch
+        that reached it, so "samples needed" is exact and not rounded up to the batch."""
         if values is None or violations is None:
             values, violations = self.problem.evaluate_many(placements)
-        self.evals += len(placements)
+        start = self.evals
         ok = np.flatnonzero(violations == 0)
         improved = False
         if ok.size:
-            i = int(ok[np.argmin(values[ok])])
+            i = int(ok[np.argmin(values[ok])])  # argmin: the first of equal values
+            self.evals = start + i + 1
             improved = self.offer(placements[i], float(values[i]), valid=True, count=False)
+        self.evals = start + len(placements)
         if self.on_progress is not None:
             self.on_progress(self)
         return improved
