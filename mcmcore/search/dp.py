@@ -363,6 +363,25 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd,
 
 
 @njit(cache=True)
+def _buckets(last):
+    """CSR of the nodes by ``last[y]`` (nodes with -1 left out), each bucket in increasing node order."""
+    n = last.shape[0]
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for y in range(n):
+        if last[y] >= 0:
+            ptr[last[y] + 1] += 1
+    for j in range(n):
+        ptr[j + 1] += ptr[j]
+    fill = ptr[:n].copy()
+    idx = np.empty(ptr[n], dtype=np.int64)
+    for y in range(n):
+        if last[y] >= 0:
+            idx[fill[last[y]]] = y
+            fill[last[y]] += 1
+    return ptr, idx
+
+
+@njit(cache=True)
 def _prepare_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, weight, t_units, b_ptr, b_idx,
                    tb_units):
     """The DP's inputs for one order of the units, in order-index space (the same arrays, summed in the same
@@ -416,18 +435,7 @@ def _prepare_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, 
             b = index[u_succ_idx[e]]
             if b > last[a]:
                 last[a] = b
-    bucket_ptr = np.zeros(n + 1, dtype=np.int64)
-    for y in range(n):
-        if last[y] >= 0:
-            bucket_ptr[last[y] + 1] += 1
-    for j in range(n):
-        bucket_ptr[j + 1] += bucket_ptr[j]
-    fill = bucket_ptr[:n].copy()
-    bucket_idx = np.empty(bucket_ptr[n], dtype=np.int64)
-    for y in range(n):
-        if last[y] >= 0:
-            bucket_idx[fill[last[y]]] = y
-            fill[last[y]] += 1
+    bucket_ptr, bucket_idx = _buckets(last)
     # backward outputs
     bp_ptr = np.zeros(n + 1, dtype=np.int64)
     for x in range(n):
@@ -449,18 +457,7 @@ def _prepare_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, 
                 firstb[y] = x
             if x > lastb[y]:
                 lastb[y] = x
-    bb_ptr = np.zeros(n + 1, dtype=np.int64)
-    for y in range(n):
-        if lastb[y] >= 0:
-            bb_ptr[lastb[y] + 1] += 1
-    for j in range(n):
-        bb_ptr[j + 1] += bb_ptr[j]
-    fillb = bb_ptr[:n].copy()
-    bb_idx = np.empty(bb_ptr[n], dtype=np.int64)
-    for y in range(n):
-        if lastb[y] >= 0:
-            bb_idx[fillb[lastb[y]]] = y
-            fillb[lastb[y]] += 1
+    bb_ptr, bb_idx = _buckets(lastb)
     bwd = (bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx)
     return pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, ct_prefix, w_prefix, cmin_prefix, bwd
 
