@@ -224,8 +224,9 @@ typedef struct mcm_repair_ws mcm_repair_ws;
 int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_weight, char *err, size_t err_len);
 void mcm_repair_free(mcm_repair *rp);
 /* The scoring pass this context uses: 2 = AVX-512 (x86-64 processors that have it, K <= 64, no pins or support
- * limits; the environment variable MCM_NO_AVX512 at context creation turns it off), 1 = SSE2, 0 = portable C.
- * All give the same placements. */
+ * limits; the environment variable MCM_NO_AVX512 at context creation turns it off), 3 = AVX2 (else, when the
+ * processor has it, K <= 16, no pins, support limits or max_skip; MCM_NO_AVX2 turns it off), 1 = SSE2, 0 = portable
+ * C. All give the same placements. */
 int mcm_repair_simd(const mcm_repair *rp);
 mcm_repair_ws *mcm_repair_ws_new(const mcm_repair *rp);
 void mcm_repair_ws_free(mcm_repair_ws *ws);

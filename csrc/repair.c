@@ -40,6 +40,14 @@
 #define MCM_REPAIR_AVX512 0
 #endif
 
+/* An AVX2 path for up to 16 positions (the same compilers; chosen at run time when AVX-512 is not there). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(MCM_NO_AVX2)
+#include <immintrin.h>
+#define MCM_REPAIR_AVX2 1
+#else
+#define MCM_REPAIR_AVX2 0
+#endif
+
 struct mcm_repair {
     const mcm_problem *pr;
     int32_t N, K, U;
@@ -60,6 +68,7 @@ struct mcm_repair {
     int singletons;              /* every unit is one node (no colors, no contracted cycles) */
     int32_t n_free, *free_units; /* units without dataflow edges */
     int avx512;                  /* use the AVX-512 scoring pass (plain, K <= 64, processor support) */
+    int avx2;                    /* else the AVX2 one (plain, K <= 16, no max_skip, processor support) */
     int dataflow, skip, capacity, all_used;
 };
 
@@ -102,6 +111,7 @@ static int32_t uf_find(int32_t *parent, int32_t x) {
 
 int mcm_repair_simd(const mcm_repair *rp) {
     if (rp->avx512) return 2;
+    if (rp->avx2) return 3;
     return (MCM_REPAIR_SSE2 && (rp->K & 3) == 0) ? 1 : 0;
 }
 
@@ -401,6 +411,11 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     __builtin_cpu_init();
     rp->avx512 = rp->plain && K <= 64 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                  getenv("MCM_NO_AVX512") == NULL;
+#endif
+#if MCM_REPAIR_AVX2
+    __builtin_cpu_init();
+    rp->avx2 = !rp->avx512 && rp->plain && K <= 16 && rp->skip >= K && __builtin_cpu_supports("avx2") &&
+               getenv("MCM_NO_AVX2") == NULL;
 #endif
     status = MCM_OK;
     *out = rp;
@@ -1267,6 +1282,207 @@ MCM_AVX512_FN static int assign_positions_avx512(const mcm_repair *rp, mcm_repai
 }
 #endif
 
+#if MCM_REPAIR_AVX2
+/* ------------------------------------------------------------------------------------------------------------
+ * Steps 4-5 with AVX2, for up to 16 positions without pins, support limits or max_skip (processors without
+ * AVX-512): a row is two 8-lane registers, masks are bit masks as in the AVX-512 pass, the same operations on the
+ * values, so the same placement; the capacity bookkeeping is applied at once (no speculation). */
+#define MCM_AVX2_FN __attribute__((target("avx2")))
+
+/* nearest_bit without BMI (bsf / bsr with explicit empty cases). */
+static inline int32_t nearest_bit_avx2(uint32_t m, int32_t b) {
+    const uint32_t up = m >> b, down = m & ((1u << b) - 1);
+    const int32_t du = up ? __builtin_ctz(up) : 64;
+    const int32_t dd = down ? b - (31 - __builtin_clz(down)) : 64;
+    return du <= dd ? b + du : b - dd;
+}
+
+/* lanes k (0..7 of the half h) whose bit is set in m, as a vector mask */
+__attribute__((always_inline)) MCM_AVX2_FN static inline __m256i lanes_of(uint32_t m, int h) {
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)((m >> (8 * h)) & 0xFF)), bit), bit);
+}
+
+__attribute__((always_inline)) MCM_AVX2_FN static inline uint32_t bits_of_ps(__m256 a, __m256 b) {
+    return (uint32_t)_mm256_movemask_ps(a) | ((uint32_t)_mm256_movemask_ps(b) << 8);
+}
+
+__attribute__((always_inline)) MCM_AVX2_FN static inline uint32_t bits_of_pd(__m256d a, __m256d b, __m256d c,
+                                                                            __m256d d) {
+    return (uint32_t)_mm256_movemask_pd(a) | ((uint32_t)_mm256_movemask_pd(b) << 4) |
+           ((uint32_t)_mm256_movemask_pd(c) << 8) | ((uint32_t)_mm256_movemask_pd(d) << 12);
+}
+
+/* lane k of a row (r0: lanes 0..7, r1: 8..15) */
+__attribute__((always_inline)) MCM_AVX2_FN static inline float lane16(__m256 r0, __m256 r1, int32_t k) {
+    float tmp[16];
+    _mm256_storeu_ps(tmp, r0);
+    _mm256_storeu_ps(tmp + 8, r1);
+    return tmp[k];
+}
+
+/* The near-best positions of M (non-empty): scores (s0, s1) at or above the largest threshold (t0, t1) in M. */
+__attribute__((always_inline)) MCM_AVX2_FN static inline uint32_t near_best_avx2(__m256 s0, __m256 s1, __m256 t0,
+                                                                                __m256 t1, uint32_t M) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    const __m256 mx = _mm256_max_ps(_mm256_blendv_ps(ninf, t0, _mm256_castsi256_ps(lanes_of(M, 0))),
+                                    _mm256_blendv_ps(ninf, t1, _mm256_castsi256_ps(lanes_of(M, 1))));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_shuffle_ps(m4, m4, _MM_SHUFFLE(1, 0, 3, 2)));
+    m4 = _mm_max_ps(m4, _mm_shuffle_ps(m4, m4, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m256 thr = _mm256_set1_ps(_mm_cvtss_f32(m4));
+    return M & bits_of_ps(_mm256_cmp_ps(s0, thr, _CMP_GE_OQ), _mm256_cmp_ps(s1, thr, _CMP_GE_OQ));
+}
+
+MCM_AVX2_FN static int assign_positions_avx2(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
+    const int32_t U = rp->U, K = rp->K;
+    const __m256i lm0 = lanes_of((1u << K) - 1, 0), lm1 = lanes_of((1u << K) - 1, 1); /* lanes < K */
+    float *fw = ws->fw, *pm = ws->pm;
+    const int32_t *c = ws->c;
+    int32_t *f = ws->f;
+    uint8_t *maybe = ws->maybe;
+    /* forward pass (step 4), as forward_avx512_k16 */
+    for (int32_t a = 0; a < U; a++) {
+        __m256 r0 = _mm256_setzero_ps(), r1 = _mm256_setzero_ps();
+        for (int32_t e = rp->pred_ptr[a]; e < rp->pred_ptr[a + 1]; e++) {
+            const int32_t w = rp->pred[e];
+            const __m256 iv = _mm256_set1_ps(rp->inv_out[w]);
+            r0 = _mm256_add_ps(r0, _mm256_mul_ps(_mm256_maskload_ps(pm + (size_t)w * K, lm0), iv));
+            r1 = _mm256_add_ps(r1, _mm256_mul_ps(_mm256_maskload_ps(pm + (size_t)w * K + 8, lm1), iv));
+        }
+        _mm256_maskstore_ps(fw + (size_t)a * K, lm0, r0);
+        _mm256_maskstore_ps(fw + (size_t)a * K + 8, lm1, r1);
+        const int32_t ca = c[a];
+        const __m256 t = _mm256_set1_ps(lane16(r0, r1, ca) + (float)ukeep[a]);
+        const uint32_t from = 0xFFFFu << ca;
+        _mm256_maskstore_ps(pm + (size_t)a * K, lm0, _mm256_blendv_ps(r0, _mm256_max_ps(r0, t),
+                                                                      _mm256_castsi256_ps(lanes_of(from, 0))));
+        _mm256_maskstore_ps(pm + (size_t)a * K + 8, lm1, _mm256_blendv_ps(r1, _mm256_max_ps(r1, t),
+                                                                          _mm256_castsi256_ps(lanes_of(from, 1))));
+    }
+    /* backward pass fused with the assignment (step 5), as backward_avx512_k16 */
+    double *room = ws->inw, *capx = ws->rank_sum, *load = ws->load, rem = 0.0;
+    const int cap = rp->capacity;
+    if (cap) rem = capacity_setup(rp, ws);
+    /* load, capacity and room in registers across units (a scalar store that the next unit loads as a vector
+     * would stall on store forwarding) */
+    __m256d ldv[4], cxv[4], rov[4];
+    {
+        double ld[16], cx[16], ro[16];
+        for (int32_t k = 0; k < 16; k++) {
+            ld[k] = cap && k < K ? load[k] : 0.0;
+            cx[k] = cap && k < K ? capx[k] : 0.0;
+            ro[k] = cap && k < K ? room[k] : 0.0;
+        }
+        for (int q = 0; q < 4; q++) {
+            ldv[q] = _mm256_loadu_pd(ld + 4 * q);
+            cxv[q] = _mm256_loadu_pd(cx + 4 * q);
+            rov[q] = _mm256_loadu_pd(ro + 4 * q);
+        }
+    }
+    const __m256i bit4 = _mm256_setr_epi64x(1, 2, 4, 8);
+    /* the previous unit's capacity update is applied one unit late, as in backward_avx512_k16 */
+    double wvp = 0.0;
+    uint32_t atp = 0, fromp = 0;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int32_t v = U - 1; v >= 0; v--) {
+        __m256 r0 = _mm256_setzero_ps(), r1 = _mm256_setzero_ps();
+        int32_t hi = K - 1;
+        for (int32_t e = rp->succ_ptr[v]; e < rp->succ_ptr[v + 1]; e++) {
+            const int32_t w = rp->succ[e], fq = f[w];
+            const __m256 iv = _mm256_set1_ps(rp->inv_in[w]);
+            r0 = _mm256_add_ps(r0, _mm256_mul_ps(_mm256_maskload_ps(pm + (size_t)w * K, lm0), iv));
+            r1 = _mm256_add_ps(r1, _mm256_mul_ps(_mm256_maskload_ps(pm + (size_t)w * K + 8, lm1), iv));
+            hi = fq < hi ? fq : hi;
+        }
+        const int32_t cv = c[v], bv = rp->bal[v];
+        const float kv = (float)ukeep[v];
+        const double wv = rp->uweight[v];
+        rem -= wv;
+        const uint32_t W = (2u << hi) - 1;
+        /* scores, the keep value at the candidate added to its lane */
+        const __m256 kvv = _mm256_set1_ps(kv);
+        __m256 s0 = _mm256_add_ps(_mm256_maskload_ps(fw + (size_t)v * K, lm0), r0);
+        __m256 s1 = _mm256_add_ps(_mm256_maskload_ps(fw + (size_t)v * K + 8, lm1), r1);
+        s0 = _mm256_blendv_ps(s0, _mm256_add_ps(s0, kvv), _mm256_castsi256_ps(lanes_of(1u << cv, 0)));
+        s1 = _mm256_blendv_ps(s1, _mm256_add_ps(s1, kvv), _mm256_castsi256_ps(lanes_of(1u << cv, 1)));
+        const __m256 one = _mm256_set1_ps(1.0f), eps = _mm256_set1_ps(1e-5f);
+        const __m256 t0 = _mm256_sub_ps(s0, _mm256_mul_ps(eps, _mm256_add_ps(one, _mm256_andnot_ps(sign, s0))));
+        const __m256 t1 = _mm256_sub_ps(s1, _mm256_mul_ps(eps, _mm256_add_ps(one, _mm256_andnot_ps(sign, s1))));
+        uint32_t M = W, MA = W;
+        if (cap) {
+            const __m256d wv4 = _mm256_set1_pd(wv), rem4 = _mm256_set1_pd(rem), wp4 = _mm256_set1_pd(wvp);
+            __m256d fa[4], fb[4], ra[4], rb4[4];
+            for (int q = 0; q < 4; q++) {
+                const __m256d lb = _mm256_add_pd(ldv[q], wp4), rb = _mm256_sub_pd(rov[q], wp4);
+                fa[q] = _mm256_cmp_pd(_mm256_add_pd(ldv[q], wv4), cxv[q], _CMP_LE_OQ);
+                fb[q] = _mm256_cmp_pd(_mm256_add_pd(lb, wv4), cxv[q], _CMP_LE_OQ);
+                ra[q] = _mm256_cmp_pd(rov[q], rem4, _CMP_GE_OQ);
+                rb4[q] = _mm256_cmp_pd(rb, rem4, _CMP_GE_OQ);
+                /* apply the previous unit's update (exactly the lanes lb / rb) */
+                const __m256i a4 = _mm256_set1_epi64x((long long)((atp >> (4 * q)) & 0xF));
+                const __m256i f4 = _mm256_set1_epi64x((long long)((fromp >> (4 * q)) & 0xF));
+                ldv[q] = _mm256_blendv_pd(ldv[q], lb,
+                                          _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(a4, bit4), bit4)));
+                rov[q] = _mm256_blendv_pd(rov[q], rb,
+                                          _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(f4, bit4), bit4)));
+            }
+            const uint32_t fitA = bits_of_pd(fa[0], fa[1], fa[2], fa[3]), fitB = bits_of_pd(fb[0], fb[1], fb[2], fb[3]);
+            const uint32_t rmA = bits_of_pd(ra[0], ra[1], ra[2], ra[3]), rmB = bits_of_pd(rb4[0], rb4[1], rb4[2], rb4[3]);
+            const uint32_t a2 = W & fitA, a3 = a2 & rmA;
+            MA = a3 ? a3 : (a2 ? a2 : W);
+            const uint32_t fit = (fitA & ~atp) | (fitB & atp), rm = (rmA & ~fromp) | (rmB & fromp);
+            const uint32_t m2 = W & fit, m3 = m2 & rm;
+            M = m3 ? m3 : (m2 ? m2 : W);
+        }
+        /* near-best positions: first of MA (as if the previous unit were not placed yet: off the loop-carried
+         * chain), again of M when they differ; the largest threshold over the set (see backward_avx512_k16) */
+        uint32_t near = near_best_avx2(s0, s1, t0, t1, MA);
+        if (M != MA) near = near_best_avx2(s0, s1, t0, t1, M);
+        const int32_t best = ((near >> cv) & 1) ? cv : nearest_bit_avx2(near, bv); /* M holds position 0 at least */
+        f[v] = best;
+        wvp = wv;
+        atp = 1u << best;
+        fromp = 0xFFFFu << best;
+        /* suffix maxima of this unit's backward score, for its predecessors */
+        const __m256 t = _mm256_set1_ps(lane16(r0, r1, cv) + kv);
+        const uint32_t upto = (2u << cv) - 1;
+        _mm256_maskstore_ps(pm + (size_t)v * K, lm0, _mm256_blendv_ps(r0, _mm256_max_ps(r0, t),
+                                                                      _mm256_castsi256_ps(lanes_of(upto, 0))));
+        _mm256_maskstore_ps(pm + (size_t)v * K + 8, lm1, _mm256_blendv_ps(r1, _mm256_max_ps(r1, t),
+                                                                          _mm256_castsi256_ps(lanes_of(upto, 1))));
+    }
+    /* maybe: the candidate lies in the window the assigned neighbours leave, one flat pass over the edges */
+    memset(maybe, 1, (size_t)U);
+    for (int32_t e = 0, ne = rp->succ_ptr[U]; e < ne; e++) {
+        const int32_t u = rp->succ_src[e], w = rp->succ[e];
+        maybe[u] &= (uint8_t)(c[u] <= f[w]);
+        maybe[w] &= (uint8_t)(c[w] >= f[u]);
+    }
+    if (cap) {
+        const __m256d wp4 = _mm256_set1_pd(wvp);
+        for (int q = 0; q < 4; q++) {
+            const __m256i a4 = _mm256_set1_epi64x((long long)((atp >> (4 * q)) & 0xF));
+            const __m256i f4 = _mm256_set1_epi64x((long long)((fromp >> (4 * q)) & 0xF));
+            ldv[q] = _mm256_blendv_pd(ldv[q], _mm256_add_pd(ldv[q], wp4),
+                                      _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(a4, bit4), bit4)));
+            rov[q] = _mm256_blendv_pd(rov[q], _mm256_sub_pd(rov[q], wp4),
+                                      _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(f4, bit4), bit4)));
+        }
+        double ld[16], ro[16];
+        for (int q = 0; q < 4; q++) {
+            _mm256_storeu_pd(ld + 4 * q, ldv[q]);
+            _mm256_storeu_pd(ro + 4 * q, rov[q]);
+        }
+        for (int32_t k = 0; k < K; k++) {
+            load[k] = ld[k];
+            room[k] = ro[k];
+        }
+    }
+    return 1;
+}
+#endif
+
 /* Steps 4-5: scores and assignment of the dataflow units. Returns 0 when a window closed.
  * Forward pass (topological order, pulled from the predecessors): fw[a][k] = sum over predecessors p of
  * pm[p][k] / outdeg(p), where pm[p] is the prefix maximum of p's forward score (fw + keep, masked to p's allowed
@@ -1280,6 +1496,9 @@ MCM_AVX512_FN static int assign_positions_avx512(const mcm_repair *rp, mcm_repai
 static int assign_positions(const mcm_repair *rp, mcm_repair_ws *ws, const double *ukeep) {
 #if MCM_REPAIR_AVX512
     if (rp->avx512) return assign_positions_avx512(rp, ws, ukeep);
+#endif
+#if MCM_REPAIR_AVX2
+    if (rp->avx2) return assign_positions_avx2(rp, ws, ukeep);
 #endif
     const int32_t U = rp->U, K = rp->K, s = rp->skip;
     float *fw = ws->fw, *pm = ws->pm;
@@ -1724,7 +1943,7 @@ int mcm_repair_run(const mcm_repair *rp, mcm_repair_ws *ws, const int32_t *in, i
         ws->maybe_ok = 0;
         if (rp->plain && rp->skip >= K) {
             /* bounds [0, K - 1] (the 16-position AVX-512 passes do not read them) */
-            for (int32_t a = 0; a < U && !(rp->avx512 && K <= 16); a++) {
+            for (int32_t a = 0; a < U && !((rp->avx512 || rp->avx2) && K <= 16); a++) {
                 ws->L[a] = 0;
                 ws->H[a] = K - 1;
             }

@@ -66,7 +66,7 @@ cdef class Repairer:
 
     @property
     def simd(self):
-        """The scoring pass in use: 2 AVX-512, 1 SSE2, 0 portable C (all give the same placements)."""
+        """The scoring pass in use: 2 AVX-512, 3 AVX2, 1 SSE2, 0 portable C (all give the same placements)."""
         return mcm_repair_simd(self.rp)
 
     def run(self, const int32_t[::1] placement):

@@ -228,25 +228,39 @@ def test_moved_counts_match_the_placements(weighted):
 
 
 # ------------------------------------------------------------------------------ SIMD paths agree with portable C
-def _repairers(g, p, cons, monkeypatch):
+#: the environment that selects each scoring pass (where the processor and the instance allow it)
+_PASS_ENV = {"avx512": {}, "avx2": {"MCM_NO_AVX512": "1"}, "portable": {"MCM_NO_AVX512": "1", "MCM_NO_AVX2": "1"}}
+_PASS_CODE = {"avx512": 2, "avx2": 3}
+
+
+def _repairer_with(problem, mp, which):
     from mcmcore import _core
+
+    for var in ("MCM_NO_AVX512", "MCM_NO_AVX2"):
+        mp.delenv(var, raising=False)
+    for var, val in _PASS_ENV[which].items():
+        mp.setenv(var, val)
+    try:
+        return _core.Repairer(problem)
+    finally:
+        for var in ("MCM_NO_AVX512", "MCM_NO_AVX2"):
+            mp.delenv(var, raising=False)
+
+
+def _repairers(g, p, cons, monkeypatch, which="avx512"):
     from mcmcore.repair import _problem
 
     problem, _ = _problem(g, p, cons, None)
-    monkeypatch.delenv("MCM_NO_AVX512", raising=False)
-    fast = _core.Repairer(problem)
-    monkeypatch.setenv("MCM_NO_AVX512", "1")
-    slow = _core.Repairer(problem)
-    monkeypatch.delenv("MCM_NO_AVX512")
-    return fast, slow
+    return _repairer_with(problem, monkeypatch, which), _repairer_with(problem, monkeypatch, "portable")
 
 
 @pytest.mark.parametrize("k,preset_kind", [(16, "mesh"), (8, "ring"), (6, "ring"), (20, "ring"), (36, "mesh"),
                                            (12, "port"), (16, "port-colors")])
 @pytest.mark.parametrize("cons", [Constraints(), Constraints(max_skip=2), Constraints(capacity=False),
                                   Constraints(all_used=True)], ids=["default", "skip2", "nocap", "all_used"])
-def test_avx512_pass_matches_portable_pass(k, preset_kind, cons, monkeypatch):
-    """The AVX-512 scoring pass gives bit-identical placements to the SSE2 / portable one."""
+@pytest.mark.parametrize("which", ["avx512", "avx2"])
+def test_simd_pass_matches_portable_pass(k, preset_kind, cons, which, monkeypatch):
+    """The AVX-512 and AVX2 scoring passes give bit-identical placements to the SSE2 / portable one."""
     if preset_kind.startswith("port") and cons.max_skip is not None:
         pytest.skip("max_skip needs ordered dataflow; port packages resolve to acyclic")
     g0 = layered_dag(600, 900, seed=k)
@@ -264,9 +278,9 @@ def test_avx512_pass_matches_portable_pass(k, preset_kind, cons, monkeypatch):
         p = Package.mesh(side, side, link_bandwidth=1e9, peak_flops=1e12, mem_bw=1e12, sram_bytes=sram)
     else:
         p = Package.ring(k, link_bandwidth=1e9, peak_flops=1e12, mem_bw=1e12, sram_bytes=sram)
-    fast, slow = _repairers(g, p, cons, monkeypatch)
-    if fast.simd != 2:
-        pytest.skip("this processor has no AVX-512: only the portable pass runs")
+    fast, slow = _repairers(g, p, cons, monkeypatch, which)
+    if fast.simd != _PASS_CODE[which]:
+        pytest.skip(f"no {which} pass here (processor, or K > 16 / max_skip / pins for AVX2)")
     assert slow.simd in (0, 1)
     X = rng.integers(0, k, (40, g.n_nodes)).astype(np.int32)
     a = fast.run_batch(X, 1)
@@ -285,9 +299,9 @@ def test_avx512_pass_matches_portable_pass(k, preset_kind, cons, monkeypatch):
 
 @settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_nodes=12, max_devices=6))
-def test_avx512_pass_matches_portable_pass_small(inst):
+def test_simd_passes_match_portable_pass_small(inst):
     """Edge cases of the scoring passes (one device, one unit, colors, skip, all_used, tight capacity): the same
-    placement, moved count and verdict on both passes."""
+    placement, moved count and verdict on the AVX-512, AVX2 and portable passes."""
     g, p, cons, cand = inst
     from mcmcore import _core
     from mcmcore.repair import _problem
@@ -297,13 +311,12 @@ def test_avx512_pass_matches_portable_pass_small(inst):
     except mcmcore.errors.MCMError:
         return
     with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MCM_NO_AVX512", raising=False)
         try:
-            fast = _core.Repairer(problem)
+            passes = [_repairer_with(problem, mp, which) for which in ("avx512", "avx2", "portable")]
         except _core.RepairInfeasible:
             return
-        mp.setenv("MCM_NO_AVX512", "1")
-        slow = _core.Repairer(problem)
-    a, b = fast.run(cand), slow.run(cand)
-    np.testing.assert_array_equal(a[0], b[0])
-    assert a[1:] == b[1:]
+    b = passes[-1].run(cand)
+    for rep in passes[:-1]:
+        a = rep.run(cand)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1:] == b[1:]
