@@ -109,8 +109,8 @@ class Repairer:
     def __new__(cls, problem: Problem, weights: npt.ArrayLike | None = None) -> Self: ...
     @property
     def simd(self) -> int:
-        """The scoring pass in use: 2 AVX-512, 1 SSE2, 0 portable C (all give the same placements; the
-        environment variable MCM_NO_AVX512, read when the Repairer is built, turns AVX-512 off)."""
+        """The scoring pass in use: 2 AVX-512, 3 AVX2, 1 SSE2, 0 portable C (all give the same placements; the
+        environment variables MCM_NO_AVX512 and MCM_NO_AVX2, read when the Repairer is built, turn them off)."""
     def run(self, placement: _I32) -> tuple[_I32, int, float, bool]:
         """``(placement, moved, moved_weight, ok)``; ``ok`` is False when the heuristic found no valid placement
         (not a proof of infeasibility)."""
