@@ -2,7 +2,8 @@
  *
  * Nodes that must share a device (a color, or a cycle that colors create in the graph) are contracted into
  * units once per problem, numbered in a topological order of the unit DAG (every pass walks them by index,
- * forward or backward, so rows and fields stream through the cache). A repair then works on pipeline positions of units:
+ * forward or backward, so rows and fields stream through the cache). A repair then works on pipeline positions of
+ * units:
  *   1. candidate: each unit's majority device; a valid candidate is returned unchanged;
  *   2. device order: the package's pipeline order (ordered), or for acyclic a topological order of the
  *      candidate's device graph (greedy feedback-arc removal when it has cycles), so acyclic becomes ordered;
@@ -253,7 +254,8 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     rp->ncost = (double *)malloc(sizeof(double) * ((size_t)N + 1));
     rp->dev_ok = (uint8_t *)malloc((size_t)U * (size_t)K + 1);
     rp->df = (uint8_t *)calloc((size_t)U + 1, 1);
-    if (!rp->succ_ptr || !rp->pred_ptr || !topo || !rank || !rp->uweight || !rp->ncost || !rp->dev_ok || !rp->df) goto fail;
+    if (!rp->succ_ptr || !rp->pred_ptr || !topo || !rank || !rp->uweight || !rp->ncost || !rp->dev_ok || !rp->df)
+        goto fail;
     int64_t M = 0;
     if (rp->dataflow != MCM_DATAFLOW_NONE) M = unit_edges(g, U, unit_of, rp->mem_ptr, rp->mem, mark, NULL, NULL);
     rp->succ = (int32_t *)malloc(sizeof(int32_t) * ((size_t)M + 1));
@@ -929,6 +931,20 @@ static int32_t choose_sse2(const mcm_repair *rp, mcm_repair_ws *ws, int32_t v, c
 }
 #endif
 
+/* maybe[a] after an assignment without max_skip: the unit's candidate lies in the window its assigned neighbours
+ * leave (at or after every predecessor, at or before every successor); one flat pass over the edges, no per-unit
+ * loop ending at a data-dependent count. */
+static void maybe_from_edges(const mcm_repair *rp, mcm_repair_ws *ws) {
+    const int32_t *restrict c = ws->c, *restrict f = ws->f, *restrict src = rp->succ_src, *restrict dst = rp->succ;
+    uint8_t *restrict maybe = ws->maybe; /* restrict: its byte stores would otherwise reload everything else */
+    memset(maybe, 1, (size_t)rp->U);
+    for (int32_t e = 0, ne = rp->succ_ptr[rp->U]; e < ne; e++) {
+        const int32_t u = src[e], w = dst[e];
+        maybe[u] &= (uint8_t)(c[u] <= f[w]);
+        maybe[w] &= (uint8_t)(c[w] >= f[u]);
+    }
+}
+
 #if MCM_REPAIR_AVX512
 /* ------------------------------------------------------------------------------------------------------------
  * Steps 4-5 with AVX-512, for packages of up to 64 positions and units free to use every device (no pins or
@@ -1159,7 +1175,6 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
     float *pm = ws->pm;
     const int32_t *c = ws->c;
     int32_t *f = ws->f;
-    uint8_t *maybe = ws->maybe;
     double *room = ws->inw, *capx = ws->rank_sum, *load = ws->load, rem = 0.0;
     const int cap = rp->capacity;
     if (cap) rem = capacity_setup(rp, ws);
@@ -1245,13 +1260,7 @@ MCM_AVX512_FN static int backward_avx512_k16(const mcm_repair *rp, mcm_repair_ws
         _mm512_mask_storeu_ps(pm + (size_t)v * K, kmask,
                               _mm512_mask_max_ps(r, (__mmask16)((2u << cv) - 1), r, _mm512_set1_ps(t)));
     }
-    /* maybe: the candidate lies in the window the assigned neighbours leave, one flat pass over the edges */
-    memset(maybe, 1, (size_t)U);
-    for (int32_t e = 0, ne = rp->succ_ptr[U]; e < ne; e++) {
-        const int32_t u = rp->succ_src[e], w = rp->succ[e];
-        maybe[u] &= (uint8_t)(c[u] <= f[w]);
-        maybe[w] &= (uint8_t)(c[w] >= f[u]);
-    }
+    maybe_from_edges(rp, ws);
     if (cap) {
         const __m512d wp8 = _mm512_set1_pd(wvp);
         ld0 = _mm512_mask_add_pd(ld0, (__mmask8)atp, ld0, wp8);
@@ -1340,7 +1349,6 @@ MCM_AVX2_FN static int assign_positions_avx2(const mcm_repair *rp, mcm_repair_ws
     float *fw = ws->fw, *pm = ws->pm;
     const int32_t *c = ws->c;
     int32_t *f = ws->f;
-    uint8_t *maybe = ws->maybe;
     /* forward pass (step 4), as forward_avx512_k16 */
     for (int32_t a = 0; a < U; a++) {
         __m256 r0 = _mm256_setzero_ps(), r1 = _mm256_setzero_ps();
@@ -1428,7 +1436,8 @@ MCM_AVX2_FN static int assign_positions_avx2(const mcm_repair *rp, mcm_repair_ws
                                           _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(f4, bit4), bit4)));
             }
             const uint32_t fitA = bits_of_pd(fa[0], fa[1], fa[2], fa[3]), fitB = bits_of_pd(fb[0], fb[1], fb[2], fb[3]);
-            const uint32_t rmA = bits_of_pd(ra[0], ra[1], ra[2], ra[3]), rmB = bits_of_pd(rb4[0], rb4[1], rb4[2], rb4[3]);
+            const uint32_t rmA = bits_of_pd(ra[0], ra[1], ra[2], ra[3]);
+            const uint32_t rmB = bits_of_pd(rb4[0], rb4[1], rb4[2], rb4[3]);
             const uint32_t a2 = W & fitA, a3 = a2 & rmA;
             MA = a3 ? a3 : (a2 ? a2 : W);
             const uint32_t fit = (fitA & ~atp) | (fitB & atp), rm = (rmA & ~fromp) | (rmB & fromp);
@@ -1452,13 +1461,7 @@ MCM_AVX2_FN static int assign_positions_avx2(const mcm_repair *rp, mcm_repair_ws
         _mm256_maskstore_ps(pm + (size_t)v * K + 8, lm1, _mm256_blendv_ps(r1, _mm256_max_ps(r1, t),
                                                                           _mm256_castsi256_ps(lanes_of(upto, 1))));
     }
-    /* maybe: the candidate lies in the window the assigned neighbours leave, one flat pass over the edges */
-    memset(maybe, 1, (size_t)U);
-    for (int32_t e = 0, ne = rp->succ_ptr[U]; e < ne; e++) {
-        const int32_t u = rp->succ_src[e], w = rp->succ[e];
-        maybe[u] &= (uint8_t)(c[u] <= f[w]);
-        maybe[w] &= (uint8_t)(c[w] >= f[u]);
-    }
+    maybe_from_edges(rp, ws);
     if (cap) {
         const __m256d wp4 = _mm256_set1_pd(wvp);
         for (int q = 0; q < 4; q++) {

@@ -69,6 +69,20 @@ def _extend_segment(i, j, S, R, Sb, Rb, stamp, stampb, mark, pred_ptr, pred_idx,
     return S, R, Sb, Rb
 
 
+@njit(cache=True, inline="always")
+def _stage_cost(c, S, comm_units, cf, bw, has_next, overlap, links):
+    """The cost of a stage with compute c, sends S and all charges comm_units (port model: times the comm factor
+    cf, added to compute or, with overlap, max-ed with it; links: S over the link bandwidth bw to the next stage).
+    Scalars only: one place for the formula the DP, the segment cost and the greedy bound share."""
+    if links:
+        comm = S / bw if has_next else 0.0
+        return c if c > comm else comm
+    if overlap:
+        comm = cf * comm_units
+        return c if c > comm else comm
+    return c + cf * comm_units
+
+
 @njit(cache=True)
 def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
               link_bw_at, overlap, links, all_used, cmin_prefix, bound):
@@ -174,14 +188,7 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefi
                 if w_prefix[j] - w_prefix[i] > sram_at[p]:
                     continue
                 c = ct_prefix[cls_at[p], j] - ct_prefix[cls_at[p], i]
-                if links:
-                    comm = S / link_bw_at[p] if p + 1 < K else 0.0
-                    cost = c if c > comm else comm
-                elif overlap:
-                    comm = cf_at[p] * comm_units
-                    cost = c if c > comm else comm
-                else:
-                    cost = c + cf_at[p] * comm_units
+                cost = _stage_cost(c, S, comm_units, cf_at[p], link_bw_at[p], p + 1 < K, overlap, links)
                 v = prev if prev > cost else cost
                 if v < best[p, j]:
                     best[p, j] = v
@@ -207,13 +214,7 @@ def _segment_cost(i, j_end, p, stamp, stampb, pred_ptr, pred_idx, t, last, bucke
                                        bucket_idx, bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx)
     comm_units = S + R + Sb + Rb
     c = ct_prefix[cls_at[p], j_end] - ct_prefix[cls_at[p], i]
-    if links:
-        comm = S / link_bw_at[p] if p + 1 < K else 0.0
-        return c if c > comm else comm
-    if overlap:
-        comm = cf_at[p] * comm_units
-        return c if c > comm else comm
-    return c + cf_at[p] * comm_units
+    return _stage_cost(c, S, comm_units, cf_at[p], link_bw_at[p], p + 1 < K, overlap, links)
 
 
 @njit(cache=True, inline="always")
@@ -323,16 +324,10 @@ def _greedy_full_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd,
                 if w_prefix[jj] - w_prefix[i] > sram_at[p]:
                     break
                 S, R, Sb, Rb = _extend_segment(i, jj, S, R, Sb, Rb, stamp, stampb, mark, pred_ptr, pred_idx, t,
-                                               last, bucket_ptr, bucket_idx, bp_ptr, bp_idx, tb, firstb, lastb, bb_ptr, bb_idx)
+                                               last, bucket_ptr, bucket_idx, bp_ptr, bp_idx, tb, firstb, lastb,
+                                               bb_ptr, bb_idx)
                 c = ct_prefix[cls_at[p], jj] - ct_prefix[cls_at[p], i]
-                if links:
-                    comm = S / link_bw_at[p] if p + 1 < K else 0.0
-                    cost = c if c > comm else comm
-                elif overlap:
-                    comm = cf_at[p] * (S + R + Sb + Rb)
-                    cost = c if c > comm else comm
-                else:
-                    cost = c + cf_at[p] * (S + R + Sb + Rb)
+                cost = _stage_cost(c, S, S + R + Sb + Rb, cf_at[p], link_bw_at[p], p + 1 < K, overlap, links)
                 if c > limit:
                     break
                 if cost <= limit:
