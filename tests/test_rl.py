@@ -293,3 +293,44 @@ def test_env_cache_matches_a_fresh_evaluation():
     r3, i3 = other.step_batch(acts)
     assert np.array_equal(r1, r2) and np.array_equal(r1, r3)
     assert np.array_equal(i1["placements"], i3["placements"]) and np.array_equal(i1["values"], i3["values"])
+
+
+def _stay_probability(trainer) -> float:
+    _, (x, edges) = trainer._observe()
+    with torch.no_grad():
+        logits, _ = trainer.policy(x, edges, trainer.env.n_actions)
+    return float(torch.softmax(logits, -1)[:, trainer.env.n_deltas // 2].mean())
+
+
+@pytest.mark.parametrize("regularizer", ["entropy", "prior"])
+def test_prior_regularizer_pulls_a_residual_policy_towards_few_moves(regularizer):
+    # a policy that moves most nodes (uniform moves), trained with a dominant regulariser: the entropy keeps it
+    # moving most nodes, the prior (stay-biased) pulls it back towards staying
+    policy = PlacementPolicy(RES)
+    with torch.no_grad():
+        policy.head[-1].bias.zero_()
+    cfg = PPOConfig(seed=0, samples_per_update=16, epochs=4, lr=3e-3, ent_coef=20.0, regularizer=regularizer,
+                    policy=RES)
+    trainer = PPO(_env(action="residual"), policy, cfg)
+    before = _stay_probability(trainer)
+    trainer.train(6)
+    after = _stay_probability(trainer)
+    assert before < 0.3
+    if regularizer == "prior":
+        assert after > 0.6
+    else:
+        assert after < 0.3
+
+
+def test_prior_regularizer_is_the_entropy_for_absolute_policies():
+    # KL to the uniform distribution = log(n) - entropy: the same gradients, so the same weights
+    trained = []
+    for regularizer in ("entropy", "prior"):
+        trainer = PPO(_env(), config=PPOConfig(seed=5, samples_per_update=8, epochs=2, policy=TINY,
+                                               regularizer=regularizer))
+        trainer.train(3)
+        trained.append(list(trainer.policy.parameters()))
+    for a, b in zip(*trained):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="regularizer"):
+        PPO(_env(), config=PPOConfig(policy=TINY, regularizer="kl"))

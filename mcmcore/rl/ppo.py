@@ -60,7 +60,15 @@ class PPOConfig:
     clip: float = 0.2
     """PPO ratio clip"""
     ent_coef: float = 0.01
-    """weight of the mean per-node entropy bonus"""
+    """weight of the exploration regulariser (:attr:`regularizer`)"""
+    regularizer: str = "entropy"
+    """exploration regulariser, averaged over nodes: ``"entropy"``, the entropy bonus (pulls every node's
+    distribution towards uniform), or ``"prior"``, minus the KL divergence to the policy's initial distribution:
+    for a residual policy the stay-biased one (:attr:`PolicyConfig.stay_bias`), so the pull is towards moving few
+    nodes, where the entropy bonus pulls towards moving most of them; for an absolute policy the prior is uniform
+    and ``"prior"`` equals ``"entropy"`` up to a constant. Pre-training uses the entropy (a policy that learns to
+    move many nodes finds improvements early on a new instance); fine-tuning uses the prior (near a local optimum
+    the improving moves are small ones)."""
     vf_coef: float = 0.5
     """weight of the value loss"""
     max_grad_norm: float = 0.5
@@ -124,6 +132,8 @@ class PPO:
         self._taught: dict[int, bool] = {}
         #: residual actions: per instance, (value, placement) of the best valid placement found so far
         self.incumbents: dict[int, tuple[float, np.ndarray]] = {}
+        if config.regularizer not in ("entropy", "prior"):
+            raise ValueError(f"regularizer must be 'entropy' or 'prior', got {config.regularizer!r}")
         if getattr(self.policy, "residual", False) != env.residual:
             raise ValueError(f"the policy's action ({self.policy.config.action!r}) does not match the env's "
                              f"({env.action!r})")
@@ -255,7 +265,7 @@ class PPO:
             loss_pi = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv).mean()
             loss_v = (value - rewards).pow(2).mean()
             entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
-            loss = loss_pi + cfg.vf_coef * loss_v - cfg.ent_coef * entropy
+            loss = loss_pi + cfg.vf_coef * loss_v - cfg.ent_coef * self._regularizer(logp_all, entropy)
             if target is not None and cfg.sil_coef > 0:
                 loss = loss + cfg.sil_coef * F.nll_loss(logp_all, target)
             self.optimizer.zero_grad(set_to_none=True)
@@ -267,6 +277,21 @@ class PPO:
             out = {"loss_pi": loss_pi.item(), "loss_v": loss_v.item(), "entropy": entropy.item(),
                    "approx_kl": approx_kl.item(), "value": value.item()}
         return out
+
+    def _regularizer(self, logp_all: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
+        """The exploration bonus (maximised): the entropy, or minus the mean per-node KL to the prior."""
+        if self.config.regularizer == "entropy":
+            return entropy
+        prior = self._prior_logp(logp_all.shape[1]).to(logp_all.device)
+        return -(logp_all.exp() * (logp_all - prior[None, :])).sum(-1).mean()
+
+    def _prior_logp(self, n_actions: int) -> torch.Tensor:
+        """Log-probabilities of a new policy's per-node distribution (residual: the zero move's logit carries
+        ``stay_bias``; absolute: uniform)."""
+        logits = torch.zeros(n_actions)
+        if self.env.residual:
+            logits[n_actions // 2] = float(self.policy.config.stay_bias)
+        return F.log_softmax(logits, -1)
 
     # ---------------------------------------------------------------------------------------------- training
     def train(self, n_updates: int, *, on_batch: Callable[[dict], None] | None = None,

@@ -5,8 +5,11 @@ valid placement seen (with its history) and the budget counts every sample. The 
 greedy placement (each node's most likely position). A residual policy (``action="residual"``, the shipped one)
 acts on moves relative to the optimal contiguous pipeline split (the ``dp`` split, best over its candidate
 orders; every split evaluated is offered and counted), which is its first evaluation; the base then follows the
-best placement found so far, so fine-tuning is a learned local search from the split. The reward normaliser is the instance's lower bound
-(``baseline="bound"``), so no samples are spent on a baseline.
+best placement found so far, so fine-tuning is a learned local search from the split. The reward normaliser is the
+instance's lower bound (``baseline="bound"``), so no samples are spent on a baseline. Fine-tuning regularises towards
+the policy's initial distribution (few nodes move) rather than towards uniform (most nodes move): the shipped policy
+learned in pre-training to move most nodes, which finds improvements early, and the pull lets it turn to the small
+moves that improve a near-optimal incumbent.
 """
 from __future__ import annotations
 
@@ -43,13 +46,16 @@ def load_policy(policy, *, seed: int = 0):
 
 
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: int | None = None, policy=None,
-        batch: int = 64, epochs: int = 4, lr: float = 3e-4, ent_coef: float = 0.01, temperature: float = 1.0,
-        device: str | None = None, coarsen_above: int | None = 1000, top_quantile: float | None = None,
-        **options) -> None:
+        batch: int = 64, epochs: int = 4, lr: float = 3e-4, ent_coef: float = 0.1, regularizer: str = "prior",
+        temperature: float = 1.0, device: str | None = None, coarsen_above: int | None = 1000,
+        top_quantile: float | None = None, **options) -> None:
     """``rl`` method. Options: ``policy`` (a policy file, a PlacementPolicy, ``"scratch"``, default the shipped
-    pre-trained policy), ``batch`` (samples per PPO update), ``epochs``, ``lr``, ``ent_coef``, ``temperature``,
-    ``device`` (default cpu), ``coarsen_above`` (act on a coarsened graph above this many nodes), ``top_quantile``
-    (risk-seeking share of each batch that is reinforced; default 0: the usual value baseline).
+    pre-trained policy), ``batch`` (samples per PPO update), ``epochs``, ``lr``, ``ent_coef`` and ``regularizer``
+    (the exploration regulariser and its weight, :class:`~mcmcore.rl.ppo.PPOConfig`; by default the pull towards
+    the policy's initial few-moves distribution, which lets fine-tuning leave a pre-trained policy's many-moves
+    habit once the incumbent nears a local optimum), ``temperature``, ``device`` (default cpu), ``coarsen_above``
+    (act on a coarsened graph above this many nodes), ``top_quantile`` (risk-seeking share of each batch that is
+    reinforced; default 0: the usual value baseline).
 
     Every sample counts against the budget, repeats included (the re-cut maps many different moves to the same
     split; the env serves a repeat from its cache instead of repairing and evaluating it again);
@@ -69,7 +75,8 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
                        overlap=problem.overlap, coarsen_above=coarsen_above, action=net.config.action,
                        n_deltas=net.config.n_deltas, resplit=net.config.resplit)
     config = PPOConfig(seed=seed, samples_per_update=int(batch), epochs=int(epochs), lr=float(lr),
-                       ent_coef=float(ent_coef), temperature=float(temperature), device=device or "cpu",
+                       ent_coef=float(ent_coef), regularizer=regularizer, temperature=float(temperature),
+                       device=device or "cpu",
                        top_quantile=float(top_quantile or 0.0))
     trainer = PPO(env, net, config)
 
