@@ -224,8 +224,9 @@ def test_residual_set_base_moves_the_origin():
     assert np.array_equal(env.step_batch(zero)[1]["placements"][0], info["placements"][i])
 
 
-def test_residual_policy_and_ppo_resume_exact(tmp_path):
-    cfg = dict(seed=3, samples_per_update=16, epochs=2, policy=RES, top_quantile=0.25)
+@pytest.mark.parametrize("regularizer", ["entropy", "prior"])
+def test_residual_policy_and_ppo_resume_exact(tmp_path, regularizer):
+    cfg = dict(seed=3, samples_per_update=16, epochs=2, policy=RES, top_quantile=0.25, regularizer=regularizer)
     straight = PPO(_env(action="residual"), config=PPOConfig(**cfg))
     straight.train(4)
     first = PPO(_env(action="residual"), config=PPOConfig(checkpoint_path=str(tmp_path / "ck.pt"), **cfg))
