@@ -265,6 +265,24 @@ def test_resplit_proposals_are_clean_pipelines():
     assert info["valid"].all() and (info["moved"] == 0).all()  # a split needs no repair
 
 
+def test_resplit_cache_overflow_keeps_serving_the_batch():
+    # a batch mixing cached and new proposals that overflows the cache: the cached rows must still be served
+    env = PlacementEnv(layered_dag(30, seed=2), Package.preset("ring4"), n_threads=1, action="residual",
+                       resplit=True)
+    env.resplit_cache_size = 8
+    env.reset(seed=0)
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, env.n_deltas, size=(6, env.max_nodes))
+    _, info_first = env.step_batch(first)
+    mixed = np.concatenate([first, rng.integers(0, env.n_deltas, size=(6, env.max_nodes))])
+    _, info = env.step_batch(mixed)
+    assert np.array_equal(info["placements"][:6], info_first["placements"])
+    fresh = PlacementEnv(layered_dag(30, seed=2), Package.preset("ring4"), n_threads=1, action="residual",
+                         resplit=True)
+    fresh.reset(seed=0)
+    assert np.array_equal(fresh.step_batch(mixed)[1]["placements"], info["placements"])
+
+
 def test_rl_method_counts_every_sample_and_reports_distinct_placements():
     from mcmcore.search import partition
 

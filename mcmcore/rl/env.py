@@ -197,6 +197,8 @@ class PlacementEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
+    #: re-cuts kept per instance (served again when a proposal repeats); the cache is emptied when it would exceed
+    resplit_cache_size = 10_000
 
     def __init__(self, graphs: Graph | Sequence[Graph], packages: Package | Sequence[Package], *,
                  constraints: Constraints | None = None, objective: str = "throughput", repair: str = "heuristic",
@@ -471,8 +473,10 @@ class PlacementEnv(gym.Env):
                     upos = np.bincount(units.unit_of, weights=new_pos[i], minlength=nu) / count
                     order = _priority_topo_order(pred_count, succ_ptr, succ_idx, upos * (nu + 1) + rank)
                     done.append(pipeline_split(problem, order, units)[0] if len(order) == nu else None)
-            if len(cache) + len(done) > 10_000:  # bounded memory (~35 MB at 300 nodes)
+            if len(cache) + len(done) > self.resplit_cache_size:  # bounded memory (~35 MB at 300 nodes)
+                kept = {k: cache[k] for k in keys if k in cache}  # this batch's repeats stay served
                 cache.clear()
+                cache.update(kept)
             for k, pl in zip(todo, done):
                 cache[k] = pl
         for i, k in enumerate(keys):
