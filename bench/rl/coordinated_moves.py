@@ -1,0 +1,106 @@
+"""Why fine-tuning stalls where scratch goes on: the coordinated moves between two local optima.
+
+Runs ``rl`` fine-tuned from the shipped policy (``--samples``) and ``rl`` from scratch (``--scratch-samples``) on
+one instance with one seed, then takes the nodes whose pipeline position differs between the two best placements
+and groups them by the stage boundary they cross. For every subset of groups it prints the interval of the
+fine-tuned placement with those groups changed as in scratch's, and the residual action that gives the same
+placement from the fine-tuned one as base: the fewest node moves (others found by dropping moves while the env's
+re-cut still returns that placement), and the chance that a policy at its prior (the stay bias, every other move
+equally likely) samples at least those moves at once.
+
+    python bench/rl/coordinated_moves.py --instance inception-v3@ring8 --seed 1
+
+With the defaults this reproduces the analysis in BENCHMARKS.md (Learned placement). Benchmarks never fail CI.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from mcmcore import Constraints, Package, zoo
+    from mcmcore.rl.env import PlacementEnv
+    from mcmcore.rl.search import load_policy
+    from mcmcore.search import partition
+    from mcmcore.search.base import SearchProblem
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--instance", default="inception-v3@ring8", help="graph[:training]@package")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--samples", type=int, default=1000, help="fine-tuning budget")
+    ap.add_argument("--scratch-samples", type=int, default=6000, help="rl-scratch budget")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+
+    spec, pkg_name = args.instance.split("@")
+    name, _, mode = spec.partition(":")
+    graph, package = zoo.load(name, training=mode == "training"), Package.preset(pkg_name)
+    ft = partition(graph, package, method="rl", max_evals=args.samples, seed=args.seed, progress=False)
+    sc = partition(graph, package, method="rl", policy="scratch", max_evals=args.scratch_samples, seed=args.seed,
+                   progress=False)
+    a, b = np.asarray(ft.placement), np.asarray(sc.placement)
+    pos = np.asarray(package.position, dtype=np.int64)
+    print(f"{args.instance}, seed {args.seed}: fine-tuned {ft.value * 1e6:.3f} us after {args.samples} samples, "
+          f"scratch {sc.value * 1e6:.3f} us after {args.scratch_samples}")
+    diff = np.flatnonzero(a != b)
+    if diff.size == 0:
+        print("the two placements are the same")
+        return 0
+    boundary = np.minimum(pos[a], pos[b])  # the boundary crossed: between stage s and s + 1
+    groups = {}
+    for i in diff:
+        groups.setdefault(int(boundary[i]) if abs(int(pos[a[i]] - pos[b[i]])) == 1 else -1 - int(i), []).append(i)
+    keys = sorted(groups)
+    for g, k in enumerate(keys):
+        label = f"stages {k}|{k + 1}" if k >= 0 else "a jump over stages"
+        print(f"group {g} ({label}): {len(groups[k])} nodes, " + ", ".join(
+            f"{graph.names[i]} {pos[a[i]]}->{pos[b[i]]}" for i in groups[k]))
+
+    problem = SearchProblem(graph, package, Constraints(), "throughput", None)
+    net = load_policy("scratch", seed=args.seed)
+    nd = net.config.n_deltas
+    env = PlacementEnv(graph, package, action="residual", n_deltas=nd, resplit=net.config.resplit, baseline="bound")
+    env.reset(seed=0)
+    env.set_base(a, ft.value)
+    p_stay = math.exp(net.config.stay_bias) / (math.exp(net.config.stay_bias) + nd - 1)
+    p_move = (1 - p_stay) / (nd - 1)  # one given non-zero move of one node
+
+    def recut(delta):
+        out = env.evaluate_placements(env.proposals_to_placements((delta + nd // 2)[None, :]))
+        return out["placements"][0], float(out["values"][0]), bool(out["valid"][0])
+
+    print()
+    print("| groups changed | interval of the placement (us) | via the re-cut: fewest node moves | interval (us) | "
+          "chance per sample at the prior |")
+    print("|---|---|---|---|---|")
+    for r in range(len(keys) + 1):
+        for subset in itertools.combinations(range(len(keys)), r):
+            x = a.copy()
+            for g in subset:
+                x[groups[keys[g]]] = b[groups[keys[g]]]
+            rep = problem.evaluate(x)
+            value = problem.value_of(rep) * 1e6 if rep.valid else math.inf
+            delta = np.clip(pos[x] - pos[a], -(nd // 2), nd // 2)
+            target, v_cut, ok = recut(delta)
+            for i in np.flatnonzero(delta):  # drop moves the re-cut does not need
+                trial = delta.copy()
+                trial[i] = 0
+                if np.array_equal(recut(trial)[0], target):
+                    delta = trial
+            n = int(np.count_nonzero(delta))
+            chance = p_move ** n
+            print(f"| {', '.join(map(str, subset)) or 'none'} | {value:.3f} | {n} "
+                  f"({', '.join(f'{graph.names[i]} {int(delta[i]):+d}' for i in np.flatnonzero(delta)) or '-'}) | "
+                  f"{v_cut * 1e6 if ok else math.inf:.3f} | {chance:.1e} |")
+    print(f"\n(prior: stay with probability {p_stay:.3f}; each non-zero move of a node {p_move:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
