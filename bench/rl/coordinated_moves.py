@@ -99,6 +99,21 @@ def main(argv=None) -> int:
                   f"({', '.join(f'{graph.names[i]} {int(delta[i]):+d}' for i in np.flatnonzero(delta)) or '-'}) | "
                   f"{v_cut * 1e6 if ok else math.inf:.3f} | {chance:.1e} |")
     print(f"\n(prior: stay with probability {p_stay:.3f}; each non-zero move of a node {p_move:.4f})")
+
+    # the neighbourhood of the fine-tuned placement: every single-node move, re-cut
+    values = []
+    for i in range(graph.n_nodes):
+        for d in range(-(nd // 2), nd // 2 + 1):
+            if d:
+                delta = np.zeros(graph.n_nodes, dtype=np.int64)
+                delta[i] = d
+                _, v, ok = recut(delta)
+                values.append(v if ok else math.inf)
+    values = np.asarray(values)
+    tie = np.isclose(values, ft.value, rtol=1e-12, atol=0)
+    print(f"single-node moves from the fine-tuned placement: {np.count_nonzero(values < ft.value * (1 - 1e-12))} "
+          f"improve, {np.count_nonzero(tie)} keep the interval, {np.count_nonzero(~tie & (values > ft.value))} "
+          f"make it worse (of {values.size})")
     return 0
 
 
