@@ -6,7 +6,9 @@ and groups them by the stage boundary they cross. For every subset of groups it 
 fine-tuned placement with those groups changed as in scratch's, and the residual action that gives the same
 placement from the fine-tuned one as base: the fewest node moves (others found by dropping moves while the env's
 re-cut still returns that placement), and the chance that a policy at its prior (the stay bias, every other move
-equally likely) samples at least those moves at once.
+equally likely) samples at least those moves at once. Last, the single-node neighbourhood of the fine-tuned
+placement, and with ``--walk N`` a random walk of N steps over placements of the same interval (an escape by
+neutral moves), with the improving single-node moves at each step.
 
     python bench/rl/coordinated_moves.py --instance inception-v3@ring8 --seed 1
 
@@ -35,6 +37,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--samples", type=int, default=1000, help="fine-tuning budget")
     ap.add_argument("--scratch-samples", type=int, default=6000, help="rl-scratch budget")
+    ap.add_argument("--walk", type=int, default=0,
+                    help="then walk this many steps on the plateau (a random single-node move that keeps the "
+                         "interval, each step) and count the improving single-node moves at every step")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -100,20 +105,40 @@ def main(argv=None) -> int:
                   f"{v_cut * 1e6 if ok else math.inf:.3f} | {chance:.1e} |")
     print(f"\n(prior: stay with probability {p_stay:.3f}; each non-zero move of a node {p_move:.4f})")
 
-    # the neighbourhood of the fine-tuned placement: every single-node move, re-cut
-    values = []
+    # every single-node move (re-cut) from a base: one batch through the env
+    moves = np.full((graph.n_nodes * (nd - 1), graph.n_nodes), nd // 2, dtype=np.int64)
     for i in range(graph.n_nodes):
-        for d in range(-(nd // 2), nd // 2 + 1):
-            if d:
-                delta = np.zeros(graph.n_nodes, dtype=np.int64)
-                delta[i] = d
-                _, v, ok = recut(delta)
-                values.append(v if ok else math.inf)
-    values = np.asarray(values)
-    tie = np.isclose(values, ft.value, rtol=1e-12, atol=0)
-    print(f"single-node moves from the fine-tuned placement: {np.count_nonzero(values < ft.value * (1 - 1e-12))} "
-          f"improve, {np.count_nonzero(tie)} keep the interval, {np.count_nonzero(~tie & (values > ft.value))} "
-          f"make it worse (of {values.size})")
+        moves[i * (nd - 1):(i + 1) * (nd - 1), i] = [d for d in range(nd) if d != nd // 2]
+
+    def neighbours(base):
+        """(values, back to the base, other placements keeping the interval: row -> placement)"""
+        env.set_base(base, ft.value)
+        out = env.evaluate_placements(env.proposals_to_placements(moves))
+        values = np.where(out["valid"], out["values"], np.inf)
+        back = (out["placements"] == base[None, :]).all(axis=1)
+        tied = np.flatnonzero(~back & np.isclose(values, ft.value, rtol=1e-12, atol=0))
+        return values, back, {int(i): out["placements"][i] for i in tied}
+
+    values, back, tied = neighbours(a)
+    better = values < ft.value * (1 - 1e-12)
+    print(f"single-node moves from the fine-tuned placement (of {values.size}): {np.count_nonzero(better)} improve, "
+          f"{np.count_nonzero(back)} are re-cut back to the same placement, {len(tied)} give one of "
+          f"{len({pl.tobytes() for pl in tied.values()})} other placements with the same interval, "
+          f"{np.count_nonzero(~better & ~back) - len(tied)} make it worse")
+    rng = np.random.default_rng(args.seed)
+    current, visited = a, {a.tobytes()}
+    for step in range(args.walk):  # a random walk over placements of the same interval
+        if not tied:
+            break
+        current = list(tied.values())[rng.integers(len(tied))].copy()
+        visited.add(current.tobytes())
+        values, back, tied = neighbours(current)
+        print(f"walk step {step + 1}: {np.count_nonzero(values < ft.value * (1 - 1e-12))} improving single-node "
+              f"moves, {len({pl.tobytes() for pl in tied.values()})} other placements with the same interval")
+        if np.any(values < ft.value * (1 - 1e-12)):
+            break
+    if args.walk:
+        print(f"the walk visited {len(visited)} distinct placements")
     return 0
 
 
