@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -219,3 +220,20 @@ def test_ideals_limit_and_latency_not_tractable():
     assert not ideals.tractable(problem, max_ideals=1000)
     assert ideals.solve(problem, max_ideals=1000) is None
     assert not ideals.tractable(SearchProblem(graph, package, Constraints(), "latency"))
+
+
+def test_dp_over_its_time_budget_is_skipped_not_overrun(monkeypatch):
+    """The DP runs only when its work estimate fits the remaining budget (pruning shrinks the estimate)."""
+    from mcmcore.search.base import Tracker
+
+    rng = np.random.default_rng(11)
+    graph, package = random_instance(rng, n_nodes=10, n_devices=3)
+    problem = SearchProblem(graph, package, Constraints(), "throughput")
+    prep = ideals._prepare(problem, ideals.MAX_IDEALS)
+    ub = prep.split(problem)[1]
+    assert 0 < ideals._work(prep, ub) <= ideals._work(prep)
+    monkeypatch.setattr(ideals, "_WORK_PER_SECOND", 1e-6)  # every DP now looks far too long
+    tracker = Tracker(problem, max_evals=None, max_seconds=5.0)
+    ideals.run(problem, tracker)
+    assert tracker.info["ideals"]["skipped"] == "estimated time over the budget"
+    assert not tracker.proven_optimal and math.isfinite(tracker.best_value)  # the split was still offered

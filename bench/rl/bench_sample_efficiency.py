@@ -8,7 +8,9 @@ bert-large, inception-v3 and resnet50, inference and training graphs; asserted b
 optimal pipeline split is already the best placement anyone finds (every method ties at sample 1); the BERT row is
 such a trivial instance (proven optimal by CP-SAT) and is kept for honesty. ``--graphs`` with ``--packages`` runs
 their cross product instead. Prints markdown tables (also written next to ``--out`` as sample_efficiency.md) and
-writes a PNG.
+writes a PNG. For scale, each row also gets its optimum, proven by the exact DP over ideals
+(mcmcore.search.ideals; a relaxation on link packages, proven where the exact evaluation reaches it), with its wall
+time; ``--no-optimum`` skips it.
 
     python bench/rl/bench_sample_efficiency.py --samples 1000 --scratch-factor 20 --out bench/rl/sample_efficiency.png
 
@@ -46,6 +48,26 @@ def samples_to_reach(result, target: float) -> float:
     return float(h.evals[ok[0]]) if ok.size else math.inf
 
 
+def proven_optimum(graph, package, upper_bound: float) -> tuple[float, float]:
+    """(optimum, seconds) from the exact DP over ideals bounded by the best interval any method found (so the
+    pruning is tight), without the time limits ``partition`` puts on it; (nan, seconds) when not proven."""
+    import time
+
+    from mcmcore import Constraints
+    from mcmcore.search import ideals
+    from mcmcore.search.base import SearchProblem
+
+    problem = SearchProblem(graph, package, Constraints(), "throughput")
+    t0 = time.perf_counter()
+    res = ideals.solve(problem, max_ideals=10 ** 6, upper_bound=upper_bound)
+    seconds = time.perf_counter() - t0
+    if res is None or res.placement is None:
+        return math.nan, seconds
+    rep = problem.evaluate(res.placement)
+    value = problem.value_of(rep)
+    return (value, seconds) if rep.valid and value <= res.value * (1 + 1e-9) else (math.nan, seconds)
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -64,6 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--extra-seeds", default="1,2",
                     help="also run rl-finetuned, random and anneal with these seeds (robustness table; '' for none)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-optimum", dest="optimum", action="store_false",
+                    help="skip the exact DP over ideals that proves each row's optimum (minutes on training graphs)")
     ap.add_argument("--out", default="bench/rl/sample_efficiency.png")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -94,6 +118,8 @@ def main(argv=None) -> int:
                 "anneal": partition(graph, package, method="anneal", max_evals=S, **common),
             }
             ft, sc = res["rl-finetuned"], res["rl-scratch"]
+            opt, opt_s = proven_optimum(graph, package, min(r.value for r in res.values())) \
+                if args.optimum else (math.nan, math.nan)
             reach = samples_to_reach(ft, sc.value)
             info = ft.info
             solver = info["rl_seconds_repair"] + info["rl_seconds_evaluate"] + info.get("rl_seconds_resplit", 0.0)
@@ -102,6 +128,7 @@ def main(argv=None) -> int:
                 "instance": f"{graph.name} / {pk}",
                 "ft": ft.value, "ft_first": best_at(ft, 1), "sc_S": best_at(sc, S), "sc": sc.value,
                 "rand": res["random"].value, "ann": res["anneal"].value, "lb": ft.lower_bound,
+                "opt": opt, "opt_s": opt_s,
                 "reach": reach, "ratio": sc.evals / reach if reach > 0 else math.inf,
                 "sc_reach": samples_to_reach(sc, sc.value),
                 "sps": ft.evals / ft.seconds, "share_solver": solver / max(loop, 1e-9),
@@ -129,21 +156,29 @@ def main(argv=None) -> int:
     def us(x):
         return f"{x * 1e6:.1f}" if math.isfinite(x) else "-"
 
+    def optimum(r):
+        return f"{us(r['opt'])} ({r['opt_s']:.2g} s)" if math.isfinite(r["opt"]) else "not proven"
+
+    def at_opt(values, r):
+        return f"{sum(v <= r['opt'] * (1 + 1e-9) for v in values)}/{len(values)}" if math.isfinite(r["opt"]) else "-"
+
     def count(x):
         return f"{x:.0f}" if math.isfinite(x) else "not reached"
 
-    lines = [f"Best interval (us) at {S} samples; rl-scratch also at {S * args.scratch_factor}; lower bound for "
-             "scale. Trivial: every method's best equals the optimal pipeline split (the first sample).", "",
-             "| instance | lower bound | rl first sample (dp split) | rl-finetuned | random | anneal | rl-scratch "
-             f"@{S} | rl-scratch @{S * args.scratch_factor} | ft vs random | ft vs anneal | ft samples to reach "
-             "scratch final | scratch samples to its final | ratio (scratch's samples to its final / ft's) | "
-             "ratio (scratch budget / ft samples) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"Best interval (us) at {S} samples; rl-scratch also at {S * args.scratch_factor}; for scale the "
+             "compute lower bound and the optimum proven by the exact DP over ideals (its wall time, bounded by the "
+             "best interval found). Trivial: every method's best equals the optimal pipeline split (the first sample).", "",
+             "| instance | lower bound | proven optimum (dp time) | rl first sample (dp split) | rl-finetuned | "
+             f"random | anneal | rl-scratch @{S} | rl-scratch @{S * args.scratch_factor} | ft vs random | "
+             "ft vs anneal | ft samples to reach scratch final | scratch samples to its final | "
+             "ratio (scratch's samples to its final / ft's) | ratio (scratch budget / ft samples) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         trivial = all(r[k] >= r["ft_first"] * (1 - 1e-9) for k in ("ft", "sc", "rand", "ann"))
         ratio = f"{r['ratio']:.0f}x" if math.isfinite(r["reach"]) else "-"
         own = f"{r['sc_reach'] / r['reach']:.1f}x" if math.isfinite(r["reach"]) else "-"
-        lines.append(f"| {r['instance']}{' (trivial)' if trivial else ''} | {us(r['lb'])} | {us(r['ft_first'])} | "
+        lines.append(f"| {r['instance']}{' (trivial)' if trivial else ''} | {us(r['lb'])} | {optimum(r)} | "
+                     f"{us(r['ft_first'])} | "
                      f"{us(r['ft'])} | {us(r['rand'])} | {us(r['ann'])} | {us(r['sc_S'])} | {us(r['sc'])} | "
                      f"{100 * (r['rand'] / r['ft'] - 1):+.1f}% | {100 * (r['ann'] / r['ft'] - 1):+.1f}% | "
                      f"{count(r['reach'])} | {count(r['sc_reach'])} | {own} | {ratio} |")
@@ -164,8 +199,8 @@ def main(argv=None) -> int:
                   "seed.", "",
                   "| instance | rl-finetuned | random | anneal | ft vs anneal (medians) | seeds where ft beats anneal "
                   f"/ ties / loses | rl-scratch @{S * args.scratch_factor} | ft samples to reach scratch final, per "
-                  "seed | scratch samples to its final, per seed |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "seed | scratch samples to its final, per seed | seeds at the proven optimum: ft / scratch |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
 
         def spread(v):
             v = np.asarray(v)
@@ -179,7 +214,8 @@ def main(argv=None) -> int:
             lines.append(f"| {r['instance']} | {spread(ft)} | {spread(sd['random'])} | {spread(ann)} | "
                          f"{100 * (np.median(ann) / np.median(ft) - 1):+.1f}% | {win} / {len(ft) - win - lose} / "
                          f"{lose} | {spread(sd['rl-scratch'])} | {', '.join(count(x) for x in r['seed_reach'])} | "
-                         f"{', '.join(count(x) for x in r['seed_sc_reach'])} |")
+                         f"{', '.join(count(x) for x in r['seed_sc_reach'])} | "
+                         f"{at_opt(ft, r)} / {at_opt(sd['rl-scratch'], r)} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     md = str(Path(args.out).with_suffix(".md"))

@@ -53,8 +53,8 @@ __all__ = ["tractable", "run", "solve", "IdealsResult", "MAX_IDEALS", "MAX_WORK"
 
 #: Default limit on the number of ideals (the enumeration of 50,000 takes well under a second).
 MAX_IDEALS = 50_000
-#: Default limit on the DP's pair work, M^2 / 2 * words * states.
-MAX_WORK = 3e9
+#: Default limit on the DP's work (:func:`_work`; about a minute on one core).
+MAX_WORK = 3e10
 #: Default limit on the number of device-usage states (product over classes of count + 1).
 MAX_STATES = 4096
 
@@ -538,23 +538,31 @@ def tractable(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, max_work:
     return _work(prep, prep.split(problem)[1]) <= max_work
 
 
-#: Pair work per second of the DP kernel (measured: Inception-V3 on port4, 1.8e9 after pruning in 14 s on one
-#: core; taken lower, so the estimate errs long).
-_WORK_PER_SECOND = 8e7
+#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 7.9e8 for Inception-V3 on
+#: port4, 1.1e9-1.2e9 for its training graph on port4 and hetero3, 4.6e8 on ring8; taken low, so the estimate
+#: errs long).
+_WORK_PER_SECOND = 5e8
 
 
 def _work(prep: _Prepared, ub: float = math.inf) -> float:
-    """The DP's pair tests (times the words and transitions each costs) when the stages are bounded by ``ub``:
-    per usable ideal, the ideals within ``ub`` of its key."""
-    _, _, keys = prep.sorted_ideals()
+    """The DP's pair tests, each weighted by what it costs, when the stages are bounded by ``ub``: per usable
+    ideal, the ideals within ``ub`` of its key. A pair costs a bitset test and the transitions; with
+    communication also a scan of the boundary nodes of both ideals and of the order-free (``extra``) nodes."""
+    ideals, _, keys = prep.sorted_ideals()
+    keep = _usable(keys, ub * (1 + 1e-9), prep.n_devices) if math.isfinite(ub) else np.ones(len(keys), bool)
+    keys = keys[keep]
     if math.isfinite(ub):
-        ub = ub * (1 + 1e-9)
-        keys = keys[_usable(keys, ub, prep.n_devices)]
-        lo = np.searchsorted(keys, keys - ub, side="left")
+        lo = np.searchsorted(keys, keys - ub * (1 + 1e-9), side="left")
         pairs = float(np.sum(np.arange(len(keys)) - lo))
     else:
         pairs = len(keys) * (len(keys) - 1) / 2
-    return pairs * (prep.n_words + len(prep.trans_cls) / 4)
+    per_pair = prep.n_words + len(prep.trans_cls) / 4
+    if np.any(prep.t > 0):
+        _, _, bptr, _ = _aggregate(np.ascontiguousarray(ideals[keep]), prep.unit_comp, prep.unit_wt,
+                                   prep.node_unit, prep.succ_units)
+        scanned = 2 * bptr[-1] / max(len(keys), 1) + len(prep.extra)
+        per_pair += scanned * (1 + prep.n_words / 2)
+    return pairs * per_pair
 
 
 class IdealsResult:
