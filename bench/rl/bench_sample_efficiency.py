@@ -167,7 +167,8 @@ def main(argv=None) -> int:
 
     lines = [f"Best interval (us) at {S} samples; rl-scratch also at {S * args.scratch_factor}; for scale the "
              "compute lower bound and the optimum proven by the exact DP over ideals (its wall time, bounded by the "
-             "best interval found). Trivial: every method's best equals the optimal pipeline split (the first sample).", "",
+             "best interval found). Trivial: every method's best equals the optimal pipeline split (the first "
+             "sample).", "",
              "| instance | lower bound | proven optimum (dp time) | rl first sample (dp split) | rl-finetuned | "
              f"random | anneal | rl-scratch @{S} | rl-scratch @{S * args.scratch_factor} | ft vs random | "
              "ft vs anneal | ft samples to reach scratch final | scratch samples to its final | "
