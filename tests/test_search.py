@@ -211,3 +211,15 @@ def test_offer_batch_history_counts_the_sample_that_improved():
     h = tracker.history()
     assert h.evals.tolist() == [3, 9] and h.best.tolist() == [3.0, 1.0]
     assert tracker.evals == 10
+
+
+@pytest.mark.parametrize("method", ["random", "anneal", "auto"])
+def test_search_stops_once_it_reaches_the_compute_bound(method):
+    """A placement at the compute lower bound is optimal: the search ends there, well before its budget."""
+    g = layered_dag(30, seed=9)  # its pipeline split already reaches the bound on ring4
+    pkg = Package.preset("ring4")
+    assert dp.pipeline_split(SearchProblem(g, pkg, Constraints(), "throughput"))[0] is not None
+    res = partition(g, pkg, method=method, max_evals=200_000, seed=0, progress=False, n_threads=1)
+    assert res.status is SearchStatus.OPTIMAL and res.gap == 0.0
+    assert res.value <= mcmcore.lower_bound(g, pkg) * (1 + 1e-12)
+    assert res.evals < 200_000

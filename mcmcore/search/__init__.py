@@ -142,6 +142,8 @@ def partition(graph: Graph, package: Package, *, method: str = "auto", constrain
     problem.evaluate(np.zeros(graph.n_nodes, dtype=np.int32))  # validates graph/package fit early
     _check_feasible(problem)
     tracker = Tracker(problem, max_evals=max_evals, max_seconds=max_seconds)
+    # a placement that reaches the compute bound is optimal: every method stops there (exhausted())
+    tracker.lower_bound = lower_bound(graph, package, objective=objective, constraints=constraints)
     bar = _Progress(method, tracker, progress)
     tracker.on_progress = bar
     try:

@@ -219,6 +219,8 @@ class Tracker:
         improved = bool(valid) and value < self.best_value
         if improved:
             self.best_value = float(value)
+            if self.best_value <= self.lower_bound * (1 + 1e-12):  # the bound is reached: nothing left to find
+                self.proven_optimal = True
             self.best_placement = np.array(placement, dtype=np.int32, copy=True)
             self._hist_evals.append(self.evals)
             self._hist_seconds.append(self.elapsed())
