@@ -90,6 +90,8 @@ def test_compare_table_json_and_plot(capsys, monkeypatch, tmp_path, graph_file):
     assert min(r["vs_best"] for r in ran) == 0.0
     assert all(r["vs_best"] == pytest.approx(r["value"] / best - 1) for r in ran)
     assert all(0 <= doc["lower_bound"] <= r["value"] for r in ran)
+    # every gap is against the best bound of the comparison
+    assert all(r["gap"] == pytest.approx((r["value"] - doc["lower_bound"]) / r["value"], abs=1e-12) for r in ran)
     assert all(r["evals"] <= 2000 and r["evals_per_s"] > 0 for r in ran)
     assert_png(png)
 
