@@ -237,3 +237,30 @@ def test_dp_over_its_time_budget_is_skipped_not_overrun(monkeypatch):
     ideals.run(problem, tracker)
     assert tracker.info["ideals"]["skipped"] == "estimated time over the budget"
     assert not tracker.proven_optimal and math.isfinite(tracker.best_value)  # the split was still offered
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_training_graph_gradients_are_charged_like_brute_force(seed):
+    """A training-like graph: forward chain with a skip, backward mirror, each backward node colored with its
+    forward node. The gradient edges impose no order; their traffic goes through the DP's bitset path (single
+    successor unit) or its scan (several), and must match the evaluator."""
+    rng = np.random.default_rng(500 + seed)
+    f = 4
+    edges = [(i, i + 1) for i in range(f - 1)] + [(0, 2)]  # forward, with a skip
+    edges += [(f + i + 1, f + i) for i in range(f - 1)]  # gradients flow back
+    edges += [(i, f + i) for i in range(f)]  # stashed activations
+    if seed % 2:
+        edges += [(f + 2, f + 0)]  # a second successor unit for one gradient
+    backward = np.array([False] * f + [True] * f)
+    graph = Graph.from_edges(2 * f, edges, flops=rng.integers(1, 20, 2 * f).astype(float),
+                             out_bytes=rng.integers(1, 8, 2 * f).astype(float), backward=backward,
+                             color=np.concatenate([np.arange(f), np.arange(f)]))
+    package = Package.port(3, bandwidth=float(rng.choice([1.0, 4.0])), peak_flops=1.0, mem_bw=1.0,
+                           sram_bytes=np.inf, comm_factor=[float(x) for x in rng.choice([0.5, 1.0], 3)])
+    problem = SearchProblem(graph, package, Constraints(), "throughput")
+    prep = ideals._prepare(problem, ideals.MAX_IDEALS)
+    assert len(prep.single) >= 2  # the bitset path is exercised
+    best = brute_force(graph, package, Constraints())
+    res = ideals.solve(problem)
+    assert res.exact and res.value == pytest.approx(best, rel=1e-9)
+    assert problem.value_of(problem.evaluate(res.placement)) == pytest.approx(best, rel=1e-9)

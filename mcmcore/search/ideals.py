@@ -120,8 +120,9 @@ def _enumerate(pred_ptr, pred_idx, succ_ptr, succ_idx, n_units, n_words, limit):
 
 
 @njit(cache=True)
-def _aggregate(ideals, unit_comp, unit_wt, node_unit, succ_units):
-    """Per ideal: compute per class, weight, and the boundary nodes (in the ideal, a successor outside)."""
+def _aggregate(ideals, unit_comp, unit_wt, node_unit, succ_units, is_extra):
+    """Per ideal: compute per class, weight, and the boundary nodes (in the ideal, a successor outside; the
+    order-free ``extra`` nodes are left out, the DP charges them on their own)."""
     m, n_words = ideals.shape
     n_units, n_cls = unit_comp.shape
     n = node_unit.shape[0]
@@ -138,7 +139,7 @@ def _aggregate(ideals, unit_comp, unit_wt, node_unit, succ_units):
         cnt = 0
         for u in range(n):
             a = node_unit[u]
-            if not ((ideals[j, a >> 6] >> np.uint64(a & 63)) & _ONE):
+            if is_extra[u] or not ((ideals[j, a >> 6] >> np.uint64(a & 63)) & _ONE):
                 continue
             out = False
             for w in range(n_words):
@@ -156,8 +157,8 @@ def _aggregate(ideals, unit_comp, unit_wt, node_unit, succ_units):
 
 
 @njit(cache=True)
-def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, node_unit, succ_units, t, has_comm, cls_sram, cls_cf,
-        allowed, overlap, all_used, trans_ptr, trans_prev, trans_cls, n_states):
+def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, db_index, node_unit, succ_units, t,
+        has_comm, cls_sram, cls_cf, allowed, overlap, all_used, trans_ptr, trans_prev, trans_cls, n_states):
     """best[u, j]: the smallest largest-stage cost of placing ideal j on the devices of usage state u.
 
     The ideals come sorted by (key, size), where ``keys[j]`` sums every unit's fastest compute time over ideal j,
@@ -217,6 +218,13 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, node_unit, succ_un
                             if succ_units[u, w] & stage[w]:
                                 comm += t[u]
                                 break
+            if has_comm:  # single-successor order-free nodes: charged when exactly one of u, w is in the stage
+                for w in range(xu.shape[1]):
+                    x = (xu[j, w] & ~xu[i, w]) ^ (xw[j, w] & ~xw[i, w])
+                    while x:
+                        low = x & (~x + _ONE)
+                        comm += t_single[w * 64 + db_index[(low * _DEBRUIJN) >> np.uint64(58)]]
+                        x ^= low
             sw = wt[j] - wt[i]
             any_ok = False
             for c in range(n_cls):
@@ -261,6 +269,40 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, node_unit, succ_un
                         par_i[u, j] = j
                         par_t[u, j] = q
     return best, par_i, par_t
+
+
+def _lowest_bit(words: np.ndarray) -> int:
+    for w, x in enumerate(words.tolist()):
+        if x:
+            return 64 * w + (int(x) & -int(x)).bit_length() - 1
+    return -1
+
+
+@njit(cache=True)
+def _single_bits(ideals, unit_of, to_unit):
+    """Per ideal, two bitsets over the single-successor order-free nodes: whose own unit is in the ideal, and
+    whose successor unit is."""
+    m = ideals.shape[0]
+    e = unit_of.shape[0]
+    n_words = max(1, (e + 63) // 64)
+    xu = np.zeros((m, n_words), dtype=np.uint64)
+    xw = np.zeros((m, n_words), dtype=np.uint64)
+    for j in range(m):
+        for q in range(e):
+            a, b = unit_of[q], to_unit[q]
+            bit = _ONE << np.uint64(q & 63)
+            if (ideals[j, a >> 6] >> np.uint64(a & 63)) & _ONE:
+                xu[j, q >> 6] |= bit
+            if (ideals[j, b >> 6] >> np.uint64(b & 63)) & _ONE:
+                xw[j, q >> 6] |= bit
+    return xu, xw
+
+
+#: de Bruijn sequence and table: the index of the lowest set bit of a 64-bit word in one multiply
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_INDEX = np.zeros(64, dtype=np.int64)
+for _i in range(64):
+    _DEBRUIJN_INDEX[int(((1 << _i) * 0x03F79D71B4CB0A89 & (2 ** 64 - 1)) >> 58)] = _i
 
 
 @njit(cache=True)
@@ -372,7 +414,16 @@ class _Prepared:
             self.succ_units[u, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
             if not f:
                 extra.add(u)
-        self.extra = np.array(sorted(extra), dtype=np.int64)
+        extra_all = np.array(sorted(extra), dtype=np.int64)
+        self.is_extra = np.zeros(n, dtype=np.bool_)
+        self.is_extra[extra_all] = True
+        # order-free nodes with a single successor unit w are charged through bitsets over them (u in the stage
+        # xor w in the stage, see _dp); the others (``extra``) by a scan of their successor units
+        n_succ = np.array([sum(bin(int(x)).count("1") for x in self.succ_units[u]) for u in extra_all],
+                          dtype=np.int64)
+        self.single = extra_all[n_succ == 1]
+        self.single_to = np.array([_lowest_bit(self.succ_units[u]) for u in self.single], dtype=np.int64)
+        self.extra = extra_all[n_succ != 1]
         if pkg.interconnect == "port":
             self.t = np.asarray(g.comm_time if g.comm_time is not None else g.out_bytes / pkg.bandwidth,
                                 dtype=np.float64)
@@ -559,8 +610,8 @@ def _work(prep: _Prepared, ub: float = math.inf) -> float:
     per_pair = prep.n_words + len(prep.trans_cls) / 4
     if np.any(prep.t > 0):
         _, _, bptr, _ = _aggregate(np.ascontiguousarray(ideals[keep]), prep.unit_comp, prep.unit_wt,
-                                   prep.node_unit, prep.succ_units)
-        scanned = 2 * bptr[-1] / max(len(keys), 1) + len(prep.extra)
+                                   prep.node_unit, prep.succ_units, prep.is_extra)
+        scanned = 2 * bptr[-1] / max(len(keys), 1) + len(prep.extra) + len(prep.single) / 32
         per_pair += scanned * (1 + prep.n_words / 2)
     return pairs * per_pair
 
@@ -617,9 +668,12 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS,
         keep = _usable(keys, ub, problem.package.n_devices)
         ideals = np.ascontiguousarray(all_ideals[keep])
         m = len(ideals)
-        comp, wt, bptr, bidx = _aggregate(ideals, prep.unit_comp, prep.unit_wt, prep.node_unit, prep.succ_units)
-        best, par_i, par_t = _dp(ideals, sizes[keep], keys[keep], ub, comp, wt, bptr, bidx, prep.extra,
-                                 prep.node_unit, prep.succ_units, prep.t, has_comm, prep.cls_sram, prep.cls_cf,
+        comp, wt, bptr, bidx = _aggregate(ideals, prep.unit_comp, prep.unit_wt, prep.node_unit, prep.succ_units,
+                                          prep.is_extra)
+        xu, xw = _single_bits(ideals, prep.node_unit[prep.single], prep.single_to)
+        best, par_i, par_t = _dp(ideals, sizes[keep], keys[keep], ub, comp, wt, bptr, bidx, prep.extra, xu, xw,
+                                 prep.t[prep.single], _DEBRUIJN_INDEX, prep.node_unit, prep.succ_units, prep.t,
+                                 has_comm, prep.cls_sram, prep.cls_cf,
                                  prep.allowed, overlap, bool(problem.constraints.all_used), prep.trans_ptr,
                                  prep.trans_prev, prep.trans_cls, prep.n_states)
         if math.isfinite(best[prep.n_states - 1, m - 1]):
