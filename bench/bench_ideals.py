@@ -17,7 +17,8 @@ import math
 import time
 
 DEFAULT_INSTANCES = ("bert-large@simba6x6,bert-large:training@port4,gpt2@simba6x6,resnet50@mesh4x4,"
-                     "resnet50:training@mesh4x4,inception-v3@ring8,inception-v3@port4")
+                     "resnet50:training@mesh4x4,inception-v3@ring8,inception-v3@port4,inception-v3:training@port4,"
+                     "inception-v3:training@hetero3")
 
 
 def main(argv=None) -> int:

@@ -38,6 +38,9 @@ bound on the optimum (the best pipeline split's interval, or the search's best) 
 at least the fastest compute of its units, so an ideal needs a key (its units' fastest compute summed) near one of
 the K - 1 stage boundaries, and a pair needs keys within the bound. On Inception-V3 and 8 chiplets, 3,613 of the
 34,002 ideals remain, and the DP takes 0.04 s instead of 24 s. Chain-like graphs have about one ideal per node.
+With communication each pair also charges the boundary nodes of both ideals and the order-free nodes (gradients
+of a training graph); those with a single successor unit go through two bitsets per ideal, one word operation
+per 64 of them (Inception-V3 training on port4: 250 s -> 18 s).
 """
 from __future__ import annotations
 
