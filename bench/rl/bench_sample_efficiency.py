@@ -107,8 +107,10 @@ def main(argv=None) -> int:
         graph = zoo.load(name, training=mode == "training")
         package = Package.preset(pk)
         common = dict(seed=args.seed, progress=False, n_threads=args.threads)
-        if not rows:  # warm-up (numba cache loads, torch first calls): not timed
+        if not rows:  # warm-up (numba cache loads and compiles, torch first calls): not timed
             partition(graph, package, method="rl", policy=args.policy, max_evals=150, **common)
+            if args.optimum:
+                proven_optimum(graph, package, math.inf)
         if True:
             res = {
                 "rl-finetuned": partition(graph, package, method="rl", policy=args.policy, max_evals=S, **common),
