@@ -110,7 +110,9 @@ def main(argv=None) -> int:
         if not rows:  # warm-up (numba cache loads and compiles, torch first calls): not timed
             partition(graph, package, method="rl", policy=args.policy, max_evals=150, **common)
             if args.optimum:
-                proven_optimum(graph, package, math.inf)
+                from mcmcore.generate import layered_dag
+
+                proven_optimum(layered_dag(20, seed=0), package, math.inf)  # a small graph: compiles the DP
         if True:
             res = {
                 "rl-finetuned": partition(graph, package, method="rl", policy=args.policy, max_evals=S, **common),
