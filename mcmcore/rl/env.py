@@ -102,24 +102,9 @@ def dp_base(graph: Graph, package: Package, constraints: Constraints, objective:
     """The best valid optimal contiguous pipeline split over the candidate topological orders:
     ``(placement or None, number of splits evaluated)``."""
     from mcmcore.search.base import SearchProblem
-    from mcmcore.search.dp import UnitView, pipeline_split, topological_orders
+    from mcmcore.search.dp import best_split
 
-    problem = SearchProblem(graph, package, constraints, objective, overlap)
-    try:
-        units = UnitView(problem)
-        orders = topological_orders(units.graph)
-    except Exception:  # a graph the split does not apply to
-        return None, 0
-    best, best_v, n = None, math.inf, 0
-    for order in orders:
-        pl, _ = pipeline_split(problem, order, units)
-        if pl is None:
-            continue
-        n += 1
-        rep = problem.evaluate(pl)
-        v = problem.value_of(rep)
-        if rep.valid and v < best_v:
-            best, best_v = np.asarray(pl, dtype=np.int32), v
+    best, _, n = best_split(SearchProblem(graph, package, constraints, objective, overlap))
     return best, n
 
 

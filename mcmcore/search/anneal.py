@@ -8,7 +8,6 @@ consecutive runs, each reheated from the best placement so far.
 """
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -51,21 +50,11 @@ class AnnealParams:
 
 
 def _start_placement(problem: SearchProblem, seed: int) -> np.ndarray:
-    UnitView, pipeline_split, topological_orders = dp.UnitView, dp.pipeline_split, dp.topological_orders
     dataflow = problem.constraints.resolved_dataflow(problem.package)
-    best, best_value = None, math.inf
     if dataflow in ("ordered", None) or problem.package.interconnect == "port":
-        units = UnitView(problem)
-        for order in topological_orders(units.graph):
-            pl, _ = pipeline_split(problem, order, units)
-            if pl is None:
-                continue
-            rep = problem.evaluate(pl)
-            value = problem.value_of(rep) + (0 if rep.valid else math.inf)
-            if best is None or value < best_value:
-                best, best_value = pl, value
-    if best is not None and math.isfinite(best_value):
-        return best
+        best, _, _ = dp.best_split(problem)
+        if best is not None:
+            return best
     try:
         from mcmcore.repair import repair, random_valid
     except ImportError:

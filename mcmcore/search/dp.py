@@ -15,14 +15,16 @@ N <= ``MAX_EXACT_NODES``; longer orders use a bisection on the bottleneck with g
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
 from mcmcore.search.base import SearchProblem, Tracker
 from mcmcore.search.bounds import compute_time_matrix
 
-__all__ = ["pipeline_split", "topological_orders", "priority_topological_order", "split_by_priority", "run", "UnitView",
-           "offer_repaired", "MAX_EXACT_NODES"]
+__all__ = ["pipeline_split", "best_split", "topological_orders", "priority_topological_order", "split_by_priority",
+           "run", "UnitView", "offer_repaired", "MAX_EXACT_NODES"]
 
 MAX_EXACT_NODES = 6000
 
@@ -816,6 +818,23 @@ def _greedy_split(problem, order, ct_prefix, cls_at, w_prefix, sram_at, dev_at):
     by_unit = np.empty(n, dtype=np.int32)
     by_unit[order] = by_index
     return by_unit, hi
+
+
+def best_split(problem: SearchProblem, units: UnitView | None = None) -> tuple[np.ndarray | None, float, int]:
+    """The best *valid* pipeline split over :func:`topological_orders`: ``(placement or None, its value or inf,
+    number of splits made)``."""
+    units = units if units is not None else UnitView(problem)
+    best, best_value, n = None, math.inf, 0
+    for order in topological_orders(units.graph):
+        placement, _ = pipeline_split(problem, order, units)
+        if placement is None:
+            continue
+        n += 1
+        rep = problem.evaluate(placement)
+        value = problem.value_of(rep)
+        if rep.valid and value < best_value:
+            best, best_value = np.asarray(placement, dtype=np.int32), value
+    return best, best_value, n
 
 
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=None, **options) -> None:

@@ -516,18 +516,9 @@ class _Prepared:
         """The best valid pipeline split over the candidate topological orders and its interval (None, inf when
         none is valid): an upper bound for the DP."""
         if self._split is None:
-            from mcmcore.search.dp import UnitView, pipeline_split, topological_orders
+            from mcmcore.search.dp import best_split
 
-            best, best_v = None, math.inf
-            units = UnitView(problem)
-            for order in topological_orders(units.graph):
-                placement, _ = pipeline_split(problem, order, units)
-                if placement is None:
-                    continue
-                rep = problem.evaluate(placement)
-                value = problem.value_of(rep)
-                if rep.valid and value < best_v:
-                    best, best_v = placement, value
+            best, best_v, _ = best_split(problem)
             self._split = (best, best_v)
         return self._split
 
