@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from mcmcore import Constraints, Graph, Package
 from mcmcore.errors import InfeasibleError
@@ -13,6 +14,7 @@ from mcmcore.evaluate import evaluate_batch
 from mcmcore.search import SearchStatus, partition
 from mcmcore.search import ideals
 from mcmcore.search.base import SearchProblem
+from strategies import problems
 
 pytest.importorskip("ortools")
 
@@ -264,3 +266,26 @@ def test_training_graph_gradients_are_charged_like_brute_force(seed):
     res = ideals.solve(problem)
     assert res.exact and res.value == pytest.approx(best, rel=1e-9)
     assert problem.value_of(problem.evaluate(res.placement)) == pytest.approx(best, rel=1e-9)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(max_devices=3, max_nodes=7))
+def test_ideals_dp_is_a_sound_bound_on_random_problems(problem):
+    """Any package, constraints and overlap: the DP's value never exceeds the brute-force optimum (it is exact, or
+    a relaxation), equals it when the DP models the instance exactly, and the bound-pruned DP finds the same value.
+    A placement proven by its exact evaluation is a true optimum; no placement means the instance is infeasible."""
+    graph, package, _, constraints, overlap = problem
+    sp = SearchProblem(graph, package, constraints, "throughput", overlap)
+    res = ideals.solve(sp)
+    best = brute_force(graph, package, constraints, overlap)
+    if res.placement is None:
+        assert not np.isfinite(best)
+        return
+    assert res.value <= best * (1 + 1e-9)
+    if res.exact:
+        assert res.value == pytest.approx(best, rel=1e-9)
+    if np.isfinite(best):
+        assert ideals.solve(sp, upper_bound=best).value == pytest.approx(res.value, rel=1e-12)
+        rep = sp.evaluate(res.placement)
+        if rep.valid and sp.value_of(rep) <= res.value * (1 + 1e-9):
+            assert sp.value_of(rep) == pytest.approx(best, rel=1e-9)

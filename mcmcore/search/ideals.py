@@ -627,7 +627,7 @@ def _usable(keys: np.ndarray, ub: float, k: int) -> np.ndarray:
     stage costs at most ``ub``: every stage costs at least its key difference, so an ideal reached after n of the
     K devices needs ``key <= n * ub`` and ``total - key <= (K - n) * ub`` for some n. With ``ub`` near the optimum
     only the ideals near the K - 1 stage boundaries remain. All of them when ``ub`` is inf."""
-    if not math.isfinite(ub) or len(keys) < 2:
+    if not math.isfinite(ub) or ub <= 0 or len(keys) < 2:
         return np.ones(len(keys), dtype=bool)
     total = float(keys[-1])
     slack = 1e-9 * max(total, 1e-300)
@@ -649,7 +649,9 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS,
     g = problem.graph
     if not _applicable(problem):
         return None
-    if g.n_nodes == 0:
+    if g.n_nodes == 0:  # nothing to place: feasible unless every device must be used
+        if problem.constraints.all_used and problem.package.n_devices > 0:
+            return IdealsResult(None, math.inf, 1, 0, _models_exactly(problem))
         return IdealsResult(np.zeros(0, dtype=np.int32), 0.0, 1, 0, _models_exactly(problem))
     prep = _prepare(problem, max_ideals)
     if prep is None:
