@@ -301,11 +301,17 @@ def _single_bits(ideals, unit_of, to_unit):
     return xu, xw
 
 
-#: de Bruijn sequence and table: the index of the lowest set bit of a 64-bit word in one multiply
+def _debruijn_index(multiplier: int) -> np.ndarray:
+    """Lowest-set-bit table: for x = 2^b, ``table[(x * multiplier mod 2^64) >> 58] == b``."""
+    table = np.zeros(64, dtype=np.int64)
+    for b in range(64):
+        table[((1 << b) * multiplier % 2 ** 64) >> 58] = b
+    return table
+
+
+#: de Bruijn sequence and its table: the index of the lowest set bit of a 64-bit word in one multiply
 _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
-_DEBRUIJN_INDEX = np.zeros(64, dtype=np.int64)
-for _i in range(64):
-    _DEBRUIJN_INDEX[int(((1 << _i) * 0x03F79D71B4CB0A89 & (2 ** 64 - 1)) >> 58)] = _i
+_DEBRUIJN_INDEX = _debruijn_index(0x03F79D71B4CB0A89)
 
 
 @njit(cache=True)
@@ -501,6 +507,7 @@ class _Prepared:
         self.n_ideals = -1
         self._sorted = None
         self._split = None
+        self._work = {}  # upper bound -> work estimate (tractable() and run() ask for the same one)
 
     def sorted_ideals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ideals, sizes, keys) sorted by (key, size): ``keys`` sums each unit's fastest compute time, so a
@@ -593,6 +600,8 @@ def _work(prep: _Prepared, ub: float = math.inf) -> float:
     """The DP's pair tests, each weighted by what it costs, when the stages are bounded by ``ub``: per usable
     ideal, the ideals within ``ub`` of its key. A pair costs a bitset test and the transitions; with
     communication also a scan of the boundary nodes of both ideals and of the order-free (``extra``) nodes."""
+    if ub in prep._work:
+        return prep._work[ub]
     ideals, _, keys = prep.sorted_ideals()
     keep = _usable(keys, ub * (1 + 1e-9), prep.n_devices) if math.isfinite(ub) else np.ones(len(keys), bool)
     keys = keys[keep]
@@ -607,7 +616,8 @@ def _work(prep: _Prepared, ub: float = math.inf) -> float:
                                    prep.node_unit, prep.succ_units, prep.is_extra)
         scanned = 2 * bptr[-1] / max(len(keys), 1) + len(prep.extra) + len(prep.single) / 32
         per_pair += scanned * (1 + prep.n_words / 2)
-    return pairs * per_pair
+    prep._work[ub] = pairs * per_pair
+    return prep._work[ub]
 
 
 class IdealsResult:
