@@ -289,3 +289,34 @@ def test_ideals_dp_is_a_sound_bound_on_random_problems(problem):
         rep = sp.evaluate(res.placement)
         if rep.valid and sp.value_of(rep) <= res.value * (1 + 1e-9):
             assert sp.value_of(rep) == pytest.approx(best, rel=1e-9)
+
+
+@pytest.mark.parametrize("package_name", ["port4", "hetero3", "ring4"])
+@pytest.mark.parametrize("seed", range(4))
+def test_ideals_pair_pruning_leaves_the_dp_unchanged(package_name, seed):
+    """Skipping the pairs that cannot beat the best found (by compute and a bound on communication) gives the
+    plain DP's value and placement, with and without an upper bound, on graphs with many ideals."""
+    from mcmcore.generate import layered_dag
+
+    graph = layered_dag(24, width=4, seed=seed)
+    package = Package.preset(package_name)
+    sp = SearchProblem(graph, package, Constraints(), "throughput")
+    plain = ideals.solve(sp, prune=False)
+    assert plain.n_ideals > 1000  # wide enough that most pairs are incomparable or pruned
+    for ub in (math.inf, plain.value * 1.05):
+        pruned = ideals.solve(sp, upper_bound=ub)
+        assert pruned.value == plain.value
+        np.testing.assert_array_equal(pruned.placement, plain.placement)
+
+
+@pytest.mark.parametrize("package_name", ["port4", "hetero3"])
+def test_ideals_pair_pruning_on_a_training_graph(package_name):
+    """The same on a zoo training graph, where gradients add order-free communication."""
+    from mcmcore import zoo
+
+    sp = SearchProblem(zoo.load("resnet50", training=True), Package.preset(package_name), Constraints(),
+                       "throughput")
+    plain = ideals.solve(sp, prune=False)
+    pruned = ideals.solve(sp)
+    assert pruned.value == plain.value
+    np.testing.assert_array_equal(pruned.placement, plain.placement)

@@ -161,13 +161,17 @@ def _aggregate(ideals, unit_comp, unit_wt, node_unit, succ_units, is_extra):
 
 @njit(cache=True)
 def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, db_index, node_unit, succ_units, t,
-        has_comm, cls_sram, cls_cf, allowed, overlap, all_used, trans_ptr, trans_prev, trans_cls, n_states):
+        has_comm, cls_sram, cls_cf, allowed, overlap, all_used, trans_ptr, trans_prev, trans_cls, n_states,
+        prune=True):
     """best[u, j]: the smallest largest-stage cost of placing ideal j on the devices of usage state u.
 
     The ideals come sorted by (key, size), where ``keys[j]`` sums every unit's fastest compute time over ideal j,
     so a proper subset precedes its supersets and a stage J minus I costs at least ``keys[j] - keys[i]`` on any
     device: scanning i downwards from j, the scan stops once that exceeds ``ub`` (an upper bound on the optimum;
-    inf scans every pair). Empty stages (an unused device, anywhere in the pipeline) are closed per ideal, after
+    inf scans every pair), and values above ``ub`` are dropped. With ``prune``, a pair whose stage cost, bounded
+    below by its compute and a bound on its communication, cannot beat the best found for j skips the scan of its
+    communication; such a pair would not have changed ``best`` (strictly smaller wins), so the result is the
+    same. Empty stages (an unused device, anywhere in the pipeline) are closed per ideal, after
     all its non-empty transitions, so they can lead, sit between stages or trail."""
     m, n_words = ideals.shape
     n_cls = cls_sram.shape[0]
@@ -179,6 +183,11 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
     stamp = np.full(node_unit.shape[0], -1, dtype=np.int64)
     stage = np.empty(n_words, dtype=np.uint64)
     cost = np.empty(n_cls)
+    lbc = np.empty(n_cls)
+    out = np.zeros(m)  # per ideal: the send time of its boundary nodes
+    for j in range(m):
+        for q in range(bptr[j], bptr[j + 1]):
+            out[j] += t[bidx[q]]
     pair = 0
     for j in range(m):
         for i in range(j - 1, -1, -1):
@@ -195,6 +204,49 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                 continue
             for w in range(n_words):
                 stage[w] = ideals[j, w] & ~ideals[i, w]
+            # the stage's compute per class (inf where it does not fit or is not allowed), and a lower bound on
+            # its cost: its communication is at least |out[j] - out[i]| (what leaves J but not I is sent by the
+            # stage, what leaves I but not J is received by it). A pair whose every transition already ties or
+            # loses to the best found for j under that bound is skipped before the scan below: the result (the
+            # first minimum found) is unchanged
+            comm_lb = out[j] - out[i]
+            if comm_lb < 0.0:
+                comm_lb = -comm_lb
+            comm_lb *= 1.0 - 1e-9  # rounding: never above the scanned sum
+            sw = wt[j] - wt[i]
+            promising = False
+            for c in range(n_cls):
+                lbc[c] = INF
+                if sw > cls_sram[c]:
+                    continue
+                ok = True
+                for w in range(n_words):
+                    if stage[w] & ~allowed[c, w]:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+                cc = comp[j, c] - comp[i, c]
+                lbc[c] = cc if cc > 0.0 else 0.0
+                x = cls_cf[c] * comm_lb
+                if overlap:
+                    cost[c] = lbc[c] if lbc[c] > x else x
+                else:
+                    cost[c] = lbc[c] + x
+            for u in range(1, n_states):
+                for q in range(trans_ptr[u], trans_ptr[u + 1]):
+                    c = trans_cls[q]
+                    if lbc[c] == INF:
+                        continue
+                    prev = best[trans_prev[q], i]
+                    v = prev if prev > cost[c] else cost[c]
+                    if v < best[u, j] and v <= ub:
+                        promising = True
+                        break
+                if promising:
+                    break
+            if prune and not promising:
+                continue
             # communication of the stage: candidates are the boundary nodes of I and I' and the extra nodes
             pair += 1
             comm = 0.0
@@ -228,22 +280,12 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                         low = x & (~x + _ONE)
                         comm += t_single[w * 64 + db_index[(low * _DEBRUIJN) >> np.uint64(58)]]
                         x ^= low
-            sw = wt[j] - wt[i]
             any_ok = False
             for c in range(n_cls):
                 cost[c] = INF
-                if sw > cls_sram[c]:
+                cc = lbc[c]
+                if cc == INF:
                     continue
-                ok = True
-                for w in range(n_words):
-                    if stage[w] & ~allowed[c, w]:
-                        ok = False
-                        break
-                if not ok:
-                    continue
-                cc = comp[j, c] - comp[i, c]
-                if cc < 0.0:
-                    cc = 0.0
                 x = cls_cf[c] * comm
                 if overlap:
                     cost[c] = cc if cc > x else x
@@ -259,7 +301,7 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                         continue
                     prev = best[trans_prev[q], i]
                     v = prev if prev > cost[c] else cost[c]
-                    if v < best[u, j]:
+                    if v < best[u, j] and v <= ub:
                         best[u, j] = v
                         par_i[u, j] = i
                         par_t[u, j] = q
@@ -590,16 +632,20 @@ def tractable(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, max_work:
     return _work(prep, prep.split(problem)[1]) <= max_work
 
 
-#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 7.9e8 for Inception-V3 on
-#: port4, 1.1e9-1.2e9 for its training graph on port4 and hetero3, 4.6e8 on ring8; taken low, so the estimate
-#: errs long).
-_WORK_PER_SECOND = 5e8
+#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 5.5e8-5.6e8 for
+#: Inception-V3 on port4 and hetero3, 8.1e8-1.1e9 for its training graph there, 8.8e8 on ring8; taken low, so the
+#: estimate errs long).
+_WORK_PER_SECOND = 4e8
+#: Share of the pairs whose communication the DP scans (the others lose on their compute and a bound on their
+#: communication): 5-10% on the zoo's Inception-V3 rows; taken high.
+_SCANNED_SHARE = 0.15
 
 
 def _work(prep: _Prepared, ub: float = math.inf) -> float:
     """The DP's pair tests, each weighted by what it costs, when the stages are bounded by ``ub``: per usable
-    ideal, the ideals within ``ub`` of its key. A pair costs a bitset test and the transitions; with
-    communication also a scan of the boundary nodes of both ideals and of the order-free (``extra``) nodes."""
+    ideal, the ideals within ``ub`` of its key. A pair costs a bitset test, its compute per class and the
+    transitions; with communication, the pairs that pass the compute bound (:data:`_SCANNED_SHARE` of them)
+    also a scan of the boundary nodes of both ideals and of the order-free (``extra``) nodes."""
     if ub in prep._work:
         return prep._work[ub]
     ideals, _, keys = prep.sorted_ideals()
@@ -610,12 +656,12 @@ def _work(prep: _Prepared, ub: float = math.inf) -> float:
         pairs = float(np.sum(np.arange(len(keys)) - lo))
     else:
         pairs = len(keys) * (len(keys) - 1) / 2
-    per_pair = prep.n_words + len(prep.trans_cls) / 4
+    per_pair = prep.n_words + len(prep.trans_cls) / 4 + len(prep.cls_sram)
     if np.any(prep.t > 0):
         _, _, bptr, _ = _aggregate(np.ascontiguousarray(ideals[keep]), prep.unit_comp, prep.unit_wt,
                                    prep.node_unit, prep.succ_units, prep.is_extra)
         scanned = 2 * bptr[-1] / max(len(keys), 1) + len(prep.extra) + len(prep.single) / 32
-        per_pair += scanned * (1 + prep.n_words / 2)
+        per_pair += _SCANNED_SHARE * scanned * (1 + prep.n_words / 2)
     prep._work[ub] = pairs * per_pair
     return prep._work[ub]
 
@@ -648,14 +694,17 @@ def _usable(keys: np.ndarray, ub: float, k: int) -> np.ndarray:
     return keep
 
 
-def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS,
-          upper_bound: float = math.inf) -> IdealsResult | None:
+def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: float = math.inf,
+          prune: bool = True) -> IdealsResult | None:
     """Run the DP; None when it is not tractable under ``max_ideals``.
 
     ``upper_bound``: an interval that some valid placement reaches (e.g. the best pipeline split's); pairs of
     ideals whose stage alone would exceed it are skipped, which leaves the optimum unchanged and, with K stages,
     skips most of the M^2/2 pairs. Should the DP find nothing under it (a bound below the optimum), it reruns
-    without one."""
+    without one.
+
+    ``prune``: skip the pairs whose stage, bounded below by its compute and a bound on its communication, cannot
+    beat the best found for their superset (the same result; False runs the plain DP, for testing)."""
     g = problem.graph
     if not _applicable(problem):
         return None
@@ -681,7 +730,7 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS,
                                  prep.t[prep.single], _DEBRUIJN_INDEX, prep.node_unit, prep.succ_units, prep.t,
                                  has_comm, prep.cls_sram, prep.cls_cf,
                                  prep.allowed, overlap, bool(problem.constraints.all_used), prep.trans_ptr,
-                                 prep.trans_prev, prep.trans_cls, prep.n_states)
+                                 prep.trans_prev, prep.trans_cls, prep.n_states, prune)
         if math.isfinite(best[prep.n_states - 1, m - 1]):
             break
     final = prep.n_states - 1
