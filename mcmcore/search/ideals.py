@@ -195,6 +195,33 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                 break
             if sizes[i] >= sizes[j]:
                 continue
+            if prune:  # the test below without the stage's bits (its fit and allowed units): before the subset test
+                comm_lb = out[j] - out[i]
+                if comm_lb < 0.0:
+                    comm_lb = -comm_lb
+                comm_lb *= 1.0 - 1e-9
+                for c in range(n_cls):
+                    cc = comp[j, c] - comp[i, c]
+                    if cc < 0.0:
+                        cc = 0.0
+                    x = cls_cf[c] * comm_lb
+                    if overlap:
+                        cost[c] = cc if cc > x else x
+                    else:
+                        cost[c] = cc + x
+                promising = False
+                for u in range(1, n_states):
+                    for q in range(trans_ptr[u], trans_ptr[u + 1]):
+                        prev = best[trans_prev[q], i]
+                        lb = cost[trans_cls[q]]
+                        v = prev if prev > lb else lb
+                        if v < best[u, j] and v <= ub:
+                            promising = True
+                            break
+                    if promising:
+                        break
+                if not promising:
+                    continue
             sub = True
             for w in range(n_words):
                 if ideals[i, w] & ~ideals[j, w]:
@@ -632,9 +659,9 @@ def tractable(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, max_work:
     return _work(prep, prep.split(problem)[1]) <= max_work
 
 
-#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 5.5e8-5.6e8 for
-#: Inception-V3 on port4 and hetero3, 8.1e8-1.1e9 for its training graph there, 8.8e8 on ring8; taken low, so the
-#: estimate errs long).
+#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 4.6e8-9e8 for Inception-V3
+#: on ring8 and port4, 9e8-1.2e9 for its training graph on port4 and hetero3; taken low, so the estimate errs
+#: long).
 _WORK_PER_SECOND = 4e8
 #: Share of the pairs whose communication the DP scans (the others lose on their compute and a bound on their
 #: communication): 5-10% on the zoo's Inception-V3 rows; taken high.
