@@ -179,9 +179,11 @@ def test_upper_bound_pruning_keeps_the_optimum(seed):
     rep = problem.evaluate(full.placement)
     for ub in (problem.value_of(rep), full.value, 2 * problem.value_of(rep)):
         res = ideals.solve(problem, upper_bound=ub)
+        assert not res.rerun
         assert res.value == pytest.approx(full.value, rel=1e-12)
     # a bound below the optimum finds nothing under it, and the DP reruns without it
-    assert ideals.solve(problem, upper_bound=0.5 * full.value).value == pytest.approx(full.value, rel=1e-12)
+    low = ideals.solve(problem, upper_bound=0.5 * full.value)
+    assert low.rerun and low.value == pytest.approx(full.value, rel=1e-12)
 
 
 def test_infeasible_instance_raises_for_both_methods():
@@ -285,7 +287,8 @@ def test_ideals_dp_is_a_sound_bound_on_random_problems(problem):
     if res.exact:
         assert res.value == pytest.approx(best, rel=1e-9)
     if np.isfinite(best):
-        assert ideals.solve(sp, upper_bound=best).value == pytest.approx(res.value, rel=1e-12)
+        bounded = ideals.solve(sp, upper_bound=best)
+        assert not bounded.rerun and bounded.value == pytest.approx(res.value, rel=1e-12)
         rep = sp.evaluate(res.placement)
         if rep.valid and sp.value_of(rep) <= res.value * (1 + 1e-9):
             assert sp.value_of(rep) == pytest.approx(best, rel=1e-9)
@@ -294,8 +297,9 @@ def test_ideals_dp_is_a_sound_bound_on_random_problems(problem):
 @pytest.mark.parametrize("package_name", ["port4", "hetero3", "ring4"])
 @pytest.mark.parametrize("seed", range(4))
 def test_ideals_pair_pruning_leaves_the_dp_unchanged(package_name, seed):
-    """Skipping the pairs that cannot beat the best found (by compute and a bound on communication) gives the
-    plain DP's value and placement, with and without an upper bound, on graphs with many ideals."""
+    """Skipping the pairs that cannot beat the best found (by compute and a bound on communication) and the usage
+    states that cannot lie on a chain within the upper bound gives the plain DP's value and placement, with and
+    without an upper bound (loose and tight), on graphs with many ideals."""
     from mcmcore.generate import layered_dag
 
     graph = layered_dag(24, width=4, seed=seed)
@@ -303,8 +307,9 @@ def test_ideals_pair_pruning_leaves_the_dp_unchanged(package_name, seed):
     sp = SearchProblem(graph, package, Constraints(), "throughput")
     plain = ideals.solve(sp, prune=False)
     assert plain.n_ideals > 1000  # wide enough that most pairs are incomparable or pruned
-    for ub in (math.inf, plain.value * 1.05):
+    for ub in (math.inf, plain.value * 1.05, plain.value * (1 + 1e-9)):
         pruned = ideals.solve(sp, upper_bound=ub)
+        assert not pruned.rerun  # the bound held: no fallback to the unbounded DP hid a wrong pruning
         assert pruned.value == plain.value
         np.testing.assert_array_equal(pruned.placement, plain.placement)
 

@@ -57,7 +57,7 @@ __all__ = ["tractable", "run", "solve", "IdealsResult", "MAX_IDEALS", "MAX_WORK"
 #: Default limit on the number of ideals (the enumeration of 50,000 takes well under a second).
 MAX_IDEALS = 50_000
 #: Default limit on the DP's work (:func:`_work`; about a minute on one core).
-MAX_WORK = 3e10
+MAX_WORK = 5e10
 #: Default limit on the number of device-usage states (product over classes of count + 1).
 MAX_STATES = 4096
 
@@ -168,11 +168,17 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
     The ideals come sorted by (key, size), where ``keys[j]`` sums every unit's fastest compute time over ideal j,
     so a proper subset precedes its supersets and a stage J minus I costs at least ``keys[j] - keys[i]`` on any
     device: scanning i downwards from j, the scan stops once that exceeds ``ub`` (an upper bound on the optimum;
-    inf scans every pair), and values above ``ub`` are dropped. With ``prune``, a pair whose stage cost, bounded
-    below by its compute and a bound on its communication, cannot beat the best found for j skips the scan of its
-    communication; such a pair would not have changed ``best`` (strictly smaller wins), so the result is the
-    same. Empty stages (an unused device, anywhere in the pipeline) are closed per ideal, after
-    all its non-empty transitions, so they can lead, sit between stages or trail."""
+    inf scans every pair), and values above ``ub`` are dropped. With ``prune`` (the result is the same):
+
+    - a usage state is skipped for j when j cannot fit on its devices, or the rest of the graph on the others,
+      with every stage within ``ub`` (the test of :func:`_usable`, per state);
+    - a pair whose stage cost, bounded below per class by its compute and by ``|out[j] - out[i]|`` of
+      communication, cannot beat the best found for j in any state is skipped, first from these aggregates
+      (before its subset test), then also with the stage's fit and allowed units (before the scan of its
+      communication). Such a pair would not have changed ``best``: strictly smaller wins.
+
+    Empty stages (an unused device, anywhere in the pipeline) are closed per ideal, after all its non-empty
+    transitions, so they can lead, sit between stages or trail."""
     m, n_words = ideals.shape
     n_cls = cls_sram.shape[0]
     INF = np.inf
@@ -188,8 +194,22 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
     for j in range(m):
         for q in range(bptr[j], bptr[j + 1]):
             out[j] += t[bidx[q]]
+    # a state u matters for ideal j only when j fits on its devices and the rest on the others, every stage
+    # within ub (a stage costs at least its key difference): the test of _usable, per state
+    n_used = np.zeros(n_states, dtype=np.int64)
+    for u in range(1, n_states):
+        n_used[u] = n_used[trans_prev[trans_ptr[u]]] + 1
+    k_all = n_used[n_states - 1]
+    total = keys[m - 1]
+    slack = 1e-9 * max(total, 1e-300)
+    rel = np.ones(n_states, dtype=np.bool_)
     pair = 0
     for j in range(m):
+        if prune and ub < INF and ub > 0.0:
+            n_lo = np.ceil(keys[j] / ub - 1e-9)
+            n_hi = k_all - np.ceil(max(total - keys[j] - slack, 0.0) / ub - 1e-9)
+            for u in range(1, n_states):
+                rel[u] = n_lo <= n_used[u] <= n_hi
         for i in range(j - 1, -1, -1):
             if keys[j] - keys[i] > ub:
                 break
@@ -211,6 +231,8 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                         cost[c] = cc + x
                 promising = False
                 for u in range(1, n_states):
+                    if not rel[u]:
+                        continue
                     for q in range(trans_ptr[u], trans_ptr[u + 1]):
                         prev = best[trans_prev[q], i]
                         lb = cost[trans_cls[q]]
@@ -261,6 +283,8 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                 else:
                     cost[c] = lbc[c] + x
             for u in range(1, n_states):
+                if not rel[u]:
+                    continue
                 for q in range(trans_ptr[u], trans_ptr[u + 1]):
                     c = trans_cls[q]
                     if lbc[c] == INF:
@@ -322,6 +346,8 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
             if not any_ok:
                 continue
             for u in range(1, n_states):
+                if not rel[u]:
+                    continue
                 for q in range(trans_ptr[u], trans_ptr[u + 1]):
                     c = trans_cls[q]
                     if cost[c] == INF:
@@ -334,6 +360,8 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                         par_t[u, j] = q
         if not all_used:  # empty stages: u ascending, so a chain of unused devices closes in one pass
             for u in range(1, n_states):
+                if not rel[u]:
+                    continue
                 for q in range(trans_ptr[u], trans_ptr[u + 1]):
                     v = best[trans_prev[q], j]
                     if v < best[u, j]:
@@ -659,10 +687,10 @@ def tractable(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, max_work:
     return _work(prep, prep.split(problem)[1]) <= max_work
 
 
-#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 4.6e8-9e8 for Inception-V3
-#: on ring8 and port4, 9e8-1.2e9 for its training graph on port4 and hetero3; taken low, so the estimate errs
-#: long).
-_WORK_PER_SECOND = 4e8
+#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core, fastest of 3: 8.9e8 for
+#: Inception-V3 on ring8, 1.7e9 on port4, 1.5e9-2.9e9 for its training graph on hetero3 and port4; taken low, so
+#: the estimate errs long).
+_WORK_PER_SECOND = 8e8
 #: Share of the pairs whose communication the DP scans (the others lose on their compute and a bound on their
 #: communication): 5-10% on the zoo's Inception-V3 rows; taken high.
 _SCANNED_SHARE = 0.15
@@ -698,11 +726,13 @@ class IdealsResult:
     interval: a lower bound on every valid placement's interval, since the DP only leaves out costs and
     constraints), ``n_ideals``, ``n_units`` and ``exact`` (whether the DP models the instance exactly, so that its
     optimum is the instance's optimum; without it the placement is proven optimal only when its exact evaluation
-    equals ``value``)."""
+    equals ``value``) and ``rerun`` (the upper bound given was below the optimum, so the DP ran again without
+    it)."""
 
-    def __init__(self, placement, value, n_ideals, n_units, exact):
+    def __init__(self, placement, value, n_ideals, n_units, exact, rerun=False):
         self.placement, self.value, self.n_ideals, self.n_units, self.exact = (placement, value, n_ideals,
                                                                                n_units, exact)
+        self.rerun = rerun
 
 
 def _usable(keys: np.ndarray, ub: float, k: int) -> np.ndarray:
@@ -730,8 +760,9 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: 
     skips most of the M^2/2 pairs. Should the DP find nothing under it (a bound below the optimum), it reruns
     without one.
 
-    ``prune``: skip the pairs whose stage, bounded below by its compute and a bound on its communication, cannot
-    beat the best found for their superset (the same result; False runs the plain DP, for testing)."""
+    ``prune``: skip the usage states that cannot lie on a chain within the bound, and the pairs whose stage,
+    bounded below by its compute and a bound on its communication, cannot beat the best found for their superset
+    (the same result; False runs the plain DP, for testing)."""
     g = problem.graph
     if not _applicable(problem):
         return None
@@ -746,7 +777,9 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: 
     overlap = (bool(problem.overlap) if problem.overlap is not None else problem.package.default_overlap) \
         or problem.package.interconnect != "port"
     has_comm = bool(np.any(prep.t > 0))
+    rerun = False
     for ub in ((upper_bound * (1 + 1e-9), math.inf) if math.isfinite(upper_bound) else (math.inf,)):
+        rerun = math.isfinite(upper_bound) and not math.isfinite(ub)
         keep = _usable(keys, ub, problem.package.n_devices)
         ideals = np.ascontiguousarray(all_ideals[keep])
         m = len(ideals)
@@ -764,7 +797,7 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: 
     value = float(best[final, m - 1])
     exact = _models_exactly(problem)
     if not math.isfinite(value):
-        return IdealsResult(None, math.inf, len(all_ideals), prep.n_units, exact)
+        return IdealsResult(None, math.inf, len(all_ideals), prep.n_units, exact, rerun)
     unit_dev = np.full(prep.n_units, -1, dtype=np.int64)
     free = [list(devs) for devs in prep.cls_devices]
     u, j = final, m - 1
@@ -778,7 +811,7 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: 
                 unit_dev[a] = dev
         u, j = int(prep.trans_prev[q]), i
     placement = unit_dev[prep.node_unit].astype(np.int32)
-    return IdealsResult(placement, value, len(all_ideals), prep.n_units, exact)
+    return IdealsResult(placement, value, len(all_ideals), prep.n_units, exact, rerun)
 
 
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=None,
