@@ -56,7 +56,7 @@ def main(argv=None) -> int:
             continue
         _, ub = prep.split(problem)
         _, _, keys = prep.sorted_ideals()
-        usable = int(np.sum(ideals._usable(keys, ub * (1 + 1e-9), prep.n_devices)))
+        usable = int(np.sum(ideals._usable(keys, ub * (1 + 1e-9), prep.capacities())))
         work = ideals._work(prep, ub)
         seconds = math.inf
         for _ in range(max(args.repeat, 1)):

@@ -325,3 +325,30 @@ def test_ideals_pair_pruning_on_a_training_graph(package_name):
     pruned = ideals.solve(sp)
     assert pruned.value == plain.value
     np.testing.assert_array_equal(pruned.placement, plain.placement)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ideals_capacity_pruning_on_mixed_speed_ratios(seed):
+    """A slow device whose slowdown differs per operator (compute-bound 32x, memory-bound 5x) holds at most its
+    smallest slowdown's share of the work: the pruning by per-class capacities keeps the plain DP's result."""
+    from mcmcore.generate import layered_dag
+
+    g = layered_dag(24, width=4, seed=seed)
+    rng = np.random.default_rng(seed)
+    memory_bound = rng.random(g.n_nodes) < 0.7  # little compute, much traffic: 5x slower on the slow device
+    flops = np.where(memory_bound, 1e3, np.asarray(g.flops) + 1e9)
+    edges = [(int(a), int(b)) for a in range(g.n_nodes) for b in g.succ_idx[g.succ_ptr[a]:g.succ_ptr[a + 1]]]
+    graph = Graph.from_edges(g.n_nodes, edges, flops=flops, mem_bytes=np.asarray(g.mem_bytes) + 1e8,
+                             weight_bytes=g.weight_bytes, out_bytes=g.out_bytes)
+    package = Package.port(3, bandwidth=50e9, peak_flops=[32e12, 32e12, 1e12], mem_bw=[2e12, 2e12, 4e11],
+                           sram_bytes=[2.0 ** 29, 2.0 ** 29, np.inf], kinds=[0, 0, 1], comm_factor=[1, 1, 0])
+    sp = SearchProblem(graph, package, Constraints(), "throughput")
+    prep = ideals._prepare(sp, ideals.MAX_IDEALS)
+    assert 2 < prep.capacities()[-1] < 3  # the slow device holds less than a fast one
+    plain = ideals.solve(sp, prune=False)
+    assert np.any(plain.placement == 2)  # the optimum puts work on the slow device
+    for ub in (plain.value * 1.05, plain.value * (1 + 1e-9)):
+        pruned = ideals.solve(sp, upper_bound=ub)
+        assert not pruned.rerun
+        assert pruned.value == plain.value
+        np.testing.assert_array_equal(pruned.placement, plain.placement)

@@ -161,7 +161,7 @@ def _aggregate(ideals, unit_comp, unit_wt, node_unit, succ_units, is_extra):
 
 @njit(cache=True)
 def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, db_index, node_unit, succ_units, t,
-        has_comm, cls_sram, cls_cf, allowed, overlap, all_used, trans_ptr, trans_prev, trans_cls, n_states,
+        has_comm, cls_sram, cls_cf, allowed, overlap, all_used, trans_ptr, trans_prev, trans_cls, n_states, caps,
         prune=True):
     """best[u, j]: the smallest largest-stage cost of placing ideal j on the devices of usage state u.
 
@@ -195,21 +195,18 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
         for q in range(bptr[j], bptr[j + 1]):
             out[j] += t[bidx[q]]
     # a state u matters for ideal j only when j fits on its devices and the rest on the others, every stage
-    # within ub (a stage costs at least its key difference): the test of _usable, per state
-    n_used = np.zeros(n_states, dtype=np.int64)
-    for u in range(1, n_states):
-        n_used[u] = n_used[trans_prev[trans_ptr[u]]] + 1
-    k_all = n_used[n_states - 1]
+    # within ub (caps: what each state's devices hold per unit of interval): the test of _usable, per state
     total = keys[m - 1]
     slack = 1e-9 * max(total, 1e-300)
+    eps = 1e-9 * max(caps[n_states - 1], 1.0)
     rel = np.ones(n_states, dtype=np.bool_)
     pair = 0
     for j in range(m):
         if prune and ub < INF and ub > 0.0:
-            n_lo = np.ceil(keys[j] / ub - 1e-9)
-            n_hi = k_all - np.ceil(max(total - keys[j] - slack, 0.0) / ub - 1e-9)
+            lo = (keys[j] - slack) / ub
+            hi = caps[n_states - 1] - max(total - keys[j] - slack, 0.0) / ub
             for u in range(1, n_states):
-                rel[u] = n_lo <= n_used[u] <= n_hi
+                rel[u] = lo - eps <= caps[u] <= hi + eps
         for i in range(j - 1, -1, -1):
             if keys[j] - keys[i] > ub:
                 break
@@ -604,6 +601,7 @@ class _Prepared:
         self.n_ideals = -1
         self._sorted = None
         self._split = None
+        self._caps = None
         self._work = {}  # upper bound -> work estimate (tractable() and run() ask for the same one)
 
     def sorted_ideals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -615,6 +613,26 @@ class _Prepared:
             order = np.lexsort((sizes, keys))
             self._sorted = (np.ascontiguousarray(self.ideals[order]), sizes[order], keys[order])
         return self._sorted
+
+    def capacities(self) -> np.ndarray:
+        """Per usage state, how much key (the units' fastest compute time) its devices can hold per unit of
+        interval: a device of class c holds at most ``rho[c]`` times the interval, where ``rho[c]`` is the largest
+        ratio of a unit's key to its compute time on class c (1 for the fastest class; a device 20x slower on every
+        unit holds 1/20). The last state uses every device."""
+        if self._caps is None:
+            comp = self.unit_comp
+            key = comp.min(axis=1) if comp.shape[1] else np.zeros(self.n_units)
+            rho = np.ones(comp.shape[1])
+            for c in range(comp.shape[1]):
+                ok = np.isfinite(comp[:, c]) & (comp[:, c] > 0)
+                if np.any(ok):
+                    rho[c] = min(1.0, float(np.max(key[ok] / comp[ok, c])))
+            caps = np.zeros(self.n_states)
+            for u in range(1, self.n_states):
+                q = self.trans_ptr[u]
+                caps[u] = caps[self.trans_prev[q]] + rho[self.trans_cls[q]]
+            self._caps = caps
+        return self._caps
 
     def split(self, problem: SearchProblem) -> tuple[np.ndarray | None, float]:
         """The best valid pipeline split over the candidate topological orders and its interval (None, inf when
@@ -704,7 +722,7 @@ def _work(prep: _Prepared, ub: float = math.inf) -> float:
     if ub in prep._work:
         return prep._work[ub]
     ideals, _, keys = prep.sorted_ideals()
-    keep = _usable(keys, ub * (1 + 1e-9), prep.n_devices) if math.isfinite(ub) else np.ones(len(keys), bool)
+    keep = _usable(keys, ub * (1 + 1e-9), prep.capacities()) if math.isfinite(ub) else np.ones(len(keys), bool)
     keys = keys[keep]
     if math.isfinite(ub):
         lo = np.searchsorted(keys, keys - ub * (1 + 1e-9), side="left")
@@ -735,18 +753,24 @@ class IdealsResult:
         self.rerun = rerun
 
 
-def _usable(keys: np.ndarray, ub: float, k: int) -> np.ndarray:
+def _usable(keys: np.ndarray, ub: float, caps: np.ndarray) -> np.ndarray:
     """Which ideals (sorted by key, the empty one first and the full one last) can lie on a chain whose every
-    stage costs at most ``ub``: every stage costs at least its key difference, so an ideal reached after n of the
-    K devices needs ``key <= n * ub`` and ``total - key <= (K - n) * ub`` for some n. With ``ub`` near the optimum
-    only the ideals near the K - 1 stage boundaries remain. All of them when ``ub`` is inf."""
+    stage costs at most ``ub``: a stage costs at least its key difference on the fastest class, and at least
+    that over ``rho`` on another (:meth:`_Prepared.capacities`, ``caps`` per usage state, the last one every
+    device), so an ideal reached in state u needs ``key <= caps[u] * ub`` and ``total - key <= (caps[-1] -
+    caps[u]) * ub`` for some u. With ``ub`` near the optimum only the ideals near the stage boundaries remain.
+    All of them when ``ub`` is inf."""
     if not math.isfinite(ub) or ub <= 0 or len(keys) < 2:
         return np.ones(len(keys), dtype=bool)
     total = float(keys[-1])
     slack = 1e-9 * max(total, 1e-300)
-    n_lo = np.ceil(keys / ub - 1e-9)  # the fewest devices that reach the ideal
-    n_hi = k - np.ceil(np.maximum(total - keys - slack, 0.0) / ub - 1e-9)  # the most that leave enough after it
-    keep = n_lo <= n_hi
+    eps = 1e-9 * max(float(caps[-1]), 1.0)
+    levels = np.unique(np.asarray(caps, dtype=np.float64))
+    lo = (keys - slack) / ub  # the capacity that holds the ideal
+    hi = caps[-1] - np.maximum(total - keys - slack, 0.0) / ub  # the most that leaves enough for the rest
+    idx = np.searchsorted(levels, lo - eps, side="left")
+    keep = idx < len(levels)
+    keep[keep] = levels[idx[keep]] <= hi[keep] + eps
     keep[0] = keep[-1] = True
     return keep
 
@@ -780,7 +804,7 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: 
     rerun = False
     for ub in ((upper_bound * (1 + 1e-9), math.inf) if math.isfinite(upper_bound) else (math.inf,)):
         rerun = math.isfinite(upper_bound) and not math.isfinite(ub)
-        keep = _usable(keys, ub, problem.package.n_devices)
+        keep = _usable(keys, ub, prep.capacities())
         ideals = np.ascontiguousarray(all_ideals[keep])
         m = len(ideals)
         comp, wt, bptr, bidx = _aggregate(ideals, prep.unit_comp, prep.unit_wt, prep.node_unit, prep.succ_units,
@@ -790,7 +814,7 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: 
                                  prep.t[prep.single], _DEBRUIJN_INDEX, prep.node_unit, prep.succ_units, prep.t,
                                  has_comm, prep.cls_sram, prep.cls_cf,
                                  prep.allowed, overlap, bool(problem.constraints.all_used), prep.trans_ptr,
-                                 prep.trans_prev, prep.trans_cls, prep.n_states, prune)
+                                 prep.trans_prev, prep.trans_cls, prep.n_states, prep.capacities(), prune)
         if math.isfinite(best[prep.n_states - 1, m - 1]):
             break
     final = prep.n_states - 1
