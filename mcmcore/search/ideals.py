@@ -159,6 +159,30 @@ def _aggregate(ideals, unit_comp, unit_wt, node_unit, succ_units, is_extra):
     return comp, wt, bptr, bidx
 
 
+@njit(cache=True, inline="always")
+def _stage_cost(compute, comm, overlap):
+    """A stage's cost from its compute and communication times: the larger when they overlap, else the sum."""
+    if overlap:
+        return compute if compute > comm else comm
+    return compute + comm
+
+
+@njit(cache=True)
+def _can_improve(i, j, cost, rel, best, trans_ptr, trans_prev, trans_cls, ub):
+    """Whether a stage from ideal i to ideal j costing at least ``cost[c]`` on class c could lower ``best[u, j]``
+    (within ``ub``) for some usage state u that matters (``rel``)."""
+    for u in range(1, best.shape[0]):
+        if not rel[u]:
+            continue
+        for q in range(trans_ptr[u], trans_ptr[u + 1]):
+            prev = best[trans_prev[q], i]
+            c = cost[trans_cls[q]]
+            v = prev if prev > c else c
+            if v < best[u, j] and v <= ub:
+                return True
+    return False
+
+
 @njit(cache=True)
 def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, db_index, node_unit, succ_units, t,
         has_comm, cls_sram, cls_cf, allowed, overlap, all_used, trans_ptr, trans_prev, trans_cls, n_states, caps,
@@ -212,34 +236,17 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                 break
             if sizes[i] >= sizes[j]:
                 continue
-            if prune:  # the test below without the stage's bits (its fit and allowed units): before the subset test
-                comm_lb = out[j] - out[i]
-                if comm_lb < 0.0:
-                    comm_lb = -comm_lb
-                comm_lb *= 1.0 - 1e-9
+            # A lower bound on the stage's communication: what leaves J but not I is sent by the stage, what
+            # leaves I but not J is received by it (scaled down by the rounding of the scanned sum). A pair that
+            # cannot beat the best found for j even so is skipped: first from the aggregates alone, before the
+            # subset test; then with the stage's fit and allowed units, before the scan of its communication.
+            # Such a pair would not have changed best (strictly smaller wins), so the result is the same.
+            comm_lb = abs(out[j] - out[i]) * (1.0 - 1e-9)
+            if prune:
                 for c in range(n_cls):
                     cc = comp[j, c] - comp[i, c]
-                    if cc < 0.0:
-                        cc = 0.0
-                    x = cls_cf[c] * comm_lb
-                    if overlap:
-                        cost[c] = cc if cc > x else x
-                    else:
-                        cost[c] = cc + x
-                promising = False
-                for u in range(1, n_states):
-                    if not rel[u]:
-                        continue
-                    for q in range(trans_ptr[u], trans_ptr[u + 1]):
-                        prev = best[trans_prev[q], i]
-                        lb = cost[trans_cls[q]]
-                        v = prev if prev > lb else lb
-                        if v < best[u, j] and v <= ub:
-                            promising = True
-                            break
-                    if promising:
-                        break
-                if not promising:
+                    cost[c] = _stage_cost(cc if cc > 0.0 else 0.0, cls_cf[c] * comm_lb, overlap)
+                if not _can_improve(i, j, cost, rel, best, trans_ptr, trans_prev, trans_cls, ub):
                     continue
             sub = True
             for w in range(n_words):
@@ -250,19 +257,11 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                 continue
             for w in range(n_words):
                 stage[w] = ideals[j, w] & ~ideals[i, w]
-            # the stage's compute per class (inf where it does not fit or is not allowed), and a lower bound on
-            # its cost: its communication is at least |out[j] - out[i]| (what leaves J but not I is sent by the
-            # stage, what leaves I but not J is received by it). A pair whose every transition already ties or
-            # loses to the best found for j under that bound is skipped before the scan below: the result (the
-            # first minimum found) is unchanged
-            comm_lb = out[j] - out[i]
-            if comm_lb < 0.0:
-                comm_lb = -comm_lb
-            comm_lb *= 1.0 - 1e-9  # rounding: never above the scanned sum
+            # the stage's compute per class: inf where it does not fit or is not allowed
             sw = wt[j] - wt[i]
-            promising = False
             for c in range(n_cls):
                 lbc[c] = INF
+                cost[c] = INF
                 if sw > cls_sram[c]:
                     continue
                 ok = True
@@ -274,26 +273,8 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
                     continue
                 cc = comp[j, c] - comp[i, c]
                 lbc[c] = cc if cc > 0.0 else 0.0
-                x = cls_cf[c] * comm_lb
-                if overlap:
-                    cost[c] = lbc[c] if lbc[c] > x else x
-                else:
-                    cost[c] = lbc[c] + x
-            for u in range(1, n_states):
-                if not rel[u]:
-                    continue
-                for q in range(trans_ptr[u], trans_ptr[u + 1]):
-                    c = trans_cls[q]
-                    if lbc[c] == INF:
-                        continue
-                    prev = best[trans_prev[q], i]
-                    v = prev if prev > cost[c] else cost[c]
-                    if v < best[u, j] and v <= ub:
-                        promising = True
-                        break
-                if promising:
-                    break
-            if prune and not promising:
+                cost[c] = _stage_cost(lbc[c], cls_cf[c] * comm_lb, overlap)
+            if prune and not _can_improve(i, j, cost, rel, best, trans_ptr, trans_prev, trans_cls, ub):
                 continue
             # communication of the stage: candidates are the boundary nodes of I and I' and the extra nodes
             pair += 1
@@ -331,14 +312,9 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
             any_ok = False
             for c in range(n_cls):
                 cost[c] = INF
-                cc = lbc[c]
-                if cc == INF:
+                if lbc[c] == INF:
                     continue
-                x = cls_cf[c] * comm
-                if overlap:
-                    cost[c] = cc if cc > x else x
-                else:
-                    cost[c] = cc + x
+                cost[c] = _stage_cost(lbc[c], cls_cf[c] * comm, overlap)
                 any_ok = True
             if not any_ok:
                 continue
