@@ -681,13 +681,14 @@ def tractable(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, max_work:
     return _work(prep, prep.split(problem)[1]) <= max_work
 
 
-#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core, fastest of 3: 8.9e8 for
-#: Inception-V3 on ring8, 1.7e9 on port4, 1.5e9-2.9e9 for its training graph on hetero3 and port4; taken low, so
-#: the estimate errs long).
-_WORK_PER_SECOND = 8e8
+#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 1.0e9-2.0e9 on the
+#: Inception-V3 rows of bench/bench_ideals.py, about 7 ns per pair of ideals within the bound; single runs on a
+#: shared machine are up to 1.5x slower; taken low, so the estimate errs long).
+_WORK_PER_SECOND = 7e8
 #: Share of the pairs whose communication the DP scans (the others lose on their compute and a bound on their
-#: communication): 5-10% on the zoo's Inception-V3 rows; taken high.
-_SCANNED_SHARE = 0.15
+#: communication, or lie outside the usage states that matter): 0.45-0.86% on the zoo's Inception-V3 rows; taken
+#: high.
+_SCANNED_SHARE = 0.02
 
 
 def _work(prep: _Prepared, ub: float = math.inf) -> float:
