@@ -181,9 +181,10 @@ def test_upper_bound_pruning_keeps_the_optimum(seed):
         res = ideals.solve(problem, upper_bound=ub)
         assert not res.rerun
         assert res.value == pytest.approx(full.value, rel=1e-12)
-    # a bound below the optimum finds nothing under it, and the DP reruns without it
-    low = ideals.solve(problem, upper_bound=0.5 * full.value)
-    assert low.rerun and low.value == pytest.approx(full.value, rel=1e-12)
+    # a bound below the optimum, even just below, finds nothing under it, and the DP reruns without it
+    for factor in (0.5, 0.999):
+        low = ideals.solve(problem, upper_bound=factor * full.value)
+        assert low.rerun and low.value == pytest.approx(full.value, rel=1e-12)
 
 
 def test_infeasible_instance_raises_for_both_methods():
