@@ -214,6 +214,7 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
     stage = np.empty(n_words, dtype=np.uint64)
     cost = np.empty(n_cls)
     lbc = np.empty(n_cls)
+    zero = np.zeros(n_cls)
     out = np.zeros(m)  # per ideal: the send time of its boundary nodes
     for j in range(m):
         for q in range(bptr[j], bptr[j + 1]):
@@ -243,6 +244,8 @@ def _dp(ideals, sizes, keys, ub, comp, wt, bptr, bidx, extra, xu, xw, t_single, 
             # Such a pair would not have changed best (strictly smaller wins), so the result is the same.
             comm_lb = abs(out[j] - out[i]) * (1.0 - 1e-9)
             if prune:
+                if not _can_improve(i, j, zero, rel, best, trans_ptr, trans_prev, trans_cls, ub):
+                    continue  # i's own best already loses, whatever the stage costs
                 for c in range(n_cls):
                     cc = comp[j, c] - comp[i, c]
                     cost[c] = _stage_cost(cc if cc > 0.0 else 0.0, cls_cf[c] * comm_lb, overlap)
