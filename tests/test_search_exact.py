@@ -244,6 +244,26 @@ def test_dp_over_its_time_budget_is_skipped_not_overrun(monkeypatch):
     assert not tracker.proven_optimal and math.isfinite(tracker.best_value)  # the split was still offered
 
 
+@pytest.mark.parametrize("preset, runs", [("port4", True), ("ring4", False)])
+def test_auto_gives_an_exact_dp_most_of_the_budget(preset, runs, monkeypatch):
+    """auto lets the DP take up to 80% of the budget where it models the instance exactly (its placement is the
+    optimum), and 50% on link topologies (a relaxation: annealing may still be needed). A DP estimated at 65% of
+    the budget runs on port4 and is skipped on ring4."""
+    from mcmcore import zoo
+    from mcmcore.search import auto
+
+    assert auto.DP_SHARE_RELAXED < 0.65 < auto.DP_SHARE_EXACT
+    graph = zoo.load("resnet50")
+    package = Package.preset(preset)
+    assert ideals.models_exactly(SearchProblem(graph, package, Constraints(), "throughput")) == runs
+    monkeypatch.setattr(ideals, "_work", lambda prep, ub=math.inf: 0.65 * 50.0 * ideals._WORK_PER_SECOND)
+    res = partition(graph, package, method="auto", max_seconds=50.0, max_evals=20_000, progress=False)
+    info = res.info["ideals"]
+    assert ("skipped" not in info) == runs
+    if runs:
+        assert res.status == SearchStatus.OPTIMAL
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_training_graph_gradients_are_charged_like_brute_force(seed):
     """A training-like graph: forward chain with a skip, backward mirror, each backward node colored with its

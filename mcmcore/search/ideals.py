@@ -52,7 +52,7 @@ from numba import njit
 from mcmcore.search.base import SearchProblem, Tracker
 from mcmcore.search.bounds import compute_time_matrix
 
-__all__ = ["tractable", "run", "solve", "IdealsResult", "MAX_IDEALS", "MAX_WORK", "MAX_STATES"]
+__all__ = ["tractable", "run", "solve", "models_exactly", "IdealsResult", "MAX_IDEALS", "MAX_WORK", "MAX_STATES"]
 
 #: Default limit on the number of ideals (the enumeration of 50,000 takes well under a second).
 MAX_IDEALS = 50_000
@@ -644,7 +644,7 @@ def _applicable(problem: SearchProblem) -> bool:
     return problem.objective == "throughput"
 
 
-def _models_exactly(problem: SearchProblem) -> bool:
+def models_exactly(problem: SearchProblem) -> bool:
     """True when the DP's optimum is the instance's optimum (see the module docstring)."""
     cons, pkg = problem.constraints, problem.package
     if not _applicable(problem) or pkg.interconnect != "port":
@@ -772,8 +772,8 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: 
         return None
     if g.n_nodes == 0:  # nothing to place: feasible unless every device must be used
         if problem.constraints.all_used and problem.package.n_devices > 0:
-            return IdealsResult(None, math.inf, 1, 0, _models_exactly(problem))
-        return IdealsResult(np.zeros(0, dtype=np.int32), 0.0, 1, 0, _models_exactly(problem))
+            return IdealsResult(None, math.inf, 1, 0, models_exactly(problem))
+        return IdealsResult(np.zeros(0, dtype=np.int32), 0.0, 1, 0, models_exactly(problem))
     prep = _prepare(problem, max_ideals)
     if prep is None:
         return None
@@ -799,7 +799,7 @@ def solve(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, upper_bound: 
             break
     final = prep.n_states - 1
     value = float(best[final, m - 1])
-    exact = _models_exactly(problem)
+    exact = models_exactly(problem)
     if not math.isfinite(value):
         return IdealsResult(None, math.inf, len(all_ideals), prep.n_units, exact, rerun)
     unit_dev = np.full(prep.n_units, -1, dtype=np.int64)
