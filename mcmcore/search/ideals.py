@@ -684,10 +684,12 @@ def tractable(problem: SearchProblem, *, max_ideals: int = MAX_IDEALS, max_work:
     return _work(prep, prep.split(problem)[1]) <= max_work
 
 
-#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 1.0e9-2.0e9 on the
-#: Inception-V3 rows of bench/bench_ideals.py, about 7 ns per pair of ideals within the bound; single runs on a
-#: shared machine are up to 1.5x slower; taken low, so the estimate errs long).
-_WORK_PER_SECOND = 7e8
+#: Work per second of the DP kernel, in the units of :func:`_work` (measured on one core: 1.8e9-1.9e9 on the
+#: Inception-V3 rows of bench/bench_ideals.py and on a wide layered DAG, 4-7 ns per pair of ideals within the
+#: bound; single runs on a shared machine are up to 1.5x slower; taken low, so the estimate errs long).
+_WORK_PER_SECOND = 1e9
+#: Fixed cost of a pair within the bound (loop, size and bound tests), in the units of :func:`_work`.
+_PAIR_OVERHEAD = 5
 #: Share of the pairs whose communication the DP scans (the others lose on their compute and a bound on their
 #: communication, or lie outside the usage states that matter): 0.45-0.86% on the zoo's Inception-V3 rows; taken
 #: high.
@@ -709,7 +711,7 @@ def _work(prep: _Prepared, ub: float = math.inf) -> float:
         pairs = float(np.sum(np.arange(len(keys)) - lo))
     else:
         pairs = len(keys) * (len(keys) - 1) / 2
-    per_pair = prep.n_words + len(prep.trans_cls) / 4 + len(prep.cls_sram)
+    per_pair = _PAIR_OVERHEAD + prep.n_words + len(prep.trans_cls) / 4 + len(prep.cls_sram)
     if np.any(prep.t > 0):
         _, _, bptr, _ = _aggregate(np.ascontiguousarray(ideals[keep]), prep.unit_comp, prep.unit_wt,
                                    prep.node_unit, prep.succ_units, prep.is_extra)
