@@ -454,7 +454,6 @@ class _Prepared:
     def __init__(self, problem: SearchProblem):
         g, pkg, cons = problem.graph, problem.package, problem.constraints
         n, k_dev = g.n_nodes, pkg.n_devices
-        self.n_devices = k_dev
         self.dataflow = cons.resolved_dataflow(pkg)
         fwd = np.ones(n, dtype=bool) if g.backward is None else ~np.asarray(g.backward, dtype=bool)
         edges = g.edges.astype(np.int64).reshape(-1, 2)
