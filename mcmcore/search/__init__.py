@@ -21,7 +21,7 @@ from mcmcore.search.bounds import lower_bound
 from mcmcore.search.warmup import warm_up
 
 __all__ = ["partition", "METHODS", "register_method", "SearchResult", "SearchStatus", "History", "lower_bound",
-           "DEFAULT_MAX_SECONDS", "warm_up"]
+           "DEFAULT_MAX_SECONDS", "warm_up", "is_interrupt"]
 
 #: Budget when neither max_evals nor max_seconds is given.
 DEFAULT_MAX_SECONDS = 10.0
@@ -97,7 +97,7 @@ class _Progress:
 def partition(graph: Graph, package: Package, *, method: str = "auto", constraints: Constraints | None = None,
               objective: str = "throughput", max_evals: int | None = None, max_seconds: float | None = None,
               seed: int = 0, n_threads: int | None = None, progress: bool = True, overlap: bool | None = None,
-              **options: Any) -> SearchResult:
+              start=None, **options: Any) -> SearchResult:
     """Find the valid placement with the best throughput (or latency).
 
     Parameters
@@ -119,12 +119,17 @@ def partition(graph: Graph, package: Package, *, method: str = "auto", constrain
         Threads for methods that run several chains or batches (default: all CPUs this process may use).
     progress : bool
         Show a progress line on stderr.
+    start : array-like or SearchResult, optional
+        A placement to continue from, e.g. the result of an interrupted run: it is evaluated first (one evaluation), so the result is never
+        worse, and annealing (``anneal``, ``auto``) starts from it when it is valid.
     **options
         Passed to the method.
 
     Returns
     -------
     SearchResult
+        Interrupted (Ctrl-C, or SIGTERM under ``mcm``) after a valid placement was found, the best so far, with
+        ``info["interrupted"] = True``; before that the ``KeyboardInterrupt`` propagates.
 
     Raises
     ------
@@ -157,14 +162,44 @@ def partition(graph: Graph, package: Package, *, method: str = "auto", constrain
     bar = _Progress(method, tracker, progress)
     tracker.on_progress = bar
     try:
+        if start is not None:
+            tracker.offer(_start_placement(start, graph, package))
+            if tracker.best_placement is not None:
+                tracker.info["started_from"] = tracker.best_value
         run(problem, tracker, seed=int(seed), n_threads=n_threads, **options)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
         tracker.info["interrupted"] = True
         if tracker.best_placement is None:
-            raise
+            raise KeyboardInterrupt from None
     finally:
         bar.close()
     return finish(problem, tracker, method, seed)
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """True for a ``KeyboardInterrupt``, also when it arrived inside a compiled (numba) call and surfaces as the
+    ``SystemError`` "returned a result with an exception set" that wraps it."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        if not isinstance(exc, SystemError):
+            return False
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _start_placement(start, graph: Graph, package: Package) -> np.ndarray:
+    from mcmcore.evaluate import as_placement
+
+    if isinstance(start, SearchResult):
+        start = start.placement
+    if start is None:
+        raise ValueError("start has no placement (the run it comes from found none)")
+    return as_placement(start, graph, package)
 
 
 def _check_feasible(problem: SearchProblem) -> None:

@@ -143,12 +143,15 @@ def anneal_from(problem: SearchProblem, tracker: Tracker, starts: list[np.ndarra
 
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: int | None = None,
         start: np.ndarray | None = None, params: AnnealParams | None = None, **options) -> None:
-    """``anneal`` method. Options: ``start`` (a placement), ``params`` (AnnealParams) or its fields."""
+    """``anneal`` method. Options: ``start`` (a placement; default the tracker's best when ``partition`` was given
+    one, else the best pipeline split), ``params`` (AnnealParams) or its fields."""
     if params is None:
         params = AnnealParams(**{k: v for k, v in options.items() if k in AnnealParams.__dataclass_fields__})
     unknown = set(options) - set(AnnealParams.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown anneal option(s): {', '.join(sorted(unknown))}")
+    if start is None and tracker.best_placement is not None:  # partition(start=...): continue from it
+        start = tracker.best_placement
     if start is None:
         start = _start_placement(problem, seed)
     else:
