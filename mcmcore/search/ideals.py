@@ -833,6 +833,8 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
         placement, value = prep.split(problem)
         if placement is not None:
             tracker.offer(placement, value, valid=True)
+        if tracker.proven_optimal:  # the split reaches the compute bound: nothing for the DP to find
+            return
         ub = min(float(tracker.best_value), value)
         if _work(prep, ub) / _WORK_PER_SECOND > tracker.remaining_seconds():
             tracker.info["ideals"] = {"n_ideals": prep.n_ideals, "skipped": "estimated time over the budget"}
