@@ -400,6 +400,8 @@ def _partition_args(p):
     p.add_argument("--plot", help="write a PNG of the placement on the package and along the pipeline")
     p.add_argument("--policy", help="--method rl: the policy file to fine-tune (default: the shipped pre-trained "
                                     "policy; `scratch`: new random weights)")
+    p.add_argument("--start", help="continue from this placement (e.g. the --out of an interrupted run): it is "
+                                   "evaluated first, so the result is never worse, and annealing starts from it")
 
 
 @command("partition", "search the best valid placement of a graph on a package")
@@ -416,9 +418,12 @@ def cmd_partition(args) -> int:
             if args.method != "rl":
                 raise MCMError("--policy needs --method rl")
             options["policy"] = args.policy
+        if args.start is not None:
+            options["start"] = load_placement(args.start, graph.n_nodes)
         result = _search(graph, package, args.method, args, seed=args.seed, constraints=constraints, **options)
     except ImportError as exc:  # an optional dependency of this method is missing
         raise MCMError(f"method {args.method!r} is not available: {exc}") from None
+    interrupted = bool(result.info.get("interrupted"))
     if result.report is not None:
         print_report(result.report, package, title=f"{graph.name or Path(args.graph).name} ({args.method})")
     print(_result_line(result))
@@ -434,6 +439,11 @@ def cmd_partition(args) -> int:
             _plot_or_error(plot_placement, graph, package, result, path=args.plot,
                            title=f"{graph.name or Path(args.graph).name}: {args.method}")
             print(f"wrote {args.plot}")
+    if interrupted:
+        hint = f"; continue with --start {args.out}" if args.out else " (give --out to keep it)"
+        print(f"mcm partition: interrupted after {result.seconds:.1f} s: the result is the best placement found so "
+              f"far{hint}", file=sys.stderr)
+        return 130
     return 0 if result.placement is not None else 3
 
 
@@ -469,6 +479,7 @@ def cmd_compare(args) -> int:
     package = load_package(args.package)
 
     runs = []  # (method, seed, result or None, status, note)
+    interrupted = False
     for method in methods:
         for seed in args.seeds:
             try:
@@ -482,7 +493,16 @@ def cmd_compare(args) -> int:
             except MCMError as exc:  # the method does not apply to this instance (too large, wrong kind, ...)
                 runs.append((method, seed, None, "error", str(exc)))
                 continue
+            except KeyboardInterrupt:  # before this run found anything: the table shows the finished ones
+                interrupted = True
+                break
+            if result.info.get("interrupted"):  # cut short: not comparable at "the same budget"
+                runs.append((method, seed, result, "interrupted", f"stopped after {result.seconds:.2f} s"))
+                interrupted = True
+                break
             runs.append((method, seed, result, result.status.value, ""))
+        if interrupted:
+            break
 
     found = [r for _m, _s, r, _st, _n in runs if r is not None and r.placement is not None]
     best = min((r.value for r in found), default=float("nan"))
@@ -549,6 +569,11 @@ def cmd_compare(args) -> int:
                 print(f"wrote {args.plot}")
         else:
             print(f"mcm compare: no search ran, {args.plot} not written", file=sys.stderr)
+    if interrupted:
+        done = sum(st != "interrupted" for _m, _s, _r, st, _n in runs)
+        print(f"mcm compare: interrupted; {done} run(s) finished (a run cut short is marked 'interrupted')",
+              file=sys.stderr)
+        return 130
     return 0 if found else 3
 
 
@@ -624,6 +649,13 @@ def cmd_sweep(args) -> int:
                        progress=not args.no_progress)
     except ValueError as exc:
         raise MCMError(str(exc)) from None
+    except KeyboardInterrupt:
+        from mcmcore.sweep import read_results
+
+        kept = len(read_results(args.out)) if Path(args.out).exists() else 0
+        print(f"mcm sweep: interrupted; {kept} finished trial(s) are kept in {args.out}: run the same command again "
+              f"to continue (trials still running were stopped and will run again)", file=sys.stderr)
+        return 130
     print(result)
     return 0 if result.n_failed == 0 else 4
 
@@ -674,6 +706,9 @@ def _cosearch_args(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the result (every design, the front, placements) as JSON")
     p.add_argument("--plot", help="write a PNG of throughput against area with the Pareto front")
+    p.add_argument("--journal", help="keep each finished design here as it is done, and skip those already in it "
+                                     "(default with --out: OUT.designs.jsonl, removed once OUT is written); "
+                                     "an interrupted run continues when started again")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -687,16 +722,29 @@ def cmd_cosearch(args) -> int:
         from mcmcore.zoo import training_graph
 
         graph = training_graph(graph)
+    journal = args.journal or (f"{args.out}.designs.jsonl" if args.out else None)
     try:
         result = cosearch(graph, args.space, budget=args.budget, objective=args.objective, method=args.method,
                           max_evals_per_design=args.max_evals, max_seconds_per_design=args.max_seconds,
-                          area_budget=args.area_budget, seed=args.seed, progress=not args.no_progress)
+                          area_budget=args.area_budget, seed=args.seed, progress=not args.no_progress,
+                          journal=journal)
     except ValueError as exc:
         raise MCMError(str(exc)) from None
+    except KeyboardInterrupt:
+        if journal is None:
+            print("mcm cosearch: interrupted (give --out or --journal to keep finished designs)", file=sys.stderr)
+        else:
+            n = sum(1 for line in Path(journal).read_text().splitlines() if line.strip()) \
+                if Path(journal).exists() else 0
+            print(f"mcm cosearch: interrupted; finished designs are kept in {journal} ({n} line(s)): run the same "
+                  f"command again to continue", file=sys.stderr)
+        return 130
     print(result)
     if args.out:
         result.save(args.out)
         print(f"wrote {args.out}")
+        if not args.journal and Path(journal).exists():
+            Path(journal).unlink()  # everything is in OUT now
     if args.plot:
         _plot_or_error(plot_pareto, result, path=args.plot, title=f"{graph.name}: co-search")
         print(f"wrote {args.plot}")
@@ -712,26 +760,30 @@ def _rl_args(p):
     pre.add_argument("--packages", default="ring4,ring8,mesh4x4,port4",
                      help="comma-separated package presets (default ring4,ring8,mesh4x4,port4)")
     pre.add_argument("--updates", type=_positive_int, default=1000, help="PPO updates in all (default 1000)")
-    pre.add_argument("--samples-per-update", type=_positive_int, default=64, help="placements per update")
+    pre.add_argument("--samples-per-update", type=_positive_int, default=None,
+                     help="placements per update (default 64)")
     pre.add_argument("--generated", type=int, default=24, help="generated graphs in the corpus (default 24)")
-    pre.add_argument("--hidden", type=_positive_int, default=64, help="policy width (default 64)")
-    pre.add_argument("--action", choices=["residual", "absolute"], default="residual",
+    pre.add_argument("--hidden", type=_positive_int, default=None, help="policy width (default 64)")
+    pre.add_argument("--action", choices=["residual", "absolute"], default=None,
                      help="residual (default, as the shipped policy): per-node moves from the optimal pipeline "
                           "split; absolute: per-node pipeline positions")
-    pre.add_argument("--n-deltas", type=_positive_int, default=5, help="residual moves per node (default 5: -2..+2)")
+    pre.add_argument("--n-deltas", type=_positive_int, default=None,
+                     help="residual moves per node (default 5: -2..+2)")
     pre.add_argument("--no-resplit", action="store_true",
                      help="residual: repair moved placements instead of re-cutting the moved order optimally")
-    pre.add_argument("--lr", type=_positive_float, default=3e-4, help="learning rate")
-    pre.add_argument("--epochs", type=_positive_int, default=4, help="PPO epochs per update (default 4)")
+    pre.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 3e-4)")
+    pre.add_argument("--epochs", type=_positive_int, default=None, help="PPO epochs per update (default 4)")
     pre.add_argument("--teacher", default=None, help="search method (e.g. dp) whose placement of each corpus "
                                                      "instance seeds the self-imitation memory")
-    pre.add_argument("--seed", type=int, default=0)
-    pre.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    pre.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    pre.add_argument("--device", default=None, help="torch device (cpu, cuda; default cpu)")
     pre.add_argument("--threads", type=_positive_int, default=None, help="native threads of repair/evaluation")
     pre.add_argument("--out", required=True, help="write the policy file here")
-    pre.add_argument("--log", help="append JSON lines (one per update) here")
-    pre.add_argument("--checkpoint", help="write a resumable checkpoint here (every 50 updates and at the end)")
-    pre.add_argument("--resume", help="continue from this checkpoint")
+    pre.add_argument("--log", help="append JSON lines (one per update) here (resuming: default the checkpoint's)")
+    pre.add_argument("--checkpoint", help="write a resumable checkpoint here every 50 updates, at the end and when "
+                                          "interrupted (default OUT.ckpt; resuming: the checkpoint's)")
+    pre.add_argument("--resume", help="continue from this checkpoint (its hyper-parameters are kept: giving "
+                                      "other values is an error)")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -745,18 +797,52 @@ def cmd_rl(args) -> int:
         from mcmcore.rl import PolicyConfig, PPOConfig, pretrain
     except ImportError as exc:
         raise MCMError(f"mcm rl needs the rl extra (pip install 'mcmcore[rl]'): {exc}") from None
-    config = PPOConfig(seed=args.seed, samples_per_update=args.samples_per_update, lr=args.lr, epochs=args.epochs,
-                       device=args.device,
-                       log_path=args.log, checkpoint_path=args.checkpoint, checkpoint_every=50 if args.checkpoint
-                       else 0, progress=not args.no_progress,
-                       policy=PolicyConfig(hidden=args.hidden, action=args.action, n_deltas=args.n_deltas,
-                                           resplit=args.action == "residual" and not args.no_resplit))
+    saved = {}
+    if args.resume:
+        from mcmcore.rl.ppo import load_checkpoint
+
+        try:
+            saved = load_checkpoint(args.resume)["config"]
+        except ValueError as exc:
+            raise MCMError(str(exc)) from None
+
+    def pick(value, name, default):  # given, else the checkpoint's (resuming), else the default
+        return value if value is not None else saved.get(name, default)
+
+    if saved:  # a resumed run keeps its hyper-parameters: a different value given is a mistake, not a wish
+        given = {"seed": args.seed, "samples_per_update": args.samples_per_update, "lr": args.lr,
+                 "epochs": args.epochs, "policy.hidden": args.hidden, "policy.action": args.action,
+                 "policy.n_deltas": args.n_deltas}
+        for key, value in given.items():
+            old = saved["policy"].get(key[7:]) if key.startswith("policy.") else saved.get(key)
+            if value is not None and value != old:
+                raise MCMError(f"--{key.split('.')[-1].replace('_', '-')} {value} differs from the checkpoint's "
+                               f"{old}: a resumed run keeps its hyper-parameters")
+
+    checkpoint = pick(args.checkpoint, "checkpoint_path", None) or f"{args.out}.ckpt"
+    pol = dict(saved.get("policy") or {})
+    action = args.action or pol.get("action") or PolicyConfig().action
+    policy = PolicyConfig(**{**pol, "action": action,
+                             "hidden": args.hidden or pol.get("hidden") or PolicyConfig().hidden,
+                             "n_deltas": args.n_deltas or pol.get("n_deltas") or PolicyConfig().n_deltas,
+                             "resplit": action == "residual" and not args.no_resplit
+                             if (args.no_resplit or not pol) else pol["resplit"]})
+    config = PPOConfig(seed=pick(args.seed, "seed", 0), samples_per_update=pick(args.samples_per_update,
+                                                                                 "samples_per_update", 64),
+                       lr=pick(args.lr, "lr", 3e-4), epochs=pick(args.epochs, "epochs", 4),
+                       device=pick(args.device, "device", "cpu"), log_path=pick(args.log, "log_path", None),
+                       checkpoint_path=checkpoint, checkpoint_every=50, progress=not args.no_progress,
+                       policy=policy)
     try:
         trainer = pretrain(args.corpus, packages=[s for s in args.packages.split(",") if s], updates=args.updates,
                            n_generated=args.generated, config=config, out=args.out, resume=args.resume,
                            n_threads=args.threads, teacher=args.teacher)
     except ValueError as exc:
         raise MCMError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"mcm rl pretrain: interrupted; the checkpoint {checkpoint} holds the last finished update (the policy "
+              f"so far is in {args.out}): continue with --resume {checkpoint}", file=sys.stderr)
+        return 130
     print(f"pre-trained {trainer.updates} updates ({trainer.samples:,} samples); wrote {args.out}")
     return 0
 
@@ -778,12 +864,30 @@ def _version() -> str:
     return __version__
 
 
+def _terminate_as_interrupt():
+    """Make SIGTERM (``kill``, a batch scheduler, ``timeout``) behave as Ctrl-C: every command keeps what it has
+    finished. Returns the previous handler (None when not in the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 2
+    previous = _terminate_as_interrupt()
     try:
         return COMMANDS[args.command][2](args) or 0
     except MCMError as exc:
@@ -792,6 +896,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mcm {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -105,3 +105,74 @@ def test_compare_rejects_unknown_methods(capsys, graph_file):
     rc, _, err = run(capsys, "compare", graph_file, "--package", "ring4", "--methods", "anneal,nosuch",
                      "--max-evals", 10, "--no-progress")
     assert rc == 1 and "nosuch" in err
+
+
+# -------------------------------------------------------------------------------------- interrupts, --start
+def _interrupting(wrap_like_numba: bool):
+    """A method that finds a placement, then is interrupted: a KeyboardInterrupt, or the SystemError a compiled
+    (numba) call turns it into when Ctrl-C arrives inside it."""
+    from mcmcore.search import anneal
+
+    def run(problem, tracker, *, seed=0, n_threads=None, **options):
+        with tracker.narrowed(0.5):
+            anneal.run(problem, tracker, seed=seed, n_threads=1)
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ki:
+            if not wrap_like_numba:
+                raise
+            raise SystemError("CPUDispatcher(<function _dp>) returned a result with an exception set") from ki
+    return run
+
+
+@pytest.fixture
+def interrupting_methods(monkeypatch):
+    monkeypatch.setitem(METHODS, "ctrl-c", _interrupting(False))
+    monkeypatch.setitem(METHODS, "ctrl-c-numba", _interrupting(True))
+
+
+@pytest.mark.parametrize("method", ["ctrl-c", "ctrl-c-numba"])
+def test_interrupted_partition_keeps_the_best_and_continues_with_start(capsys, tmp_path, graph_file,
+                                                                       interrupting_methods, method):
+    out_json = tmp_path / "r.json"
+    rc, out, err = run(capsys, "partition", graph_file, "--package", "ring4", "--method", method, "--max-evals",
+                       400, "--no-progress", "--out", out_json)
+    assert rc == 130 and "interrupted" in err and f"--start {out_json}" in err
+    doc = json.loads(out_json.read_text())
+    assert doc["info"]["interrupted"] and doc["report"]["valid"]
+    rc, out, err = run(capsys, "partition", graph_file, "--package", "ring4", "--method", "anneal", "--max-evals",
+                       50, "--no-progress", "--start", out_json, "--out", tmp_path / "r2.json")
+    assert rc == 0
+    doc2 = json.loads((tmp_path / "r2.json").read_text())
+    assert doc2["value"] <= doc["value"] and doc2["info"]["started_from"] == pytest.approx(doc["value"])
+    assert doc2["history"]["best"][0] == pytest.approx(doc["value"])  # the first evaluation is the start
+
+
+def test_a_system_error_that_is_not_an_interrupt_propagates(monkeypatch, graph_file):
+    from mcmcore.io.native import load_graph
+    from mcmcore import Package
+    from mcmcore.search import partition
+
+    def broken(problem, tracker, **kw):
+        tracker.offer([0] * problem.graph.n_nodes)
+        raise SystemError("a real bug")
+
+    monkeypatch.setitem(METHODS, "broken", broken)
+    with pytest.raises(SystemError, match="a real bug"):
+        partition(load_graph(graph_file), Package.preset("ring4"), method="broken", max_evals=10, progress=False)
+
+
+def test_start_must_fit_the_graph(capsys, tmp_path, graph_file):
+    (tmp_path / "short.json").write_text("[0, 1]")
+    rc, _, err = run(capsys, "partition", graph_file, "--package", "ring4", "--max-evals", 10, "--no-progress",
+                     "--start", tmp_path / "short.json")
+    assert rc == 1 and "2 entries" in err
+
+
+def test_interrupted_compare_stops_and_marks_the_cut_run(capsys, graph_file, interrupting_methods):
+    rc, out, err = run(capsys, "compare", graph_file, "--package", "ring4", "--methods", "random,ctrl-c,anneal",
+                       "--max-evals", 300, "--no-progress", "--json")
+    assert rc == 130 and "interrupted" in err
+    rows = json.loads(out)["runs"]
+    assert [(r["method"], r["status"]) for r in rows][1] == ("ctrl-c", "interrupted")
+    assert [r["method"] for r in rows] == ["random", "ctrl-c"]  # anneal never started
