@@ -37,8 +37,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -368,7 +369,8 @@ def pareto_front(points: Sequence[DesignPoint]) -> list[DesignPoint]:
 def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: str = "throughput",
              method: str = "auto", max_evals_per_design: int | None = None,
              max_seconds_per_design: float | None = None, area_budget: float | None = None,
-             area_model: AreaModel | None = None, seed: int = 0, progress: bool = True) -> CosearchResult:
+             area_model: AreaModel | None = None, seed: int = 0, progress: bool = True,
+             journal=None) -> CosearchResult:
     """Search package designs and placements together; return the Pareto front of throughput against area.
 
     Parameters
@@ -394,6 +396,11 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
         Seeds the design sample and every placement search.
     progress : bool
         A progress bar on stderr.
+    journal : path, optional
+        A JSON-lines file that keeps every finished design as soon as it is done: a run that is interrupted
+        (Ctrl-C: ``KeyboardInterrupt`` propagates; the design being searched is not kept) and started again with
+        the same journal and arguments searches only the designs not in it, and returns the same result as an
+        uninterrupted run. Lines of other runs (another graph, method, budget, seed or objective) are ignored.
 
     Returns
     -------
@@ -437,8 +444,18 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
         bar.start()
     graphs: dict[tuple, Graph] = {}
     points = []
+    run_key = _canonical_json({"graph": graph.digest().hex(), "method": method, "objective": objective,
+                               "max_evals": max_evals_per_design, "max_seconds": max_seconds_per_design,
+                               "seed": seed, "area_model": asdict(model)})
+    done = _read_journal(journal, run_key) if journal is not None else {}
     try:
         for d in within:
+            dkey = _canonical_json(d)
+            if dkey in done:
+                points.append(replace(done[dkey], design=d))
+                if bar is not None:
+                    bar.update(task, advance=1)
+                continue
             key = (d["micro_batch"], d["activations"])
             if key not in graphs:
                 graphs[key] = design_graph(graph, d)
@@ -449,15 +466,19 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
                                 max_evals=max_evals_per_design, max_seconds=max_seconds_per_design, seed=seed,
                                 n_threads=1, progress=False)
             except InfeasibleError:
-                points.append(DesignPoint(d, model.area(d), "infeasible", None, 0.0, spec, None, 0))
+                point = DesignPoint(d, model.area(d), "infeasible", None, 0.0, spec, None, 0)
             else:
+                if res.info.get("interrupted"):  # cut short: not this design's result; the journal keeps the rest
+                    raise KeyboardInterrupt
                 if res.placement is None:
-                    points.append(DesignPoint(d, model.area(d), res.status.value, None, 0.0, spec, None, res.evals))
+                    point = DesignPoint(d, model.area(d), res.status.value, None, 0.0, spec, None, res.evals)
                 else:
                     interval = float(res.report.interval)
-                    points.append(DesignPoint(d, model.area(d), res.status.value, interval,
-                                              d["micro_batch"] / interval, spec,
-                                              [int(x) for x in res.placement], int(res.evals)))
+                    point = DesignPoint(d, model.area(d), res.status.value, interval, d["micro_batch"] / interval,
+                                        spec, [int(x) for x in res.placement], int(res.evals))
+            points.append(point)
+            if journal is not None:
+                _append_journal(journal, run_key, dkey, point)
             if bar is not None:
                 bar.update(task, advance=1)
     finally:
@@ -473,6 +494,34 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
                           len(all_designs) - len([d for d in all_designs if area_budget is None
                                                   or model.area(d) <= area_budget]),
                           time.perf_counter() - t0, model)
+
+
+def _canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _read_journal(path, run_key: str) -> dict[str, DesignPoint]:
+    """The finished designs of this run (by canonical design) in a journal; a torn last line is ignored."""
+    done: dict[str, DesignPoint] = {}
+    p = Path(path)
+    if not p.exists():
+        return done
+    for line in p.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+            if rec.get("run") == run_key:
+                done[rec["design_key"]] = DesignPoint(**rec["point"])
+        except (ValueError, TypeError, KeyError, AttributeError):  # a line cut by a crash, or not ours
+            continue
+    return done
+
+
+def _append_journal(path, run_key: str, design_key: str, point: DesignPoint) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps({"format": "mcmcore-cosearch-design", "run": run_key, "design_key": design_key,
+                            "point": asdict(point)}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def plot_pareto(result: CosearchResult, *, path=None, title: str | None = None):

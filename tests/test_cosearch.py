@@ -125,3 +125,56 @@ def test_plot_pareto_returns_a_figure(train5):
                       progress=False)
     fig = plot_pareto(result)
     assert fig.axes and fig.axes[0].get_xlabel().startswith("area")
+
+
+def test_interrupted_cosearch_keeps_finished_designs_and_resumes_to_the_same_result(train5, tmp_path, monkeypatch):
+    from mcmcore.search import METHODS
+    from mcmcore.search import exact
+
+    calls, interrupt_at = [], [-1]
+
+    def flaky(problem, tracker, **kw):  # the exact method, interrupted (Ctrl-C) in the chosen search
+        calls.append(1)
+        exact.run(problem, tracker, **kw)
+        if len(calls) == interrupt_at[0]:
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(METHODS, "flaky", flaky)
+    journal = tmp_path / "designs.jsonl"
+    kw = dict(method="flaky", max_evals_per_design=500, budget=6, seed=2, progress=False)
+    straight = cosearch(train5, SPACE, **kw)
+    n_searched = len(calls)  # some designs are proven infeasible before any search: they take no call
+    assert n_searched >= 4
+    cut = next(i for i, p in enumerate(straight.points) if p.status != "infeasible" and
+               sum(q.status != "infeasible" for q in straight.points[:i + 1]) == 3)
+    calls.clear()
+    interrupt_at[0] = 3
+    with pytest.raises(KeyboardInterrupt):
+        cosearch(train5, SPACE, journal=journal, **kw)
+    assert len(journal.read_text().splitlines()) == cut  # the designs before the cut one; it is not kept
+    calls.clear()
+    interrupt_at[0] = -1
+    resumed = cosearch(train5, SPACE, journal=journal, **kw)
+    assert len(calls) == n_searched - 2  # only the designs not in the journal are searched
+
+    def same(r):
+        d = r.to_dict()
+        d.pop("seconds")
+        return d
+
+    assert same(resumed) == same(straight)
+    # another run (seed) ignores the journal's lines
+    calls.clear()
+    other = cosearch(train5, SPACE, journal=journal, **dict(kw, seed=3))
+    assert len(calls) == sum(p.status != "infeasible" for p in other.points)
+
+
+def test_cli_cosearch_journal_is_removed_once_the_result_is_written(tmp_path, capsys):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SPACE))
+    g = tmp_path / "g.json"
+    training_graph(layered_dag(4, seed=1)).save(g)
+    out = tmp_path / "cs.json"
+    assert main(["cosearch", str(g), "--space", str(space), "--max-evals", "50", "--budget", "3", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert out.is_file() and not (tmp_path / "cs.json.designs.jsonl").exists()
