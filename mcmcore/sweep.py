@@ -540,7 +540,8 @@ def _run_local(trials: Sequence[Trial], n_workers: int, max_retries: int) -> Ite
     attempts: dict[str, int] = {}
     ctx = mp.get_context("spawn")
     while queue:
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_exit_with_parent,
+                                   initargs=(os.getpid(),))
         running: dict = {}
         broken = False
         try:
@@ -558,6 +559,11 @@ def _run_local(trials: Sequence[Trial], n_workers: int, max_retries: int) -> Ite
                         running[fut] = t  # handled below with the others
                 if broken:
                     break
+        except BaseException:  # Ctrl-C / SIGTERM, or the consumer stopped: do not wait for the running trials
+            broken = True
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            raise
         finally:
             pool.shutdown(wait=not broken, cancel_futures=True)
         if broken:
@@ -572,6 +578,19 @@ def _run_local(trials: Sequence[Trial], n_workers: int, max_retries: int) -> Ite
                     yield _lost_record(t, f"worker process died {attempts[t.trial_id]} times running this trial")
                 else:
                     queue.append(t)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit when the sweep's process is gone (killed without the chance to stop its pool), so
+    no worker is left behind running a trial whose result nobody will read."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="mcmcore-parent-watch").start()
 
 
 def _run_ray(trials: Sequence[Trial], address: str | None, n_workers: int, max_retries: int,

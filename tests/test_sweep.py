@@ -160,6 +160,69 @@ def test_sigkilled_sweep_resumes_to_the_same_set(tmp_path):
     assert without_timings(read_results(out)) == without_timings(fresh.records)
 
 
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (from /proc; zombies excluded)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killing_the_sweep_process_alone_leaves_no_worker_behind(tmp_path, sig):
+    """`kill PID` (SIGTERM) of `mcm sweep` stops its workers and keeps the finished trials; after SIGKILL, which
+    cannot be handled, the workers notice their parent is gone and exit."""
+    spec = small_spec(tmp_path, graphs=["resnet50"], methods=[{"name": "random", "max_evals": 300000}],
+                      seeds=list(range(12)))
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "mcmcore.cli", "sweep", str(spec_path), "--out", str(out),
+                             "--workers", "2", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_bytes().count(b"\n") >= 1:
+                workers = [c for c in _children(proc.pid)]
+                if len(workers) >= 2:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None and workers, "the sweep finished before it could be killed"
+        proc.send_signal(sig)  # the sweep process only, as `kill PID` does
+        _, err = proc.communicate(timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not [w for w in workers if _alive(w)]
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 130 and b"kept in" in err
+        kept = read_results(out)
+        assert 1 <= len(kept) < 12 and all(r["result"]["value"] > 0 for r in kept)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+
+
 # ------------------------------------------------------------------------------------------------ CLI, example
 def test_cli_sweep_and_report(tmp_path, capsys):
     spec_path = tmp_path / "spec.yaml"
