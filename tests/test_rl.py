@@ -108,6 +108,61 @@ def test_ppo_resume_is_exact(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_ppo_interrupt_finishes_the_update_saves_and_resumes_exactly(tmp_path):
+    import shutil
+    import signal
+
+    straight = PPO(_env(), config=_config())
+    straight.train(4)
+    ck, log = tmp_path / "ck.pt", tmp_path / "log.jsonl"
+    first = PPO(_env(), config=_config(checkpoint_path=str(ck), log_path=str(log)))
+    calls = []
+
+    def ctrl_c_in_the_second_update(info):
+        calls.append(1)
+        if len(calls) == 2:
+            signal.raise_signal(signal.SIGINT)  # arrives mid-update: the update must still finish
+
+    with pytest.raises(KeyboardInterrupt):
+        first.train(4, on_batch=ctrl_c_in_the_second_update)
+    assert first.updates == 2 and len(calls) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert [json.loads(line)["update"] for line in log.read_text().splitlines()] == [1, 2]
+    # a run that went on past its last checkpoint, then died: its log has an update the resumed run repeats
+    shutil.copy(ck, tmp_path / "ck2.pt")
+    first.train(1)
+    assert len(log.read_text().splitlines()) == 3
+    resumed = PPO.resume(tmp_path / "ck2.pt", _env(), checkpoint_path=None)
+    resumed.train(2)
+    assert [json.loads(line)["update"] for line in log.read_text().splitlines()] == [1, 2, 3, 4]
+    for a, b in zip(straight.policy.parameters(), resumed.policy.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_pretrain_resume_keeps_the_checkpoint_hyper_parameters(tmp_path, capsys):
+    from mcmcore.cli import main
+    from mcmcore.rl.pretrain import resume_overrides
+
+    common = ["rl", "pretrain", "--corpus", "generated", "--generated", "2", "--packages", "ring4",
+              "--samples-per-update", "8", "--hidden", "16", "--no-progress", "--threads", "1",
+              "--out", str(tmp_path / "q.pt")]
+    assert main(common + ["--updates", "1", "--lr", "1e-3", "--log", str(tmp_path / "a.jsonl")]) == 0
+    ck = tmp_path / "q.pt.ckpt"  # the default checkpoint next to --out
+    assert ck.is_file()
+    capsys.readouterr()
+    assert main(common + ["--updates", "2", "--resume", str(ck), "--lr", "3e-4"]) == 1
+    assert "--lr" in capsys.readouterr().err
+    # resumed without --lr: the checkpoint's; a new --log is honoured
+    assert main(common + ["--updates", "2", "--resume", str(ck), "--log", str(tmp_path / "b.jsonl")]) == 0
+    assert [json.loads(line)["update"] for line in (tmp_path / "b.jsonl").read_text().splitlines()] == [2]
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 1
+    saved = torch.load(ck, weights_only=False)["config"]
+    assert saved["lr"] == 1e-3
+    with pytest.raises(ValueError, match="epochs"):
+        resume_overrides(PPOConfig(epochs=9), saved)
+    assert resume_overrides(PPOConfig(log_path="x", epochs=saved["epochs"]), saved)["log_path"] == "x"
+
+
 def test_ppo_logs_json_lines(tmp_path):
     log = tmp_path / "log.jsonl"
     trainer = PPO(_env(), config=_config(log_path=str(log)))

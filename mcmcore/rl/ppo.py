@@ -101,6 +101,72 @@ class PPOConfig:
     """architecture of a new policy (ignored when a policy is passed in)"""
 
 
+#: PPOConfig fields that say where and how a run reports, not what it learns: a resumed run may change them
+RUN_CONTROL_FIELDS = ("log_path", "checkpoint_path", "checkpoint_every", "progress", "device")
+
+
+def load_checkpoint(path) -> dict:
+    """The state dict of a checkpoint written by :meth:`PPO.save_checkpoint` (ValueError when it is not one)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such checkpoint") from None
+    except Exception as exc:  # truncated, not a torch file
+        raise ValueError(f"{path} is not an mcmcore RL checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or state.get("format") != "mcmcore-rl-checkpoint":
+        raise ValueError(f"{path} is not an mcmcore RL checkpoint")
+    return state
+
+
+def _truncate_log(path, updates: int) -> None:
+    """Drop the JSON lines of updates after ``updates`` (written after the checkpoint a run resumes from)."""
+    p = Path(path)
+    if not p.exists():
+        return
+    keep = []
+    for line in p.read_text().splitlines():
+        try:
+            if int(json.loads(line).get("update", 0)) > updates:
+                continue
+        except (ValueError, TypeError, AttributeError):  # a line cut by a crash
+            continue
+        keep.append(line)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(p)
+
+
+class _DeferredInterrupt:
+    """While training in the main thread, Ctrl-C and SIGTERM set ``requested`` instead of raising, so the running
+    update finishes and the checkpoint is consistent; a second signal raises at once."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.requested = False
+        self._previous = {}
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except (ValueError, OSError):  # pragma: no cover - not allowed here
+                pass
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
 class PPO:
     """Trains a :class:`PlacementPolicy` on a :class:`PlacementEnv`.
 
@@ -296,20 +362,28 @@ class PPO:
     # ---------------------------------------------------------------------------------------------- training
     def train(self, n_updates: int, *, on_batch: Callable[[dict], None] | None = None,
               should_stop: Callable[[], bool] | None = None) -> list[dict]:
-        """Run ``n_updates`` updates (fewer when ``should_stop()`` turns true); returns their statistics."""
+        """Run ``n_updates`` updates (fewer when ``should_stop()`` turns true); returns their statistics.
+
+        Ctrl-C (and SIGTERM, when called from the main thread) lets the running update finish, writes the
+        checkpoint (``config.checkpoint_path``) and then raises ``KeyboardInterrupt``: resuming from it continues
+        exactly; a second Ctrl-C stops at once."""
         cfg = self.config
         history = []
         bar = task = None
         if cfg.progress:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             bar = Progress(TextColumn("[bold]ppo"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+                           TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=Console(stderr=True))
             task = bar.add_task("ppo", total=n_updates, status="")
             bar.start()
+        stop = _DeferredInterrupt()
         try:
             for _ in range(int(n_updates)):
                 if should_stop is not None and should_stop():
+                    break
+                if stop.requested:
                     break
                 stats = self.step(on_batch)
                 history.append(stats)
@@ -319,10 +393,13 @@ class PPO:
                 if cfg.checkpoint_path and cfg.checkpoint_every and self.updates % cfg.checkpoint_every == 0:
                     self.save_checkpoint(cfg.checkpoint_path)
         finally:
+            stop.restore()
             if bar is not None:
                 bar.stop()
         if cfg.checkpoint_path:
             self.save_checkpoint(cfg.checkpoint_path)
+        if stop.requested:
+            raise KeyboardInterrupt(f"stopped after update {self.updates}")
         return history
 
     # ----------------------------------------------------------------------------------------- checkpoints
@@ -342,14 +419,17 @@ class PPO:
 
     @classmethod
     def resume(cls, path, env: PlacementEnv, **overrides) -> "PPO":
-        """A trainer restored from :meth:`save_checkpoint` (``overrides``: config fields to change, e.g. log_path)."""
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if state.get("format") != "mcmcore-rl-checkpoint":
-            raise ValueError(f"{path} is not an mcmcore RL checkpoint")
+        """A trainer restored from :meth:`save_checkpoint` (``overrides``: config fields to change, e.g. log_path).
+
+        The log (``config.log_path``) loses the lines of updates after the checkpoint's, which the resumed run
+        writes again."""
+        state = load_checkpoint(path)
         cfg = dict(state["config"])
         cfg["policy"] = PolicyConfig(**cfg["policy"])
         cfg.update(overrides)
         config = PPOConfig(**cfg)
+        if config.log_path:
+            _truncate_log(config.log_path, int(state["updates"]))
         policy = PlacementPolicy(PolicyConfig(**state["policy"]["config"]))
         policy.load_state_dict(state["policy"]["state_dict"])
         trainer = cls(env, policy, config)

@@ -91,7 +91,10 @@ def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package]
     out : path, optional
         Write the trained policy here (:meth:`PlacementPolicy.save`).
     resume : path, optional
-        Continue from this checkpoint (its config wins; ``updates`` counts the total).
+        Continue from this checkpoint (``updates`` counts the total). The checkpoint's hyper-parameters and
+        architecture are kept: a ``config`` that sets one of them (away from its default) to another value is an
+        error. Where and how the run reports (:data:`~mcmcore.rl.ppo.RUN_CONTROL_FIELDS`: log, checkpoint path and
+        interval, progress, device) follow ``config`` when one is given, else the checkpoint.
     n_threads : int, optional
     teacher : str, optional
         A search method (``"dp"``) whose placement of each corpus instance seeds the self-imitation memory.
@@ -102,22 +105,54 @@ def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package]
         The trainer (``.policy`` is the trained policy).
     """
     from mcmcore.rl.env import PlacementEnv
-    from mcmcore.rl.ppo import PPO, PPOConfig
+    from mcmcore.rl.ppo import PPO, PPOConfig, load_checkpoint
 
     pkgs = [p if isinstance(p, Package) else Package.preset(p) for p in packages]
+    given = config is not None
     config = PPOConfig() if config is None else config
-    graphs = corpus_graphs(corpus, n_generated=n_generated, seed=config.seed)
     pol = config.policy
+    overrides = {}
     if resume:  # the checkpoint's parametrisation wins
-        import torch
-
-        pol = torch.load(resume, map_location="cpu", weights_only=False)["policy"]["config"]
-        pol = type(config.policy)(**pol)
+        state = load_checkpoint(resume)
+        overrides = resume_overrides(config, state["config"]) if given else {}
+        pol = type(config.policy)(**state["policy"]["config"])
+        seed = int(state["config"]["seed"])
+    else:
+        seed = config.seed
+    graphs = corpus_graphs(corpus, n_generated=n_generated, seed=seed)
     env = PlacementEnv(graphs, pkgs, n_threads=n_threads, teacher=teacher, action=pol.action,
                        n_deltas=pol.n_deltas, resplit=pol.resplit)
-    trainer = PPO.resume(resume, env) if resume else PPO(env, None, config)
-    trainer.train(max(0, int(updates) - trainer.updates))
-    if out:
-        trainer.policy.to("cpu").save(out)
-        trainer.policy.to(trainer.device)
+    trainer = PPO.resume(resume, env, **overrides) if resume else PPO(env, None, config)
+    try:
+        trainer.train(max(0, int(updates) - trainer.updates))
+    finally:  # also when interrupted: the policy as far as it got (train() has written the checkpoint)
+        if out and trainer.updates:
+            trainer.policy.to("cpu").save(out)
+            trainer.policy.to(trainer.device)
     return trainer
+
+
+def resume_overrides(config, saved: dict) -> dict:
+    """The config fields a resumed run takes from ``config``: the run-control fields. ValueError when ``config``
+    sets a hyper-parameter or the architecture (away from its default) to another value than ``saved`` (the
+    checkpoint's config, as a dict)."""
+    from dataclasses import asdict
+
+    from mcmcore.rl.ppo import RUN_CONTROL_FIELDS, PPOConfig
+
+    given, default = asdict(config), asdict(PPOConfig())
+    overrides, conflicts = {}, []
+    for name, value in given.items():
+        if name in RUN_CONTROL_FIELDS:
+            overrides[name] = value
+        elif value == default[name]:
+            continue
+        elif name == "policy":
+            for k, v in value.items():
+                if v != default["policy"][k] and v != saved["policy"].get(k):
+                    conflicts.append(f"policy.{k}={v!r} (the checkpoint has {saved['policy'].get(k)!r})")
+        elif value != saved.get(name):
+            conflicts.append(f"{name}={value!r} (the checkpoint has {saved.get(name)!r})")
+    if conflicts:
+        raise ValueError("a resumed run keeps its checkpoint's hyper-parameters; these differ: " + ", ".join(conflicts))
+    return overrides
