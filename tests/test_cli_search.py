@@ -176,3 +176,42 @@ def test_interrupted_compare_stops_and_marks_the_cut_run(capsys, graph_file, int
     rows = json.loads(out)["runs"]
     assert [(r["method"], r["status"]) for r in rows][1] == ("ctrl-c", "interrupted")
     assert [r["method"] for r in rows] == ["random", "ctrl-c"]  # anneal never started
+
+
+def test_sigterm_to_mcm_partition_writes_the_best_so_far(tmp_path, graph_file):
+    """`kill PID` (as a batch scheduler or `timeout` sends it) keeps the best placement, as Ctrl-C does."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out_json, marker = tmp_path / "r.json", tmp_path / "found"
+    code = f"""
+import sys
+from pathlib import Path
+from mcmcore.cli import main
+from mcmcore.search import METHODS, random_search
+
+def run(problem, tracker, **kw):  # random search that says when it has a placement
+    tracker.on_improve = lambda t: Path({str(marker)!r}).touch()
+    random_search.run(problem, tracker, **kw)
+
+METHODS["marked"] = run
+sys.exit(main(["partition", {graph_file!r}, "--package", "ring4", "--method", "marked", "--max-seconds", "300",
+               "--out", {str(out_json)!r}]))
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not marker.exists():
+            time.sleep(0.05)
+        assert marker.exists() and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out + err).decode(errors="replace")
+    assert b"interrupted" in err and b"--start" in err
+    doc = json.loads(out_json.read_text())
+    assert doc["info"]["interrupted"] and doc["report"]["valid"] and doc["seconds"] < 200
