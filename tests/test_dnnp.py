@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mcmcore import Constraints, GraphCycleError, InvalidGraphError, evaluate
+from mcmcore import Constraints, GraphCycleError, InvalidGraphError, InvalidPlacementError, evaluate
 from mcmcore.io import read_dnnp, read_dnnp_split, write_dnnp_split
 
 
@@ -110,6 +110,34 @@ def test_split_roundtrip(tmp_path):
         write_dnnp_split(out, g, p, [0, 1, 5, 0])
 
 
+@pytest.mark.parametrize("placement, words", [
+    ([0.5, 1.5, 2.0, 0.0], "integer device ids"),
+    ([0, 1, 2], "one device per node"),
+    ([0, 1, 3, 0], "on device 3"),
+    ([0, -1, 2, 0], "on device -1"),
+])
+def test_write_split_checks_placement(tmp_path, placement, words):
+    g, p = read_dnnp(write(tmp_path, problem()))
+    out = tmp_path / "split.json"
+    with pytest.raises(InvalidPlacementError, match=words):
+        write_dnnp_split(out, g, p, placement)
+    assert not out.exists()  # nothing written, not even an empty split
+
+
+def test_read_split_node_on_two_devices(tmp_path):
+    g, p = read_dnnp(write(tmp_path, problem()))
+    split = write(tmp_path, {"fpgas": [[100, 103], [101, 100]], "cpus": [[102]]}, "split.json")
+    with pytest.raises(InvalidGraphError, match=r"node 100 is listed twice, in fpgas\[0\] \(device 0\) and in "
+                                                r"fpgas\[1\] \(device 1\)"):
+        read_dnnp_split(split, g, p)
+    split = write(tmp_path, {"fpgas": [[100, 103, 101]], "cpus": [[102, 101]]}, "split2.json")
+    with pytest.raises(InvalidGraphError, match=r"node 101 .* fpgas\[0\] \(device 0\) and in cpus\[0\] "
+                                                r"\(device 2\)"):
+        read_dnnp_split(split, g, p)
+    with pytest.raises(InvalidGraphError, match="'cpus' must be a list of lists"):
+        read_dnnp_split(write(tmp_path, {"fpgas": [[100, 101, 103]], "cpus": [102]}, "split3.json"), g, p)
+
+
 def test_no_outgoing_edges_and_no_fpga(tmp_path):
     doc = problem(maxFPGAs=0, maxCPUs=2)
     g, p = read_dnnp(write(tmp_path, doc))
@@ -132,6 +160,13 @@ def test_no_outgoing_edges_and_no_fpga(tmp_path):
     (lambda d: d["edges"][0].pop("cost"), InvalidGraphError, ["edge #0", "cost"]),
     (lambda d: d["nodes"].append(dict(d["nodes"][0])), InvalidGraphError, ["duplicate node id 100"]),
     (lambda d: d["edges"][1].update(cost=-1), InvalidGraphError, ["cost"]),
+    # the device cap is checked before a list of maxFPGAs devices is built (1e9 ran out of memory)
+    (lambda d: d.update(maxFPGAs=1e9), InvalidGraphError, ["maxFPGAs is 1000000000.0, too large", "65536"]),
+    (lambda d: d.update(maxFPGAs=100000), InvalidGraphError, ["maxFPGAs is 100000, too large", "65536"]),
+    (lambda d: d.update(maxCPUs=70000), InvalidGraphError, ["maxCPUs is 70000, too large"]),
+    (lambda d: d.update(maxFPGAs=40000, maxCPUs=40000), InvalidGraphError, ["maxFPGAs + maxCPUs is 80000"]),
+    (lambda d: d.update(maxFPGAs=1.5), InvalidGraphError, ["maxFPGAs must be an integer"]),
+    (lambda d: d.update(maxSizePerFPGA=0), InvalidGraphError, ["maxSizePerFPGA is 0", "> 0"]),
 ])
 def test_bad_input(tmp_path, mutate, error, words):
     doc = problem()

@@ -5,7 +5,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from mcmcore import InvalidGraphError  # noqa: E402
+from mcmcore import GraphCycleError, InvalidGraphError  # noqa: E402
 from mcmcore.io import from_onnx  # noqa: E402
 from mcmcore.io.torch_export import UnknownOpWarning  # noqa: E402
 
@@ -81,3 +81,50 @@ def test_cli_import(tmp_path):
     onnx.save(mlp_model(), str(path))
     assert main(["import", str(path), "-o", str(tmp_path / "g.npz")]) == 0
     assert load_graph(tmp_path / "g.npz") == from_onnx(path)
+
+
+def small_model(nodes, x_shape=(1, 4), output="Y"):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(x_shape))],
+                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_nodes_out_of_topological_order():
+    # ONNX does not require topological order: the consumer is listed before its (folded) producer.
+    g = from_onnx(small_model([helper.make_node("Relu", ["B"], ["Y"], name="late"),
+                               helper.make_node("Identity", ["A"], ["B"], name="id"),
+                               helper.make_node("Relu", ["X"], ["A"], name="early")]))
+    assert g.names == ("late", "early")
+    assert g.n_edges == 1 and list(g.successors(1)) == [0]
+
+
+def test_cycle_names_nodes():
+    with pytest.raises(GraphCycleError, match="'add'.*'relu'|'relu'.*'add'") as info:
+        from_onnx(small_model([helper.make_node("Add", ["X", "B"], ["A"], name="add"),
+                               helper.make_node("Relu", ["A"], ["B"], name="relu"),
+                               helper.make_node("Relu", ["B"], ["Y"], name="out")]))
+    assert sorted(info.value.cycle) == [0, 1]
+    with pytest.raises(GraphCycleError, match="folded ops: 'id1' -> 'id2' -> 'id1'"):
+        from_onnx(small_model([helper.make_node("Identity", ["B"], ["A"], name="id1"),
+                               helper.make_node("Identity", ["A"], ["B"], name="id2"),
+                               helper.make_node("Relu", ["A"], ["Y"], name="out")]))
+
+
+def test_tensor_produced_twice():
+    with pytest.raises(InvalidGraphError, match="tensor 'Y' is produced by two nodes, 'first' and 'second'"):
+        from_onnx(small_model([helper.make_node("Relu", ["X"], ["Y"], name="first"),
+                               helper.make_node("Relu", ["X"], ["Y"], name="second")]))
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(InvalidGraphError, match="empty.onnx: empty file, not an ONNX model"):
+        from_onnx(path)
+    with pytest.raises(InvalidGraphError, match="not an ONNX model"):
+        from_onnx(onnx.ModelProto())
+
+
+def test_negative_dimension():
+    with pytest.raises(InvalidGraphError, match=r"tensor 'X' has a negative dimension \(shape \[-5, 4\]\)"):
+        from_onnx(small_model([helper.make_node("Relu", ["X"], ["Y"])], x_shape=(-5, 4)))

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from mcmcore.io.native import read_json_document
-from mcmcore.errors import GraphCycleError, InvalidGraphError
+from mcmcore.errors import GraphCycleError, InvalidGraphError, InvalidPackageError
+from mcmcore.evaluate import as_placement
 from mcmcore.graph import Graph
 from mcmcore.package import Package
 
@@ -34,6 +35,8 @@ __all__ = ["read_dnnp", "dnnp_from_dict", "write_dnnp_split", "read_dnnp_split",
 #: Device kinds of an imported package.
 FPGA, CPU = 0, 1
 _KIND_NAMES = ("fpga", "cpu")
+#: The most devices a :class:`~mcmcore.Package` may have; checked before anything of that size is allocated.
+_MAX_DEVICES = 65536
 
 
 def read_dnnp(path) -> tuple[Graph, Package]:
@@ -52,7 +55,8 @@ def read_dnnp(path) -> tuple[Graph, Package]:
     ------
     InvalidGraphError
         Naming the file (and the node or edge): missing file, truncated or malformed JSON, a missing field, a
-        negative or non-finite value, unequal costs on the edges out of one node, an edge to an unknown node.
+        negative or non-finite value, unequal costs on the edges out of one node, an edge to an unknown node,
+        ``maxFPGAs`` + ``maxCPUs`` over 65536 devices, ``maxSizePerFPGA`` of 0 with accelerators present.
     GraphCycleError
         If the edges form a cycle.
     """
@@ -87,8 +91,18 @@ def dnnp_from_dict(doc: Any, *, source: str = "dnnp", name: str | None = None) -
     max_size = _number(doc["maxSizePerFPGA"], "maxSizePerFPGA", source, allow_inf=True)
     n_fpgas = int(_number(doc["maxFPGAs"], "maxFPGAs", source, integer=True))
     n_cpus = int(_number(doc["maxCPUs"], "maxCPUs", source, integer=True))
+    for field, count in (("maxFPGAs", n_fpgas), ("maxCPUs", n_cpus)):
+        if count > _MAX_DEVICES:
+            raise InvalidGraphError(f"{source}: {field} is {doc[field]!r}, too large; a package has at most "
+                                    f"{_MAX_DEVICES} devices")
+    if n_fpgas + n_cpus > _MAX_DEVICES:
+        raise InvalidGraphError(f"{source}: maxFPGAs + maxCPUs is {n_fpgas + n_cpus}, too large; a package has "
+                                f"at most {_MAX_DEVICES} devices")
     if n_fpgas + n_cpus < 1:
         raise InvalidGraphError(f"{source}: maxFPGAs + maxCPUs is 0; the problem has no device")
+    if n_fpgas and max_size <= 0:
+        raise InvalidGraphError(f"{source}: maxSizePerFPGA is {doc['maxSizePerFPGA']!r}; it must be > 0 when "
+                                f"maxFPGAs is {n_fpgas}")
     nodes, edges = doc["nodes"], doc["edges"]
     if not isinstance(nodes, list) or not isinstance(edges, list):
         raise InvalidGraphError(f"{source}: 'nodes' and 'edges' must be lists")
@@ -160,10 +174,14 @@ def dnnp_from_dict(doc: Any, *, source: str = "dnnp", name: str | None = None) -
         raise GraphCycleError(f"{source}: {exc} (names are the file's node ids)", exc.cycle) from None
     except InvalidGraphError as exc:
         raise InvalidGraphError(f"{source}: {exc} (names are the file's node ids)") from None
-    package = Package.port(n_fpgas + n_cpus, bandwidth=1.0, peak_flops=1.0, mem_bw=1.0,
-                           kinds=[FPGA] * n_fpgas + [CPU] * n_cpus, kind_names=list(_KIND_NAMES),
-                           sram_bytes=[max_size] * n_fpgas + [math.inf] * n_cpus,
-                           comm_factor=[1.0] * n_fpgas + [0.0] * n_cpus, name=name)
+    try:
+        package = Package.port(n_fpgas + n_cpus, bandwidth=1.0, peak_flops=1.0, mem_bw=1.0,
+                               kinds=[FPGA] * n_fpgas + [CPU] * n_cpus, kind_names=list(_KIND_NAMES),
+                               sram_bytes=[max_size] * n_fpgas + [math.inf] * n_cpus,
+                               comm_factor=[1.0] * n_fpgas + [0.0] * n_cpus, name=name)
+    except InvalidPackageError as exc:
+        raise InvalidGraphError(f"{source}: maxSizePerFPGA/maxFPGAs/maxCPUs give no valid package ({exc})") \
+            from None
     return graph, package
 
 
@@ -180,18 +198,16 @@ def write_dnnp_split(path, graph: Graph, package: Package, placement) -> None:
 
     Raises
     ------
-    ValueError
-        If the placement does not have one device per node, or names a device the package lacks, or the package
-        has a device kind other than fpga/cpu.
+    InvalidPlacementError
+        If the placement does not have one integer device id per node, or names a device the package lacks
+        (checked before anything is written).
+    InvalidPackageError
+        If the package has a device kind other than fpga/cpu.
     """
-    p = np.asarray(placement)
-    if p.shape != (graph.n_nodes,):
-        raise ValueError(f"placement has shape {p.shape}, expected ({graph.n_nodes},)")
-    if p.size and (p.min() < 0 or p.max() >= package.n_devices):
-        raise ValueError(f"placement names device {int(p.max() if p.max() >= package.n_devices else p.min())}; "
-                         f"the package has {package.n_devices}")
+    p = as_placement(placement, graph, package)
     if (package.kinds > CPU).any():
-        raise ValueError("the dnnp format knows only two device kinds (fpga, cpu)")
+        raise InvalidPackageError(f"the dnnp format knows only two device kinds (fpga, cpu); the package has "
+                                  f"kinds {sorted(set(package.kinds.tolist()))}")
     names = graph.names
     out: dict[str, list[list[Any]]] = {"fpgas": [], "cpus": []}
     for k in range(package.n_devices):
@@ -201,7 +217,14 @@ def write_dnnp_split(path, graph: Graph, package: Package, placement) -> None:
 
 
 def read_dnnp_split(path, graph: Graph, package: Package) -> np.ndarray:
-    """Read a split written by :func:`write_dnnp_split` (or the published tools) back into a placement."""
+    """Read a split written by :func:`write_dnnp_split` (or the published tools) back into a placement.
+
+    Raises
+    ------
+    InvalidGraphError
+        Naming the file: unreadable JSON, more groups than devices of that kind, an unknown node, a node on no
+        device or on two devices (naming both).
+    """
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
@@ -213,16 +236,24 @@ def read_dnnp_split(path, graph: Graph, package: Package) -> np.ndarray:
     devices = {FPGA: [int(k) for k in range(package.n_devices) if package.kinds[k] == FPGA],
                CPU: [int(k) for k in range(package.n_devices) if package.kinds[k] == CPU]}
     placement = np.full(graph.n_nodes, -1, dtype=np.int32)
+    listed_in: dict[int, str] = {}
     for key, kind in (("fpgas", FPGA), ("cpus", CPU)):
         groups = doc.get(key, [])
+        if not isinstance(groups, list) or not all(isinstance(group, list) for group in groups):
+            raise InvalidGraphError(f"{path}: {key!r} must be a list of lists of node ids")
         if len(groups) > len(devices[kind]):
             raise InvalidGraphError(f"{path}: {len(groups)} {key} in the split, the package has "
                                     f"{len(devices[kind])}")
         for j, group in enumerate(groups):
+            where = f"{key}[{j}] (device {devices[kind][j]})"
             for nid in group:
                 i = lookup.get(str(nid))
                 if i is None:
                     raise InvalidGraphError(f"{path}: the split names node {nid!r}, which the graph lacks")
+                if i in listed_in:
+                    raise InvalidGraphError(f"{path}: node {graph.names[i]} is listed twice, in {listed_in[i]} "
+                                            f"and in {where}; a node runs on one device")
+                listed_in[i] = where
                 placement[i] = devices[kind][j]
     missing = np.flatnonzero(placement < 0)
     if missing.size:

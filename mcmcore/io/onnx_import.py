@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcmcore.errors import InvalidGraphError
+from mcmcore.errors import GraphCycleError, InvalidGraphError
 from mcmcore.graph import Graph
 from mcmcore.io.torch_export import UnknownOpWarning
 
@@ -45,7 +45,10 @@ def from_onnx(model, *, name: str | None = None, warn_unknown: bool = True) -> G
     Raises
     ------
     InvalidGraphError
-        Naming the file: unreadable or truncated model, failed shape inference.
+        Naming the file: empty, unreadable or truncated model, failed shape inference, a negative dimension
+        (naming the tensor), a tensor produced by two nodes (naming the tensor and both nodes).
+    GraphCycleError
+        If the nodes form a cycle; the message names its nodes.
     """
     try:
         import onnx
@@ -58,12 +61,17 @@ def from_onnx(model, *, name: str | None = None, warn_unknown: bool = True) -> G
         source = str(model)
         if not Path(model).exists():
             raise InvalidGraphError(f"{source}: no such file")
+        if Path(model).is_file() and Path(model).stat().st_size == 0:
+            raise InvalidGraphError(f"{source}: empty file, not an ONNX model")
         try:
             model = onnx.load(str(model))
         except Exception as exc:  # protobuf DecodeError and friends
             raise InvalidGraphError(f"{source}: not a readable ONNX model ({type(exc).__name__}: {exc}); "
                                     f"is the file truncated?") from None
         name = name or Path(source).stem
+    if not isinstance(model, onnx.ModelProto) or not model.HasField("graph"):
+        # protobuf decodes many non-model byte strings into an empty ModelProto rather than failing
+        raise InvalidGraphError(f"{source}: not an ONNX model (it holds no graph)")
     try:
         model = shape_inference.infer_shapes(model)
     except Exception as exc:
@@ -77,6 +85,9 @@ def from_onnx(model, *, name: str | None = None, warn_unknown: bool = True) -> G
         if not t.HasField("shape"):
             return
         dims = tuple(d.dim_value if d.HasField("dim_value") else 0 for d in t.shape.dim)
+        if any(d < 0 for d in dims):
+            raise InvalidGraphError(f"{source}: tensor {vi.name!r} has a negative dimension (shape "
+                                    f"{list(dims)}); dimensions must be >= 0")
         shapes[vi.name] = (dims, _ITEMSIZE.get(t.elem_type, 4))
 
     for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
@@ -95,27 +106,74 @@ def from_onnx(model, *, name: str | None = None, warn_unknown: bool = True) -> G
         s = shapes.get(t)
         return float(math.prod(s[0]) * s[1]) if s else 0.0
 
+    def label_of(k: int) -> str:
+        node = graph.node[k]
+        return node.name or f"{node.op_type}_{k}"
+
+    # Producers over all nodes first: ONNX does not require nodes to be listed in topological order.
+    producer_node: dict[str, int] = {}
+    compute_index: dict[int, int] = {}
+    for k, node in enumerate(graph.node):
+        for o in node.output:
+            if not o:
+                continue
+            if o in producer_node:
+                raise InvalidGraphError(f"{source}: tensor {o!r} is produced by two nodes, "
+                                        f"{label_of(producer_node[o])!r} and {label_of(k)!r}")
+            producer_node[o] = k
+        if node.op_type not in _SOURCES and node.op_type not in _FOLD:
+            compute_index[k] = len(compute_index)
+
     empty: frozenset = frozenset()
-    producers: dict[str, tuple[frozenset, frozenset]] = {w: (empty, frozenset([w])) for w in weights}
+    resolved: dict[str, tuple[frozenset, frozenset]] = {}
+
+    def producers(t: str) -> tuple[frozenset, frozenset]:
+        """(compute nodes, initializers) whose data reaches tensor ``t`` through folded ops."""
+        chain: list[str] = []  # folded tensors walked through; a fold op passes on only its first input
+        on_chain: set[str] = set()
+        cur = t
+        while True:
+            if cur in resolved:
+                found = resolved[cur]
+                break
+            k = producer_node.get(cur)
+            if k is None:  # a graph input, an initializer, or a tensor nobody produces
+                found = (empty, frozenset([cur]) if cur in weights else empty)
+                break
+            op = graph.node[k].op_type
+            if op in _SOURCES:
+                found = (empty, empty)
+                break
+            if op not in _FOLD:
+                found = (frozenset([compute_index[k]]), empty)
+                break
+            if cur in on_chain:
+                loop = (chain[chain.index(cur):] + [cur])[::-1]  # walked against the data flow
+                path = " -> ".join(repr(label_of(producer_node[x])) for x in loop)
+                raise GraphCycleError(f"{source}: graph has a cycle through folded ops: {path}")
+            on_chain.add(cur)
+            chain.append(cur)
+            ins = [x for x in graph.node[k].input if x]
+            if not ins:
+                found = (empty, empty)
+                break
+            cur = ins[0]
+        for x in chain:
+            resolved[x] = found
+        return found
+
     names, ops, flops, mem, out = [], [], [], [], []
     readers: list[frozenset] = []
     edges: list[tuple[int, int]] = []
     unknown: Counter = Counter()
     used_names: set[str] = set()
     for k, node in enumerate(graph.node):
-        ins = [x for x in node.input if x]
-        prod = frozenset().union(*(producers.get(x, (empty, empty))[0] for x in ins)) if ins else empty
-        wts = frozenset().union(*(producers.get(x, (empty, empty))[1] for x in ins)) if ins else empty
         op = node.op_type
-        if op in _SOURCES:
-            for o in node.output:
-                producers[o] = (empty, empty)
+        if k not in compute_index:
             continue
-        if op in _FOLD:  # only the first input carries data (the others are shapes, axes, starts ...)
-            first = producers.get(ins[0], (empty, empty)) if ins else (empty, empty)
-            for o in node.output:
-                producers[o] = first
-            continue
+        ins = [x for x in node.input if x]
+        prod = frozenset().union(*(producers(x)[0] for x in ins)) if ins else empty
+        wts = frozenset().union(*(producers(x)[1] for x in ins)) if ins else empty
         outs = [o for o in node.output if o]
         out_numel = sum(numel(o) for o in outs)
         f: float | None
@@ -143,7 +201,7 @@ def from_onnx(model, *, name: str | None = None, warn_unknown: bool = True) -> G
         else:
             f = None
             unknown[op] += 1
-        i = len(names)
+        i = compute_index[k]
         label = node.name or f"{op}_{k}"
         while label in used_names:
             label = f"{label}_{k}"
@@ -156,8 +214,6 @@ def from_onnx(model, *, name: str | None = None, warn_unknown: bool = True) -> G
         mem.append(sum(nbytes(x) for x in ins) + ob)
         readers.append(wts)
         edges.extend((p, i) for p in sorted(prod))
-        for o in node.output:
-            producers[o] = (frozenset([i]), empty)
 
     wb = np.zeros(len(names))
     charged: set[str] = set()
@@ -174,5 +230,7 @@ def from_onnx(model, *, name: str | None = None, warn_unknown: bool = True) -> G
         return Graph.from_edges(len(names), np.asarray(edges, dtype=np.int64).reshape(-1, 2), flops=flops,
                                 mem_bytes=mem, weight_bytes=wb, out_bytes=out, names=names, ops=ops,
                                 name=name or graph.name or None)
+    except GraphCycleError as exc:
+        raise GraphCycleError(f"{source}: {exc}", exc.cycle) from None
     except InvalidGraphError as exc:
         raise type(exc)(f"{source}: {exc}") from None
