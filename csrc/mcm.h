@@ -218,9 +218,13 @@ void mcm_incremental_state(const mcm_incremental *inc, double *compute, double *
 typedef struct mcm_repair mcm_repair;
 typedef struct mcm_repair_ws mcm_repair_ws;
 
+/* Largest sum of node weights mcm_repair_new accepts (its scores are single precision). */
+#define MCM_REPAIR_MAX_WEIGHT_SUM 1e30
+
 /* Build a context for pr (which must outlive it). node_weight: NULL (every moved node costs 1) or n_nodes
- * non-negative costs of moving each node. Returns MCM_ERR_INFEASIBLE with the reason in err when the instance
- * is trivially infeasible (conflicting pins inside a co-location unit, a unit allowed on no device). */
+ * non-negative costs of moving each node, summing to at most MCM_REPAIR_MAX_WEIGHT_SUM (else MCM_ERR_ARG).
+ * Returns MCM_ERR_INFEASIBLE with the reason in err when the instance is trivially infeasible (conflicting pins
+ * inside a co-location unit, a unit allowed on no device). */
 int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_weight, char *err, size_t err_len);
 void mcm_repair_free(mcm_repair *rp);
 /* The scoring pass this context uses: 2 = AVX-512 (x86-64 processors that have it, K <= 64, no pins or support

@@ -193,6 +193,24 @@ int mcm_repair_new(mcm_repair **out, const mcm_problem *pr, const double *node_w
     rp->capacity = pr->cons.capacity;
     rp->unit_cost = 1;
     rp->all_used = pr->cons.all_used;
+    if (node_weight) {
+        /* the scoring passes sum moving costs in single precision: a sum past FLT_MAX would turn to inf and NaN */
+        double total = 0.0;
+        for (int32_t i = 0; i < N; i++) {
+            const double w = node_weight[i];
+            if (!(w >= 0.0 && w <= MCM_REPAIR_MAX_WEIGHT_SUM)) {
+                set_err(err, err_len, "node weights must be finite, non-negative numbers of at most 1e30");
+                free(rp);
+                return MCM_ERR_ARG;
+            }
+            total += w;
+        }
+        if (!(total <= MCM_REPAIR_MAX_WEIGHT_SUM)) {
+            set_err(err, err_len, "node weights sum past 1e30: the repair scores in single precision; scale them down");
+            free(rp);
+            return MCM_ERR_ARG;
+        }
+    }
     int status = MCM_ERR_NOMEM;
     int32_t *parent = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));
     int32_t *pre = (int32_t *)malloc(sizeof(int32_t) * ((size_t)N + 1));

@@ -207,6 +207,11 @@ static void test_repair_chain(void) {
     CHECK(mcm_problem_init(&pr, &g, &p, &c, 0) == MCM_OK);
     mcm_repair *rp = NULL;
     char err[128];
+    /* weights the single-precision scores cannot hold are refused, not turned into garbage device ids */
+    double huge[] = {1e39, 1, 1, 1, 1, 1}, nan_w[] = {1, 1, NAN, 1, 1, 1}, many[] = {3e29, 3e29, 3e29, 3e29, 1, 1};
+    CHECK(mcm_repair_new(&rp, &pr, huge, err, sizeof(err)) == MCM_ERR_ARG && rp == NULL);
+    CHECK(mcm_repair_new(&rp, &pr, nan_w, err, sizeof(err)) == MCM_ERR_ARG && rp == NULL);
+    CHECK(mcm_repair_new(&rp, &pr, many, err, sizeof(err)) == MCM_ERR_ARG && rp == NULL);
     CHECK(mcm_repair_new(&rp, &pr, NULL, err, sizeof(err)) == MCM_OK);
     mcm_repair_ws *rws = mcm_repair_ws_new(rp);
     mcm_workspace *ws = mcm_workspace_new(&pr);

@@ -46,12 +46,17 @@ cdef class Repairer:
         cdef const double[::1] wv
         if weights is not None:
             self._weights = np.ascontiguousarray(weights, dtype=np.float64)
+            if self._weights.ndim != 1 or self._weights.shape[0] != problem.n_nodes:
+                raise ValueError(f"weights must hold one number per node ({problem.n_nodes}), got shape "
+                                 f"{self._weights.shape}")
             wv = self._weights
             if wv.shape[0] > 0:
                 pw = &wv[0]
         cdef int status = mcm_repair_new(&self.rp, &problem.pr, pw, err, 256)
         if status == MCM_ERR_INFEASIBLE:
             raise RepairInfeasible(err.decode())
+        if status == MCM_ERR_ARG and err[0] != 0:
+            raise ValueError(f"repair context: {err.decode()}")
         if status != MCM_OK:
             _raise_status(status, "repair context")
         self.ws = mcm_repair_ws_new(self.rp)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcmcore import _core
+from mcmcore._checks import check_seconds, check_seed, check_threads
 from mcmcore.constraints import Constraints
 from mcmcore.errors import InfeasibleError
 from mcmcore.evaluate import _problem, as_placement, default_threads
@@ -99,12 +100,26 @@ def _names(graph: Graph, msg: str) -> str:
     return re.sub(r"\b(nodes?) (\d+)( and (\d+))?", name, msg)
 
 
+#: largest sum of repair weights (the native scores are single precision; MCM_REPAIR_MAX_WEIGHT_SUM in mcm.h)
+MAX_WEIGHT_SUM = 1e30
+
+
 def _weights(weights, graph):
     if weights is None:
         return None
-    w = np.ascontiguousarray(weights, dtype=np.float64)
-    if w.shape != (graph.n_nodes,) or not np.all(np.isfinite(w)) or (w < 0).any():
+    try:
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"weights must be {graph.n_nodes} finite non-negative numbers") from None
+    if w.shape != (graph.n_nodes,):
         raise ValueError(f"weights must be {graph.n_nodes} finite non-negative numbers, got shape {w.shape}")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"weights must be finite non-negative numbers: node {graph._label(i)} has {float(w[i])!r}")
+    if not (w.sum() <= MAX_WEIGHT_SUM):
+        raise ValueError(f"weights sum to {w.sum():.3g}, past {MAX_WEIGHT_SUM:g}: the native repair scores in single "
+                         f"precision; scale them down")
     return w
 
 
@@ -116,7 +131,8 @@ def check_feasibility(graph: Graph, package: Package, *, constraints: Constraint
     Checks: a node supported on no device kind of the package; a node (or a color class) larger than every SRAM
     it may use; total weights over total SRAM; conflicting pins in a color class; pinned nodes whose pins
     contradict the dataflow order (or, with ``max_skip``, lie further apart than the path between them allows);
-    ``all_used`` with fewer co-location units than devices.
+    ``all_used`` with fewer co-location units than devices; the native repair's proofs (conflicting pins in a
+    co-location unit closed under the dataflow order, a unit allowed on no device).
     """
     _, constraints = _problem(graph, package, constraints, None)
     n, k_dev = graph.n_nodes, package.n_devices
@@ -179,6 +195,9 @@ def check_feasibility(graph: Graph, package: Package, *, constraints: Constraint
                                   f"{n_units} co-location unit(s)")
     if dataflow and pins is not None:
         _check_pins_order(graph, package, pins, dataflow, constraints.max_skip)
+    # The native repair's own proofs (cached context, linear time): with the dataflow order, co-location closes
+    # over the nodes between two of the same color, whose pins may then conflict.
+    _repairer(graph, package, constraints, None)
 
 
 def _check_pins_order(graph, package, pins, dataflow, max_skip, limit=256):
@@ -279,8 +298,9 @@ def repair(graph: Graph, package: Package, placement, *, constraints: Constraint
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if max_seconds is not None and not (max_seconds > 0):
-        raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
+    max_seconds = check_seconds(max_seconds)
+    if seed is not None:
+        seed = check_seed(seed) % 2 ** 31  # CP-SAT's random_seed is a 32-bit field
     t0 = time.perf_counter()
     pl = as_placement(placement, graph, package)
     w = _weights(weights, graph)
@@ -323,6 +343,9 @@ def repair_batch(graph: Graph, package: Package, placements, *, constraints: Con
     a = np.asarray(placements)
     if a.ndim != 2 or a.shape[1] != graph.n_nodes:
         raise ValueError(f"placements must have shape (B, {graph.n_nodes}), got {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if not np.issubdtype(a.dtype, np.floating) or np.any(a != np.round(a)):
+            raise ValueError(f"placements must hold integer device ids, got dtype {a.dtype}")
     if a.size and (a.min() < 0 or a.max() >= package.n_devices):
         raise ValueError(f"placements name devices outside 0..{package.n_devices - 1}")
     rep, _ = _repairer(graph, package, constraints, _weights(weights, graph))
@@ -352,6 +375,9 @@ def random_valid(graph: Graph, package: Package, *, constraints: Constraints | N
     """
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    if seed is not None:
+        check_seed(seed)
+    n_threads = check_threads(n_threads)
     check_feasibility(graph, package, constraints=constraints)
     rep, constraints = _repairer(graph, package, constraints, None)
     n_threads = default_threads() if n_threads is None else int(n_threads)

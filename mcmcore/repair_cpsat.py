@@ -126,7 +126,11 @@ def solve(graph, package, placement: np.ndarray, constraints, *, weights=None, m
     cost = np.ones(n, dtype=np.int64) if weights is None else None
     if weights is not None:
         wf = np.asarray(weights, dtype=np.float64)
-        cost = np.round(wf * (1000 if np.any(wf != np.round(wf)) else 1)).astype(np.int64)
+        top = float(wf.max(initial=0.0))
+        if np.all(wf == np.round(wf)) and top <= 1e9:
+            cost = wf.astype(np.int64)
+        else:  # CP-SAT wants integers: the ratios to 1e-6 of the largest weight (any magnitude fits int64)
+            cost = np.round(wf * (1e6 / top)).astype(np.int64) if top > 0 else np.zeros(n, dtype=np.int64)
 
     m = cp_model.CpModel()
     x = placement_model(m, graph, package, constraints)
