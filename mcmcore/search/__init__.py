@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mcmcore._checks import check_count, check_seconds, check_seed, check_threads
 from mcmcore.constraints import Constraints
 from mcmcore.errors import InfeasibleError
 from mcmcore.graph import Graph
@@ -136,18 +137,33 @@ def partition(graph: Graph, package: Package, *, method: str = "auto", constrain
     InfeasibleError
         When the instance is proven to have no valid placement (the message says why).
     """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be an mcmcore.Graph, got {type(graph).__name__}")
+    if not isinstance(package, Package):
+        raise TypeError(f"package must be an mcmcore.Package (e.g. Package.preset('ring4')), got "
+                        f"{type(package).__name__}")
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a method name (a string), got {method!r}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    if max_evals is not None and (not isinstance(max_evals, (int, np.integer)) or max_evals < 1):
-        raise ValueError(f"max_evals must be a positive integer, got {max_evals!r}")
-    if max_seconds is not None and not (max_seconds > 0):
-        raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
+    max_evals = check_count(max_evals, "max_evals")
+    max_seconds = check_seconds(max_seconds)
+    seed = check_seed(seed)
+    n_threads = check_threads(n_threads)
+    if overlap is not None and not isinstance(overlap, (bool, np.bool_)):
+        raise TypeError(f"overlap must be True, False or None, got {overlap!r}")
     if max_evals is None and max_seconds is None:
         max_seconds = DEFAULT_MAX_SECONDS
     constraints = Constraints() if constraints is None else constraints
     run = _resolve(method)
     problem = SearchProblem(graph, package, constraints, objective, overlap)
-    problem.evaluate(np.zeros(graph.n_nodes, dtype=np.int32))  # validates graph/package fit early
+    if not isinstance(constraints, Constraints):
+        raise TypeError(f"constraints must be an mcmcore.Constraints, got {type(constraints).__name__}")
+    first = problem.evaluate(np.zeros(graph.n_nodes, dtype=np.int32))  # validates graph/package fit early
+    if not (math.isfinite(first.interval) and math.isfinite(first.latency)):
+        raise ValueError(f"the graph's times on this package overflow: with every node on device 0 the interval is "
+                         f"{first.interval!r} s; check the units of the costs (flops, bytes, latency) and the "
+                         f"package's rates")
     _check_feasible(problem)
     if method in METHODS and method != "random":  # they use the split or the DP: compile before the clock starts
         seconds = warm_up()

@@ -25,7 +25,13 @@ DP_SHARE_RELAXED = 0.5
 
 
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=None, **options) -> None:
+    """``auto`` method. Options: those of ``anneal`` (:class:`~mcmcore.search.anneal.AnnealParams` fields or
+    ``params``), for its annealing stage."""
     from mcmcore.search import anneal, dp
+
+    unknown = set(options) - set(anneal.AnnealParams.__dataclass_fields__) - {"params"}
+    if unknown:
+        raise ValueError(f"unknown auto option(s): {', '.join(sorted(unknown))} (auto takes the anneal options)")
 
     try:
         from mcmcore.search import ideals

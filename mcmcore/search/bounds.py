@@ -26,6 +26,12 @@ def lower_bound(graph: Graph, package: Package, *, objective: str = "throughput"
     any one device. Latency: the longest path with every node at its fastest compute time, and (b).
     Communication is ignored, so the bound holds for every interconnect model.
     """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be an mcmcore.Graph, got {type(graph).__name__}")
+    if not isinstance(package, Package):
+        raise TypeError(f"package must be an mcmcore.Package, got {type(package).__name__}")
+    if objective not in ("throughput", "latency"):
+        raise ValueError(f"objective must be 'throughput' or 'latency', got {objective!r}")
     if graph.n_nodes == 0:
         return 0.0
     ct = compute_time_matrix(graph, package)

@@ -841,8 +841,11 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
     """``dp`` method: the best pipeline split over the candidate topological orders, repaired when needed.
 
     (The exact dynamic program over the ideals of the DAG, for graphs where it is tractable, lives in
-    :mod:`mcmcore.search.ideals` and is tried first when registered.)
+    :mod:`mcmcore.search.ideals` and is tried first when registered.) Option: ``max_ideals``, its size limit.
     """
+    unknown = set(options) - {"max_ideals"}
+    if unknown:
+        raise ValueError(f"unknown dp option(s): {', '.join(sorted(unknown))} (dp takes max_ideals)")
     try:
         from mcmcore.search import ideals
     except ImportError:

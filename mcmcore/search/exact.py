@@ -50,6 +50,8 @@ def _hint(problem: SearchProblem, tracker: Tracker) -> np.ndarray | None:
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=None, max_seconds: float | None = None,
         **options) -> None:
     """Solve the instance with CP-SAT within the tracker's time budget (``max_seconds`` caps it further)."""
+    if options:
+        raise ValueError(f"unknown exact option(s): {', '.join(sorted(options))} (exact takes max_seconds)")
     from ortools.sat.python import cp_model
 
     from mcmcore.repair_cpsat import placement_model  # the constraint model shared with exact repair
@@ -57,7 +59,7 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
     g, pkg, cons = problem.graph, problem.package, problem.constraints
     n, k_dev = g.n_nodes, pkg.n_devices
     hint = _hint(problem, tracker)
-    if problem.objective != "throughput" or n == 0:
+    if problem.objective != "throughput" or n == 0 or tracker.proven_optimal:
         return
     overlap = bool(problem.overlap) if problem.overlap is not None else pkg.default_overlap
     ct = compute_time_matrix(g, pkg)
@@ -67,8 +69,8 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
         t = np.asarray(g.comm_time if g.comm_time is not None else g.out_bytes / pkg.bandwidth, dtype=np.float64)
     else:
         t = np.asarray(g.out_bytes, dtype=np.float64)
-    ref = ub if ub is not None and ub > 0 else max(lb0, float(ct.max(initial=0.0)), 1e-300)
-    scale = RESOLUTION / ref
+    ref = ub if ub is not None and ub > 0 else max(lb0, float(ct.max(initial=0.0)), 1e-290)
+    scale = RESOLUTION / ref  # finite: RESOLUTION is far below 1e18
 
     def units(value: float) -> int:
         return int(math.floor(value * scale))

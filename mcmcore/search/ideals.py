@@ -825,6 +825,8 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
     optimal when its exact evaluation reaches that value (always so when the DP models the instance exactly), or
     the instance infeasible when the DP finds no placement. The best valid placement known (the tracker's, else
     the best pipeline split's, offered first) bounds the DP from above."""
+    if options:
+        raise ValueError(f"unknown dp option(s): {', '.join(sorted(options))} (dp takes max_ideals)")
     ub = math.inf
     if problem.graph.n_nodes:
         prep = _prepare(problem, max_ideals)
