@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mcmcore._checks import check_count
 from mcmcore.graph import Graph
 
 __all__ = ["coarsen", "uncoarsen"]
@@ -162,8 +163,7 @@ def coarsen(graph: Graph, *, target_nodes: int | None = None, max_node_share: fl
     (Graph, ndarray)
         The coarse graph and ``mapping``: coarse node id of every fine node.
     """
-    if target_nodes is not None and int(target_nodes) < 1:
-        raise ValueError(f"target_nodes must be >= 1, got {target_nodes!r}")
+    target_nodes = check_count(target_nodes, "target_nodes")
     mapping = np.arange(graph.n_nodes, dtype=np.int32)
     if graph.n_nodes == 0:
         return graph, mapping

@@ -163,9 +163,26 @@ def as_placement(placement, graph: Graph, package: Package) -> np.ndarray:
     """Check and convert a placement (array-like of device ids, or a mapping node name -> device)."""
     if isinstance(placement, dict):
         arr = np.full(graph.n_nodes, -1, dtype=np.int64)
+        placed = np.zeros(graph.n_nodes, dtype=bool)
         for name, dev in placement.items():
-            arr[graph.index(name) if isinstance(name, str) else int(name)] = dev
-        missing = np.flatnonzero(arr < 0)
+            if isinstance(name, str):
+                try:
+                    i = graph.index(name)
+                except (KeyError, ValueError):
+                    raise InvalidPlacementError(f"placement names node {name!r}, which the graph does not have") \
+                        from None
+            elif isinstance(name, (int, np.integer)) and not isinstance(name, bool) and 0 <= name < graph.n_nodes:
+                i = int(name)
+            else:
+                raise InvalidPlacementError(f"placement key {name!r} is neither a node name nor a node id in "
+                                            f"0..{graph.n_nodes - 1}")
+            if not isinstance(dev, (int, np.integer)) or isinstance(dev, bool) or \
+                    not 0 <= dev < package.n_devices:
+                raise InvalidPlacementError(f"placement puts node {graph.names[i]!r} on {dev!r}, not a device id in "
+                                            f"0..{package.n_devices - 1}")
+            arr[i] = int(dev)
+            placed[i] = True
+        missing = np.flatnonzero(~placed)
         if missing.size:
             raise InvalidPlacementError(f"placement does not place node {graph.names[int(missing[0])]!r}")
         placement = arr
@@ -277,6 +294,19 @@ def _raise_bad_batch(a: np.ndarray, graph: Graph, package: Package):
                                 f"the package has {package.n_devices} devices")
 
 
+def _int32_ids(values, name: str) -> np.ndarray:
+    """A 1-D int32 array of ids; floats only when they hold whole numbers (no silent truncation)."""
+    a = np.asarray(values)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of ids, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if not np.issubdtype(a.dtype, np.floating) or np.any(a != np.round(a)):
+            raise ValueError(f"{name} must hold integer ids, got dtype {a.dtype}")
+    if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"{name} holds ids outside the 32-bit range")
+    return np.ascontiguousarray(a, dtype=np.int32)
+
+
 class IncrementalEvaluator:
     """Evaluate single-node moves in O(degree + K + route length), with undo.
 
@@ -300,6 +330,9 @@ class IncrementalEvaluator:
 
     def move(self, node: int, device: int) -> float:
         """Move ``node`` to ``device``; returns the new interval."""
+        if not (isinstance(node, (int, np.integer)) and isinstance(device, (int, np.integer))) or \
+                isinstance(node, bool) or isinstance(device, bool):
+            raise TypeError(f"move takes an integer node id and device id, got {node!r} and {device!r}")
         return self._inc.move(node, device)
 
     def undo(self) -> None:
@@ -309,8 +342,7 @@ class IncrementalEvaluator:
     def apply_moves(self, nodes, devices, *, undo: bool = False) -> np.ndarray:
         """Apply many moves in the native loop; with ``undo`` each is undone right away (trial moves).
         Returns the interval after each move."""
-        return self._inc.apply_moves(np.ascontiguousarray(nodes, dtype=np.int32),
-                                     np.ascontiguousarray(devices, dtype=np.int32), undo)
+        return self._inc.apply_moves(_int32_ids(nodes, "nodes"), _int32_ids(devices, "devices"), undo)
 
     @property
     def interval(self) -> float:
