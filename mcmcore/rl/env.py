@@ -216,6 +216,11 @@ class PlacementEnv(gym.Env):
         self.baseline_samples = int(baseline_samples)
         self.n_threads = n_threads
         self.overlap = overlap
+        if teacher is not None:
+            from mcmcore.search import METHODS
+
+            if teacher not in METHODS:
+                raise ValueError(f"unknown teacher method {teacher!r}; methods are {', '.join(sorted(METHODS))}")
         self.teacher = teacher
         self.n_bins = max(int(n_bins), max(p.n_devices for p in packages))
         self.instances: list[Instance] = []

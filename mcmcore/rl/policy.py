@@ -156,13 +156,26 @@ class PlacementPolicy(nn.Module):
     @classmethod
     def load(cls, path, map_location="cpu") -> "PlacementPolicy":
         """A policy written by :meth:`save`, or the ``policy`` entry of a training checkpoint."""
-        data = torch.load(path, map_location=map_location, weights_only=False)
-        if data.get("format") == "mcmcore-rl-checkpoint":
+        from pathlib import Path
+
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such policy file")
+        try:
+            data = torch.load(path, map_location=map_location, weights_only=False)
+        except Exception as exc:  # truncated, not a torch file
+            raise ValueError(f"{path} is not an mcmcore RL policy file ({type(exc).__name__}: {exc})") from None
+        if isinstance(data, dict) and data.get("format") == "mcmcore-rl-checkpoint":
             data = data["policy"]
-        if data.get("format") != "mcmcore-rl-policy":
+        if not isinstance(data, dict) or data.get("format") != "mcmcore-rl-policy":
             raise ValueError(f"{path} is not an mcmcore RL policy file")
-        policy = cls(PolicyConfig(**data["config"]))
-        policy.load_state_dict(data["state_dict"])
+        try:
+            policy = cls(PolicyConfig(**data["config"]))
+            policy.load_state_dict(data["state_dict"])
+        except (KeyError, TypeError, RuntimeError) as exc:  # fields or tensors of another version
+            raise ValueError(f"{path}: the policy does not load ({type(exc).__name__}: {exc})") from None
+        bad = [name for name, t in policy.state_dict().items() if not torch.isfinite(t).all()]
+        if bad:
+            raise ValueError(f"{path}: the policy has non-finite weights ({bad[0]}; a diverged training run?)")
         return policy
 
 

@@ -100,6 +100,32 @@ class PPOConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     """architecture of a new policy (ignored when a policy is passed in)"""
 
+    def __post_init__(self):
+        import math
+
+        def bad(name, what):
+            raise ValueError(f"PPOConfig.{name} must be {what}, got {getattr(self, name)!r}")
+
+        for name in ("samples_per_update", "epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                bad(name, "a positive integer")
+        for name in ("lr", "clip", "temperature", "max_grad_norm"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+                bad(name, "a positive, finite number")
+        for name in ("ent_coef", "vf_coef", "sil_coef", "repeat_reward"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+                    (name != "repeat_reward" and v < 0):
+                bad(name, "a finite number" + ("" if name == "repeat_reward" else " >= 0"))
+        if not 0.0 <= self.top_quantile < 1.0:
+            bad("top_quantile", "in [0, 1)")
+        if self.regularizer not in ("entropy", "prior"):
+            bad("regularizer", "'entropy' or 'prior'")
+        if self.checkpoint_every < 0:
+            bad("checkpoint_every", "a non-negative integer")
+
 
 #: PPOConfig fields that say where and how a run reports, not what it learns: a resumed run may change them
 RUN_CONTROL_FIELDS = ("log_path", "checkpoint_path", "checkpoint_every", "progress", "device")
@@ -184,7 +210,13 @@ class PPO:
         if policy is None:
             torch.manual_seed(config.seed)
             policy = PlacementPolicy(config.policy)
-        self.device = torch.device(config.device)
+        try:
+            self.device = torch.device(config.device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"unknown torch device {config.device!r} (cpu, cuda, cuda:N)") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {config.device!r}: CUDA is not available here (this torch build or machine has "
+                             f"no GPU); use device='cpu'")
         self.policy = policy.to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr, eps=1e-5)
         self.generator = torch.Generator().manual_seed(int(config.seed))
