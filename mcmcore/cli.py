@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import json
 import sys
 from pathlib import Path
@@ -318,8 +320,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text!r}")
     return value
 
 
@@ -879,6 +881,22 @@ def _terminate_as_interrupt():
     return signal.signal(signal.SIGTERM, handler)
 
 
+#: options that name a file a command writes: checked before any work, so a long run does not fail at its end
+OUTPUT_OPTIONS = ("out", "plot", "output", "package_output", "log", "checkpoint", "journal", "json_out")
+
+
+def check_output_path(path: str, option: str) -> None:
+    """MCMError when ``path`` cannot be written: a folder, or in a folder that does not exist or is read-only."""
+    p = Path(path)
+    if p.is_dir():
+        raise MCMError(f"--{option.replace('_', '-')} {path}: is a folder, not a file")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise MCMError(f"--{option.replace('_', '-')} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise MCMError(f"--{option.replace('_', '-')} {path}: cannot write in {folder}")
+
+
 def main(argv: list[str] | None = None) -> int:
     import signal
 
@@ -889,9 +907,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     previous = _terminate_as_interrupt()
     try:
+        for option in OUTPUT_OPTIONS:
+            value = getattr(args, option, None)
+            if isinstance(value, str):
+                check_output_path(value, option)
         return COMMANDS[args.command][2](args) or 0
     except MCMError as exc:
         print(f"mcm {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file that cannot be read or written (the message names it)
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"mcm {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"mcm {args.command}: interrupted", file=sys.stderr)

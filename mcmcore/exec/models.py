@@ -32,9 +32,9 @@ def load_model(spec: str, **options):
     options = {k: v for k, v in options.items() if v is not None}
     path = Path(spec)
     if path.suffix == ".pt2":
-        if not path.exists():
-            raise MCMError(f"{spec}: no such file")
-        ep = torch.export.load(str(path))
+        from mcmcore.io.torch_export import load_exported_program
+
+        ep = load_exported_program(path)
         example = getattr(ep, "example_inputs", None)
         if not example:
             raise MCMError(f"{spec}: the exported program stores no example inputs")

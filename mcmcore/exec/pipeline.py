@@ -363,6 +363,10 @@ def worker_context(start_method: str = "forkserver"):
     return ctx
 
 
+#: most worker processes a pipeline starts (pipes and file descriptors grow with them)
+MAX_WORKERS = 256
+
+
 def _check_count(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -433,6 +437,9 @@ def run_pipeline(model, example_inputs, graph: Graph | None, placement, *, n_sam
     if workers is None:
         workers = package.n_devices if package is not None else int(pl.max()) + 1
     workers = _check_count("workers", workers, 1)
+    if workers > MAX_WORKERS:
+        raise ValueError(f"workers={workers} is more than {MAX_WORKERS} worker processes (each holds its stage of "
+                         f"the model and a queue per neighbour)")
     if max(plan.devices) >= workers:
         raise InvalidPlacementError(f"placement uses device {max(plan.devices)}, but there are {workers} workers")
     if n_threads is not None:

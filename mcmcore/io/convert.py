@@ -37,13 +37,9 @@ def import_graph(path) -> tuple[Graph, Package | None]:
             import torch
         except ImportError:
             raise InvalidGraphError(f"{path}: reading a torch.export program needs torch") from None
-        from mcmcore.io.torch_export import from_exported_program
+        from mcmcore.io.torch_export import from_exported_program, load_exported_program
 
-        try:
-            ep = torch.export.load(str(path))
-        except Exception as exc:  # torch raises many types for a bad archive
-            raise InvalidGraphError(f"{path}: not a torch.export program ({exc})") from None
-        return from_exported_program(ep, name=path.stem), None
+        return from_exported_program(load_exported_program(path), name=path.stem), None
     if suffix == ".json":
         try:
             doc = json.loads(path.read_text())

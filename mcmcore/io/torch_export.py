@@ -182,6 +182,29 @@ def _flops(op: str, args: tuple, kwargs: dict, out_tensors: list, in_tensors: li
     return None
 
 
+def load_exported_program(path):
+    """``torch.export.load(path)``, with a clear :class:`InvalidGraphError` naming the file when it is missing or
+    not an exported program (torch raises many types, and logs a traceback as a warning, for a bad archive)."""
+    import logging
+    from pathlib import Path
+
+    import torch
+
+    if not Path(path).is_file():
+        raise InvalidGraphError(f"{path}: no such file")
+    quiet = logging.getLogger("torch")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.export.load(str(path))
+    except Exception as exc:
+        raise InvalidGraphError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})") from None
+    finally:
+        quiet.setLevel(level)
+
+
 def from_torch(model, example_inputs, *, kwargs: dict | None = None, name: str | None = None,
                strict: bool = False, warn_unknown: bool = True) -> Graph:
     """Export ``model`` with ``torch.export`` and convert it into a cost-annotated graph.
