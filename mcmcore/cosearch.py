@@ -17,6 +17,13 @@ value of each. Scalars are fixed::
     area_budget_mm2: 600           # optional total-area budget
     area_model: {mm2_per_mac: 0.0015}  # optional overrides of AreaModel
 
+Every listed field needs at least one value. Counts are positive integers with upper bounds that keep a design
+tractable (:data:`LIMITS`): ``chiplets`` <= 1024 (a package keeps K x K routing tables, whose set-up grows
+like K^3: 1024 chiplets take seconds per design, 2048 ten times that), ``tensor_units`` <= 4096, each ``array``
+side <= 4096 and ``micro_batch`` <= 2^20. Other numbers are positive and finite; ``area_model`` fields are finite
+and >= 0, and a chiplet must have some area (not all of ``mm2_per_chiplet``, ``mm2_per_mac`` and
+``mm2_per_mib_sram`` zero).
+
 How a design changes the workload (graph transforms; the core is untouched):
 
 - ``micro_batch`` b: per micro-batch the FLOPs, the activation traffic (``mem_bytes`` beyond ``weight_bytes``),
@@ -57,6 +64,18 @@ class SpaceError(MCMError, ValueError):
     """A design space that cannot be enumerated (the message names the field and the value)."""
 
 
+#: upper bounds of the integer design parameters (``array``: each side); see the module docstring
+LIMITS: dict[str, int] = {"chiplets": 1024, "tensor_units": 4096, "array": 4096, "micro_batch": 2 ** 20}
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
 @dataclass(frozen=True)
 class AreaModel:
     """Silicon area of a design, in mm^2. Rough 7 nm-class figures, meant to be overridden with your own.
@@ -75,6 +94,15 @@ class AreaModel:
     """Extra area per GB/s of a directed link's bandwidth (more lanes / wider bumps)."""
     mm2_per_chiplet: float = 4.0
     """Per-chiplet overhead: control, clocking, test, host interface."""
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not (_is_real(v) and math.isfinite(float(v)) and v >= 0):
+                raise SpaceError(f"area_model field {f.name} must be a finite number >= 0 (mm^2), got {v!r}")
+        if self.mm2_per_chiplet == self.mm2_per_mac == self.mm2_per_mib_sram == 0:
+            raise SpaceError("area_model: mm2_per_chiplet, mm2_per_mac and mm2_per_mib_sram are all 0, so a chiplet "
+                             "would have no area; make at least one positive")
 
     def area(self, design: Mapping[str, Any]) -> float:
         """Total area (mm^2) of a design (see :func:`designs` for its keys)."""
@@ -131,26 +159,28 @@ def load_space(space: Any) -> dict:
 
 def _values(space: dict, key: str) -> list:
     v = space.get(key, _DEFAULTS[key])
+    if isinstance(v, list) and not v:
+        raise SpaceError(f"design parameter {key!r} has no values (an empty list)")
     if key == "array":  # one shape [r, c] or a list of shapes
-        if isinstance(v, list) and v and not isinstance(v[0], list):
+        if isinstance(v, list) and not isinstance(v[0], list):
             v = [v]
+        limit = LIMITS["array"]
         for a in v if isinstance(v, list) else [v]:
-            if not (isinstance(a, list) and len(a) == 2 and all(isinstance(x, int) and x >= 1 for x in a)):
-                raise SpaceError(f"array must be [rows, cols] or a list of them, got {space.get(key)!r}")
-        return [list(a) for a in v]
+            if not (isinstance(a, list) and len(a) == 2 and all(_is_int(x) and 1 <= x <= limit for x in a)):
+                raise SpaceError(f"array must be [rows, cols] (integers in 1..{limit}) or a list of them, "
+                                 f"got {space.get(key)!r}")
+        return [[int(x) for x in a] for a in v]
     v = v if isinstance(v, list) else [v]
-    if not v:
-        raise SpaceError(f"design parameter {key!r} has no values")
     for x in v:
         if key == "topology" and x not in ("ring", "mesh"):
             raise SpaceError(f"topology must be 'ring' or 'mesh', got {x!r}")
         elif key == "activations" and x not in ("stash", "recompute"):
             raise SpaceError(f"activations must be 'stash' or 'recompute', got {x!r}")
-        elif key in ("chiplets", "tensor_units", "micro_batch") and not (isinstance(x, int) and x >= 1):
-            raise SpaceError(f"{key} must be positive integers, got {x!r}")
-        elif key not in ("topology", "activations") and not (isinstance(x, (int, float)) and x > 0):
-            raise SpaceError(f"{key} must be positive numbers, got {x!r}")
-    return v
+        elif key in LIMITS and not (_is_int(x) and 1 <= x <= LIMITS[key]):
+            raise SpaceError(f"{key} must be integers in 1..{LIMITS[key]}, got {x!r}")
+        elif key not in ("topology", "activations") and not (_is_real(x) and math.isfinite(float(x)) and x > 0):
+            raise SpaceError(f"{key} must be positive, finite numbers, got {x!r}")
+    return [int(x) if key in LIMITS else x for x in v]
 
 
 def designs(space: Any, *, training: bool = True) -> list[dict]:
@@ -181,11 +211,19 @@ def designs(space: Any, *, training: bool = True) -> list[dict]:
 
 def area_model_of(space: Any) -> AreaModel:
     """The space's area model: :class:`AreaModel` with the space's ``area_model`` overrides."""
-    over = load_space(space).get("area_model") or {}
+    over = load_space(space).get("area_model")
+    if over is None:
+        return AreaModel()
+    if not isinstance(over, Mapping):
+        raise SpaceError(f"area_model must be a mapping of AreaModel fields (e.g. {{mm2_per_mac: 0.0015}}), "
+                         f"got {over!r}")
     names = {f.name for f in fields(AreaModel)}
-    bad = set(over) - names
+    bad = set(map(str, over)) - names
     if bad:
         raise SpaceError(f"unknown area_model field(s): {', '.join(sorted(bad))} (known: {', '.join(sorted(names))})")
+    for k, v in over.items():
+        if not (_is_real(v) and math.isfinite(float(v)) and v >= 0):
+            raise SpaceError(f"area_model field {k} must be a finite number >= 0 (mm^2), got {v!r}")
     return AreaModel(**{k: float(v) for k, v in over.items()})
 
 
@@ -424,8 +462,10 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
     model = area_model or area_model_of(doc)
     if area_budget is None:
         area_budget = doc.get("area_budget_mm2")
-    if area_budget is not None and not (isinstance(area_budget, (int, float)) and area_budget > 0):
-        raise ValueError(f"area_budget must be a positive number of mm^2, got {area_budget!r}")
+    if area_budget is not None and not (_is_real(area_budget) and math.isfinite(float(area_budget))
+                                        and area_budget > 0):
+        raise SpaceError(f"area_budget (area_budget_mm2) must be a positive, finite number of mm^2, "
+                         f"got {area_budget!r}")
     training = graph.backward is not None and bool(np.any(graph.backward))
     all_designs = designs(doc, training=training)
     within = [d for d in all_designs if area_budget is None or model.area(d) <= area_budget]

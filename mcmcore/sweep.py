@@ -58,6 +58,7 @@ results independent of the machine.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -74,10 +75,11 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from mcmcore._checks import MAX_SEED
 from mcmcore.errors import MCMError
 
 __all__ = ["sweep", "expand_spec", "load_spec", "run_trial", "read_results", "summarize", "plot_summary",
-           "SweepResult", "Trial", "SweepSpecError", "TRIAL_FORMAT"]
+           "SweepResult", "Trial", "SweepSpecError", "SweepResultsError", "TRIAL_FORMAT"]
 
 TRIAL_FORMAT = "mcmcore-sweep-trial"
 TRIAL_VERSION = 1
@@ -87,6 +89,10 @@ _SPEC_KEYS = {"name", "description", "objective", "graphs", "packages", "methods
 
 class SweepSpecError(MCMError, ValueError):
     """A sweep spec that cannot be expanded into trials (the message names the field and the value)."""
+
+
+class SweepResultsError(MCMError, ValueError):
+    """A results file that cannot be read or reported on (a folder, no trials to plot, a malformed record)."""
 
 
 # ---------------------------------------------------------------------------------------------- spec -> trials
@@ -143,7 +149,10 @@ def load_spec(spec: Any) -> tuple[dict, Path]:
     path = Path(spec)
     if not path.is_file():
         raise SweepSpecError(f"sweep spec {str(spec)!r} is not a file (nor a dict)")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise SweepSpecError(f"{path}: not a text file (not UTF-8: {exc.reason} at byte {exc.start})") from None
     try:
         if path.suffix == ".json":
             doc = json.loads(text)
@@ -193,6 +202,8 @@ def _graph_entries(spec: dict, base: Path) -> list[tuple[dict, str, dict]]:
             ref = {"zoo": entry["zoo"], "training": training}
             out.append((ref, entry["zoo"] + (":train" if training else ""), {}))
         elif "file" in entry:
+            if not isinstance(entry["file"], str) or set(entry) != {"file"}:
+                raise SweepSpecError(f"a graph file entry is {{file: PATH}}, got {entry!r}")
             path = Path(entry["file"])
             path = path if path.is_absolute() else base / path
             if not path.is_file():
@@ -227,10 +238,19 @@ def _package_entries(spec: dict, base: Path) -> list[tuple[dict, str]]:
     out = []
     for entry in _as_list(spec, "packages"):
         if isinstance(entry, dict) and "space" in entry:
+            if set(entry) != {"space"}:
+                raise SweepSpecError(f"a package space entry has only 'space', got the field(s) "
+                                     f"{', '.join(sorted(map(str, set(entry) - {'space'})))}")
+            if not isinstance(entry["space"], dict):
+                raise SweepSpecError(f"package space must be a mapping of package fields to values (e.g. "
+                                     f"{{base: ring4, sram_bytes: [1.0e+8, 2.0e+8]}}), got {entry['space']!r}")
             space = dict(entry["space"])
             base_pkg, base_label = one(space.pop("base", None) or "ring4")
             keys = sorted(space)
             values = [v if isinstance(v, list) else [v] for v in (space[k] for k in keys)]
+            for k, v in zip(keys, values):
+                if not v:
+                    raise SweepSpecError(f"package space field {k!r} has no values (an empty list)")
             for combo in itertools.product(*values):
                 changes = dict(zip(keys, combo))
                 if "n_devices" in changes and base_pkg.topology in ("mesh", "torus"):
@@ -257,7 +277,7 @@ def _method_entries(spec: dict) -> list[tuple[dict, str]]:
     for entry in _as_list(spec, "methods"):
         if isinstance(entry, str):
             entry = {"name": entry}
-        if not isinstance(entry, dict) or "name" not in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise SweepSpecError(f"a method entry is a name or a mapping with 'name', got {entry!r}")
         unknown = set(entry) - {"name", "max_evals", "max_seconds", "options", "label"}
         if unknown:
@@ -271,8 +291,10 @@ def _method_entries(spec: dict) -> list[tuple[dict, str]]:
         if max_evals is not None and (not isinstance(max_evals, int) or isinstance(max_evals, bool)
                                       or max_evals < 1):
             raise SweepSpecError(f"method {entry['name']!r}: max_evals must be a positive integer, got {max_evals!r}")
-        if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
-            raise SweepSpecError(f"method {entry['name']!r}: max_seconds must be positive, got {max_seconds!r}")
+        if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and not isinstance(max_seconds, bool)
+                                            and math.isfinite(max_seconds) and max_seconds > 0):
+            raise SweepSpecError(f"method {entry['name']!r}: max_seconds must be a positive finite number, "
+                                 f"got {max_seconds!r}")
         options = entry.get("options") or {}
         if not isinstance(options, dict):
             raise SweepSpecError(f"method {entry['name']!r}: options must be a mapping, got {options!r}")
@@ -289,8 +311,8 @@ def _seeds(spec: dict) -> list[int]:
             raise SweepSpecError(f"seeds as a count must be >= 1, got {seeds}")
         return list(range(seeds))
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
-                                                          for s in seeds):
-        raise SweepSpecError(f"seeds must be a list of integers or a count, got {seeds!r}")
+                                                          and 0 <= s <= MAX_SEED for s in seeds):
+        raise SweepSpecError(f"seeds must be a list of integers in 0..2**63-1 or a count, got {seeds!r}")
     return seeds
 
 
@@ -317,10 +339,12 @@ def expand_spec(spec: Any) -> list[Trial]:
     if sampling == "grid":
         indices: Iterable[int] = range(total)
     elif isinstance(sampling, dict) and set(sampling) <= {"random", "seed"} and "random" in sampling:
-        n = sampling["random"]
-        if not isinstance(n, int) or n < 1:
+        n, sample_seed = sampling["random"], sampling.get("seed", 0)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise SweepSpecError(f"sampling.random must be a positive integer, got {n!r}")
-        rng = np.random.default_rng(int(sampling.get("seed", 0)))
+        if not isinstance(sample_seed, int) or isinstance(sample_seed, bool) or not 0 <= sample_seed <= MAX_SEED:
+            raise SweepSpecError(f"sampling.seed must be an integer in 0..2**63-1, got {sample_seed!r}")
+        rng = np.random.default_rng(sample_seed)
         indices = sorted(rng.choice(total, size=min(n, total), replace=False).tolist())
     else:
         raise SweepSpecError(f"sampling must be 'grid' or {{random: N, seed: S}}, got {sampling!r}")
@@ -433,36 +457,93 @@ def _lost_record(trial: Trial, message: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- results file
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@functools.lru_cache(maxsize=None)
+def _statuses() -> tuple[str, ...]:
+    from mcmcore.search.base import SearchStatus
+
+    return tuple(sorted({s.value for s in SearchStatus} | {"error"}))
+
+
+def _record_problem(rec: Any) -> str | None:
+    """Why a trial record cannot be reported on (what :func:`summarize` reads), or None when it can."""
+    if not isinstance(rec, dict):
+        return f"a trial record is a JSON object, got {type(rec).__name__}"
+    if not isinstance(rec.get("trial_id"), str) or not rec["trial_id"]:
+        return f"'trial_id' must be a non-empty string, got {rec.get('trial_id')!r}"
+    inputs = rec.get("inputs")
+    if not isinstance(inputs, dict) or not isinstance(inputs.get("method"), str):
+        return f"'inputs' must be a mapping with a 'method' name, got {inputs!r}"
+    labels = rec.get("labels")
+    if labels is not None and not (isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())):
+        return f"'labels' must be a mapping of names, got {labels!r}"
+    statuses = _statuses()
+    if rec.get("status") not in statuses:
+        return f"'status' must be one of {', '.join(statuses)}, got {rec.get('status')!r}"
+    result = rec.get("result")
+    if result is not None:
+        if not isinstance(result, dict):
+            return f"'result' must be a mapping or null, got {result!r}"
+        if result.get("value") is not None and not _is_number(result["value"]):
+            return f"'result.value' must be a finite number or null, got {result['value']!r}"
+    timings = rec.get("timings")
+    if not isinstance(timings, dict) or not _is_number(timings.get("trial_s")):
+        return f"'timings' must be a mapping with a number 'trial_s', got {timings!r}"
+    return None
+
+
 def read_results(path, *, repair: bool = False) -> list[dict]:
     """The trial records of a results file, in file order.
 
     A last line without its newline (the write was cut by a crash) is ignored, and with ``repair=True`` cut off
-    the file. An unreadable line elsewhere is skipped with a warning on stderr. A trial that appears twice
-    (never written by :func:`sweep`, but files can be concatenated) is kept once: the first record.
+    the file. An unreadable line elsewhere, or a record without the fields a report reads (``trial_id``,
+    ``inputs.method``, ``status``, ``result``, ``timings.trial_s``) or with a wrong type, is skipped with a
+    warning on stderr that names its line. A trial that appears twice (never written by :func:`sweep`, but files
+    can be concatenated) is kept once: the first record.
+
+    Raises
+    ------
+    SweepResultsError
+        ``path`` is a folder or cannot be read.
     """
     path = Path(path)
+    if path.is_dir():
+        raise SweepResultsError(f"{path} is a folder, not a results file")
     if not path.exists():
         return []
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SweepResultsError(f"{path}: cannot read the results file ({exc.strerror or exc})") from None
     records, seen = [], set()
     good_end = 0
     pos = 0
+    lineno = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
         if nl < 0:  # truncated last line
             break
         line = data[pos:nl]
         pos = nl + 1
+        lineno += 1
         good_end = pos
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
-            tid = rec["trial_id"]
-        except (ValueError, KeyError, TypeError):
-            print(f"mcmcore.sweep: {path}: skipping an unreadable line at byte {pos - len(line) - 1}",
+        except ValueError:  # also bytes that are not UTF-8
+            print(f"mcmcore.sweep: {path}: skipping an unreadable line {lineno} (byte {pos - len(line) - 1})",
                   file=sys.stderr)
             continue
+        problem = _record_problem(rec)
+        if problem is not None:
+            print(f"mcmcore.sweep: {path}: skipping line {lineno}, not a complete trial record: {problem}",
+                  file=sys.stderr)
+            continue
+        tid = rec["trial_id"]
         if tid not in seen:
             seen.add(tid)
             records.append(rec)
@@ -715,6 +796,8 @@ def sweep(spec: Any, *, backend: str = "local", address: str | None = None, out=
     t0 = time.perf_counter()
     trials = expand_spec(spec)
     out = Path(out)
+    if out.is_dir():
+        raise SweepResultsError(f"out={str(out)!r} is a folder, not a results file")
     if not resume and out.exists():
         out.write_bytes(b"")
     previous = {r["trial_id"]: r for r in read_results(out, repair=True)}
@@ -750,9 +833,17 @@ def summarize(records: Iterable[dict]) -> list[dict]:
 
     ``value`` is the objective in seconds (interval or latency; lower is better); failures count ``error``
     trials; ``no_valid`` counts trials without a valid placement (no solution found, or infeasible).
+
+    Raises
+    ------
+    SweepResultsError
+        A record lacks a field the summary reads, or has a wrong type (:func:`read_results` skips such lines).
     """
     groups: dict[tuple, list[dict]] = {}
-    for r in records:
+    for i, r in enumerate(records):
+        problem = _record_problem(r)
+        if problem is not None:
+            raise SweepResultsError(f"trial record {i} is not complete: {problem}")
         lab = r.get("labels") or {}
         key = (lab.get("graph", "?"), lab.get("package", "?"), lab.get("method", r["inputs"]["method"]))
         groups.setdefault(key, []).append(r)
@@ -772,7 +863,15 @@ def summarize(records: Iterable[dict]) -> list[dict]:
 def plot_summary(rows: Sequence[dict], *, path=None, title: str | None = None):
     """Bar chart of the best (and mean) value per (package, method), one panel per graph; returns the Figure.
 
-    matplotlib is imported here (``pip install 'mcmcore[plot]'``)."""
+    matplotlib is imported here (``pip install 'mcmcore[plot]'``).
+
+    Raises
+    ------
+    SweepResultsError
+        No rows (``title``, the results file's name in ``mcm sweep-report``, names what had no trials).
+    """
+    if not rows:
+        raise SweepResultsError(f"no trials in {title}: nothing to plot" if title else "no trials: nothing to plot")
     from mcmcore.plot import _figure_class
 
     Figure = _figure_class()

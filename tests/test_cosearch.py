@@ -107,6 +107,40 @@ def test_area_model_and_packages():
     assert pareto_front([]) == []
 
 
+@pytest.mark.parametrize("space, match", [
+    ({"area_model": {"mm2_per_mac": -1}}, "area_model field mm2_per_mac must be a finite number >= 0.*got -1"),
+    ({"area_model": {"mm2_per_link": float("nan")}}, "area_model field mm2_per_link .* got nan"),
+    ({"area_model": {"mm2_per_chiplet": "big"}}, "area_model field mm2_per_chiplet .* got 'big'"),
+    ({"area_model": {"mm2_per_chiplet": 0, "mm2_per_mac": 0, "mm2_per_mib_sram": 0}}, "chiplet would have no area"),
+    ({"area_model": 5}, "area_model must be a mapping.*got 5"),
+    ({"array": []}, "design parameter 'array' has no values"),
+    ({"sram_mib": []}, "design parameter 'sram_mib' has no values"),
+    ({"micro_batch": 10 ** 300}, "micro_batch must be integers in 1..1048576"),
+    ({"micro_batch": 1e300}, "micro_batch must be integers in 1..1048576, got 1e\\+300"),
+    ({"chiplets": [30000]}, "chiplets must be integers in 1..1024, got 30000"),
+    ({"chiplets": [True]}, "chiplets must be integers in 1..1024, got True"),
+    ({"array": [16, 10 ** 9]}, "array must be \\[rows, cols\\] \\(integers in 1..4096\\)"),
+    ({"clock_ghz": float("inf")}, "clock_ghz must be positive, finite numbers, got inf"),
+    ({"area_budget_mm2": float("inf")}, "area_budget .* must be a positive, finite number of mm\\^2, got inf"),
+])
+def test_bad_spaces_are_rejected_with_the_field_and_value(space, match):
+    with pytest.raises(SpaceError, match=match):
+        cosearch(layered_dag(4, seed=1), space, max_evals_per_design=10, progress=False)
+
+
+def test_area_model_fields_are_checked():
+    with pytest.raises(SpaceError, match="mm2_per_link must be a finite number >= 0"):
+        AreaModel(mm2_per_link=-0.3)
+    assert AreaModel(mm2_per_link=0, mm2_per_link_gbps=0).area(designs({"chiplets": 2})[0]) > 0
+
+
+def test_cli_cosearch_rejects_a_bad_space_cleanly(tmp_path, capsys):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"chiplets": [2], "area_model": {"mm2_per_mac": -1}}))
+    assert main(["cosearch", "resnet50", "--space", str(space), "--max-evals", "10", "--no-progress"]) == 1
+    assert "area_model field mm2_per_mac must be a finite number >= 0 (mm^2), got -1" in capsys.readouterr().err
+
+
 def test_cli_cosearch_and_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out, png = tmp_path / "c.json", tmp_path / "c.png"

@@ -16,7 +16,8 @@ import yaml
 from mcmcore.cli import main
 from mcmcore.generate import layered_dag
 from mcmcore.io.native import save_graph
-from mcmcore.sweep import SweepSpecError, expand_spec, read_results, run_trial, summarize, sweep
+from mcmcore.sweep import (SweepResultsError, SweepSpecError, expand_spec, plot_summary, read_results, run_trial,
+                           summarize, sweep)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -78,10 +79,77 @@ def test_expand_spec_training_space_and_random_sampling(tmp_path):
     ({"seeds": "zero"}, "seeds must be"),
     ({"sampling": "latin"}, "sampling must be"),
     ({"graph": ["resnet50"]}, "unknown sweep spec field"),
+    ({"packages": [{"space": {"base": "mesh4x4", "sram_bytes": []}}]},
+     "package space field 'sram_bytes' has no values"),
+    ({"packages": [{"space": 5}]}, "package space must be a mapping .* got 5"),
+    ({"max_seconds": float("inf"), "methods": ["anneal"]}, "max_seconds must be a positive finite number, got inf"),
+    ({"methods": [{"name": "anneal", "max_seconds": float("nan")}]}, "max_seconds must be a positive finite number"),
+    ({"methods": [{"name": "anneal", "max_seconds": True}]}, "max_seconds must be a positive finite number"),
+    ({"methods": [{"name": ["anneal"], "max_evals": 10}]}, "a method entry is a name or a mapping with 'name'"),
+    ({"graphs": [{"file": 5}]}, "a graph file entry is {file: PATH}, got {'file': 5}"),
+    ({"seeds": [-1]}, "seeds must be a list of integers in 0..2\\*\\*63-1"),
+    ({"sampling": {"random": 2, "seed": "x"}}, "sampling.seed must be an integer"),
 ])
 def test_bad_specs_are_rejected_with_the_value(tmp_path, change, match):
     with pytest.raises(SweepSpecError, match=match):
         expand_spec(small_spec(tmp_path, **change))
+
+
+def test_spec_files_that_are_not_text_are_named(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"\xff\xfe\x00graphs\x80")
+    with pytest.raises(SweepSpecError, match=r"spec.yaml: not a text file \(not UTF-8"):
+        expand_spec(path)
+    path.write_text(yaml.safe_dump(small_spec(tmp_path, max_seconds=float("inf"), methods=["anneal"])))
+    with pytest.raises(SweepSpecError, match="max_seconds must be a positive finite number, got inf"):
+        expand_spec(path)
+
+
+# ------------------------------------------------------------------------------------------------ results file
+GOOD_RECORD = {"format": "mcmcore-sweep-trial", "trial_id": "a1", "inputs": {"method": "anneal"},
+               "labels": {"graph": "g", "package": "ring4", "method": "anneal"}, "status": "feasible",
+               "result": {"value": 1e-3}, "timings": {"trial_s": 0.5}}
+
+
+def test_incomplete_records_are_skipped_with_their_line_number(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    lines = [{"format": "mcmcore-sweep-trial", "trial_id": "x"},  # a partial record
+             {**GOOD_RECORD, "trial_id": "b", "result": {"value": "fast"}},
+             {**GOOD_RECORD, "trial_id": "c", "timings": None},
+             {**GOOD_RECORD, "trial_id": "d", "status": "done"},
+             GOOD_RECORD, [1, 2]]
+    out.write_text("\n".join(json.dumps(x) for x in lines) + "\n{not json\n")
+    records = read_results(out)
+    assert [r["trial_id"] for r in records] == ["a1"]
+    err = capsys.readouterr().err
+    for n, what in [(1, "'inputs'"), (2, "'result.value'"), (3, "'timings'"), (4, "'status'"),
+                    (6, "JSON object"), (7, "unreadable")]:
+        assert f"line {n}" in err and what in err
+    assert "line 5" not in err
+    assert summarize(records)[0]["best"] == 1e-3
+    with pytest.raises(SweepResultsError, match="trial record 0 is not complete: 'inputs'"):
+        summarize([{"trial_id": "x"}])
+
+
+def test_report_on_an_empty_file_or_a_folder_is_a_clear_error(tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(SweepResultsError, match="no trials in empty.jsonl"):
+        plot_summary(summarize(read_results(empty)), title=empty.name)
+    with pytest.raises(SweepResultsError, match="is a folder"):
+        read_results(tmp_path)
+    with pytest.raises(SweepResultsError, match="is a folder"):
+        sweep(small_spec(tmp_path, graphs=["resnet50"]), out=tmp_path, progress=False)
+    assert main(["sweep-report", str(empty), "--plot", str(tmp_path / "e.png")]) == 1
+    assert "no trials in empty.jsonl" in capsys.readouterr().err
+    assert main(["sweep-report", str(tmp_path)]) == 1
+    assert f"{tmp_path} is a folder, not a results file" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"format": "mcmcore-sweep-trial", "trial_id": "x"}) + "\n" + json.dumps(GOOD_RECORD)
+                   + "\n")
+    assert main(["sweep-report", str(bad)]) == 0
+    captured = capsys.readouterr()
+    assert "1 trials, 0 failed" in captured.out and "skipping line 1" in captured.err
 
 
 # ------------------------------------------------------------------------------------------------ running
