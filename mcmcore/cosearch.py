@@ -473,15 +473,9 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
         rng = np.random.default_rng(seed)
         keep = sorted(rng.choice(len(within), size=budget, replace=False).tolist())
         within = [within[i] for i in keep]
-    bar = None
-    if progress and within:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from mcmcore._progress import ProgressBar
 
-        bar = Progress(TextColumn("[bold]cosearch"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                       console=Console(stderr=True))
-        task = bar.add_task("cosearch", total=len(within))
-        bar.start()
+    bar = ProgressBar("cosearch", len(within), enabled=progress and bool(within), eta=True)
     graphs: dict[tuple, Graph] = {}
     points = []
     run_key = _canonical_json({"graph": graph.digest().hex(), "method": method, "objective": objective,
@@ -493,8 +487,7 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
             dkey = _canonical_json(d)
             if dkey in done:
                 points.append(replace(done[dkey], design=d))
-                if bar is not None:
-                    bar.update(task, advance=1)
+                bar.update(advance=1)
                 continue
             key = (d["micro_batch"], d["activations"])
             if key not in graphs:
@@ -519,11 +512,9 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
             points.append(point)
             if journal is not None:
                 _append_journal(journal, run_key, dkey, point)
-            if bar is not None:
-                bar.update(task, advance=1)
+            bar.update(advance=1)
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.close()
     front = pareto_front(points)
     valid = [p for p in points if p.valid]
     if objective == "throughput":

@@ -580,28 +580,18 @@ class _Writer:
 # ---------------------------------------------------------------------------------------------- progress
 class _Bar:
     def __init__(self, total: int, enabled: bool, label: str):
-        self.enabled = enabled and total > 0
-        self.failed = 0
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+        from mcmcore._progress import ProgressBar
 
-            self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                               TextColumn("{task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                               TimeRemainingColumn(), console=Console(stderr=True))
-            self._task = self._p.add_task(label, total=total, failed="")
-            self._p.start()
+        self.failed = 0
+        self._bar = ProgressBar(label, total, enabled=enabled and total > 0, eta=True)
 
     def advance(self, record: dict) -> None:
         if record["status"] == "error":
             self.failed += 1
-        if self.enabled:
-            self._p.update(self._task, advance=1, failed=f"{self.failed} failed" if self.failed else "")
+        self._bar.update(advance=1, status=f"{self.failed} failed" if self.failed else "")
 
     def close(self) -> None:
-        if self.enabled:
-            self._p.stop()
+        self._bar.close()
 
 
 # ---------------------------------------------------------------------------------------------- backends

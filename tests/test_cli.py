@@ -377,3 +377,21 @@ def test_overlap_flags(capsys, tmp_path, graph):
     # Links always overlap: --overlap is accepted (and is the default) on a ring.
     ring = _evaluate_json(capsys, tmp_path, gpath, FORWARD, "--overlap")
     assert ring["overlap"] is True and ring == _evaluate_json(capsys, tmp_path, gpath, FORWARD)
+
+
+def test_progress_off_a_terminal_is_plain_periodic_lines(capsys):
+    """In a log file rich's bar would draw only at the end: long runs print a plain line every few seconds."""
+    from mcmcore._progress import ProgressBar
+
+    bar = ProgressBar("sweep", 3, every=0.0)
+    for i in range(3):
+        bar.update(advance=1, status=f"{i} failed")
+    bar.close()
+    bar.close()  # a second close draws nothing
+    err = capsys.readouterr().err.splitlines()
+    assert err[:3] == ["sweep: 1/3 0 failed [0 s]", "sweep: 2/3 1 failed [0 s]", "sweep: 3/3 2 failed [0 s]"]
+    assert len(err) == 4 and err[3].startswith("sweep: 3/3")
+    quiet = ProgressBar("x", 3, enabled=False)
+    quiet.update(advance=1)
+    quiet.close()
+    assert capsys.readouterr().err == ""

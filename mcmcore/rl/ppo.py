@@ -401,15 +401,9 @@ class PPO:
         exactly; a second Ctrl-C stops at once."""
         cfg = self.config
         history = []
-        bar = task = None
-        if cfg.progress:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from mcmcore._progress import ProgressBar
 
-            bar = Progress(TextColumn("[bold]ppo"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=Console(stderr=True))
-            task = bar.add_task("ppo", total=n_updates, status="")
-            bar.start()
+        bar = ProgressBar("ppo", int(n_updates), enabled=cfg.progress)
         stop = _DeferredInterrupt()
         try:
             for _ in range(int(n_updates)):
@@ -419,15 +413,13 @@ class PPO:
                     break
                 stats = self.step(on_batch)
                 history.append(stats)
-                if bar is not None:
-                    bar.update(task, advance=1, status=f"{stats['graph']} K={stats['n_devices']} reward "
-                                                       f"{stats['reward_mean']:.3f} (max {stats['reward_max']:.3f})")
+                bar.update(advance=1, status=f"{stats['graph']} K={stats['n_devices']} reward "
+                                             f"{stats['reward_mean']:.3f} (max {stats['reward_max']:.3f})")
                 if cfg.checkpoint_path and cfg.checkpoint_every and self.updates % cfg.checkpoint_every == 0:
                     self.save_checkpoint(cfg.checkpoint_path)
         finally:
             stop.restore()
-            if bar is not None:
-                bar.stop()
+            bar.close()
         if cfg.checkpoint_path:
             self.save_checkpoint(cfg.checkpoint_path)
         if stop.requested:

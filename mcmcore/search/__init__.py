@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mcmcore._checks import check_count, check_seconds, check_seed, check_threads
+from mcmcore._progress import ProgressBar
 from mcmcore.constraints import Constraints
 from mcmcore.errors import InfeasibleError
 from mcmcore.graph import Graph
@@ -57,26 +58,15 @@ def _resolve(name: str) -> Callable:
 
 
 class _Progress:
-    """A rich progress line: best objective and evaluations/s (updated at most 10 times a second)."""
+    """The search's progress: best objective and evaluations/s (refreshed at most 10 times a second)."""
 
     def __init__(self, method: str, tracker: Tracker, enabled: bool):
-        self.enabled = enabled
         self.tracker = tracker
-        self.method = method
         self._last = -1.0
-        self._progress = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                      TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                                      transient=False, console=Console(stderr=True))
-            self._task = self._progress.add_task(method, total=1000, status="")
-            self._progress.start()
+        self._bar = ProgressBar(method, 1000, enabled=enabled, count=False)
 
     def __call__(self, tracker: Tracker) -> None:
-        if not self.enabled:
+        if not self._bar.enabled:
             return
         now = tracker.elapsed()
         if now - self._last < 0.1:
@@ -86,13 +76,12 @@ class _Progress:
         rate = tracker.evals / max(now, 1e-9)
         status = (f"best {best:.6g} s" if math.isfinite(best) else "no valid placement yet") + \
                  f" | {tracker.evals:,} evals ({rate:,.0f}/s)"
-        self._progress.update(self._task, completed=int(1000 * tracker.fraction()), status=status)
+        self._bar.update(completed=int(1000 * tracker.fraction()), status=status)
 
     def close(self) -> None:
-        if self._progress is not None:
-            self._last = -1.0
-            self(self.tracker)
-            self._progress.stop()
+        self._last = -1.0
+        self(self.tracker)
+        self._bar.close()
 
 
 def partition(graph: Graph, package: Package, *, method: str = "auto", constraints: Constraints | None = None,
