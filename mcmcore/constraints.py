@@ -12,6 +12,8 @@ __all__ = ["Constraints", "VIOLATION_NAMES"]
 VIOLATION_NAMES = ("capacity", "dataflow", "skip", "colors", "pins", "support", "all_used")
 
 _DATAFLOW = ("auto", "ordered", "acyclic", None)
+#: Largest max_skip the C core's int32 holds (any value >= n_devices - 1 already allows every step).
+_MAX_SKIP = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class Constraints:
         pipeline order; ``acyclic`` requires the device-level graph to be a DAG under some order. ``auto``
         (default) picks ``acyclic`` for port packages and ``ordered`` for link topologies. None switches it off.
     max_skip : int or None
-        With ``ordered``: an edge may advance at most this many pipeline positions (1 = next chiplet only).
+        With ``ordered``: an edge may advance at most this many pipeline positions (1 = next chiplet only);
+        1 to 2**31 - 1.
     colors : bool
         Nodes of one color share a device.
     pins : bool
@@ -50,8 +53,13 @@ class Constraints:
         if self.dataflow not in _DATAFLOW:
             raise ValueError(f"dataflow must be one of {_DATAFLOW}, got {self.dataflow!r}")
         if self.max_skip is not None:
-            if not isinstance(self.max_skip, numbers.Integral) or isinstance(self.max_skip, bool) or self.max_skip < 1:
+            if (not isinstance(self.max_skip, numbers.Integral) or isinstance(self.max_skip, (bool, np.bool_))
+                    or self.max_skip < 1):
                 raise ValueError(f"max_skip must be an integer >= 1 or None, got {self.max_skip!r}")
+            # The C core takes an int32; a larger value would overflow there, far from the call that set it.
+            if self.max_skip > _MAX_SKIP:
+                raise ValueError(f"max_skip must be at most {_MAX_SKIP} (it is an int32; any value >= n_devices - 1 "
+                                 f"already allows every step), got {int(self.max_skip)}")
             # numpy integers (e.g. from a sweep grid) are fine; store a plain int so equal constraints hash equal.
             object.__setattr__(self, "max_skip", int(self.max_skip))
             if self.dataflow == "acyclic" or self.dataflow is None:

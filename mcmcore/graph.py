@@ -114,6 +114,7 @@ class Graph:
             names = [str(x) for x in names]
             if len(names) != n:
                 raise InvalidGraphError(f"names has {len(names)} entries, expected {n} (one per node)")
+            _check_utf8("name", names)
             if len(set(names)) != n:
                 seen: dict[str, int] = {}
                 for i, x in enumerate(names):
@@ -140,7 +141,7 @@ class Graph:
             s(g, f, _readonly(g._cost_array(f, fields.get(f))))
         lat = fields.get("latency")
         if lat is not None:
-            lat = np.asarray(lat, dtype=np.float64)
+            lat = g._float_array("latency", lat)
             if lat.ndim == 1:
                 lat = lat.reshape(-1, 1)
             if lat.ndim != 2 or lat.shape[0] != n or lat.shape[1] < 1:
@@ -150,14 +151,14 @@ class Graph:
         s(g, "latency", lat)
         sup = fields.get("supported")
         if sup is not None:
-            sup = np.asarray(sup)
+            sup = g._bool_array("supported", sup)
             if sup.ndim == 1:
                 sup = sup.reshape(-1, 1)
             if sup.ndim != 2 or sup.shape[0] != n:
                 raise InvalidGraphError(f"supported has shape {sup.shape}, expected ({n}, n_kinds)")
             if lat is not None and sup.shape[1] != lat.shape[1]:
                 raise InvalidGraphError(f"supported has {sup.shape[1]} kinds but latency has {lat.shape[1]}")
-            sup = _readonly(sup.astype(bool))
+            sup = _readonly(sup)
             bad = np.flatnonzero(~sup.any(axis=1))
             if bad.size:
                 raise InvalidGraphError(f"node {g._label(int(bad[0]))} is supported on no device kind")
@@ -171,10 +172,10 @@ class Graph:
             s(g, f, v)
         bw = fields.get("backward")
         if bw is not None:
-            bw = np.asarray(bw)
+            bw = g._bool_array("backward", bw)
             if bw.shape != (n,):
                 raise InvalidGraphError(f"backward has shape {bw.shape}, expected ({n},)")
-            bw = _readonly(bw.astype(bool))
+            bw = _readonly(bw)
         s(g, "backward", bw)
 
         # Colors: compact ids and member lists (the first member of a color anchors the color constraint).
@@ -225,10 +226,7 @@ class Graph:
         n = self.n_nodes
         if values is None:
             return np.zeros(n, dtype=np.float64)
-        try:
-            a = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InvalidGraphError(f"{field} must be numbers: {exc}") from None
+        a = self._float_array(field, values)
         if a.ndim == 0:
             a = np.full(n, float(a))
         if a.shape != (n,):
@@ -236,6 +234,51 @@ class Graph:
         self._check_costs(field, a)
         # -0.0 + 0.0 == +0.0: equality compares values but the digest compares bytes, so normalise the sign.
         return a + 0.0
+
+    def _float_array(self, field: str, values) -> np.ndarray:
+        """``values`` as float64. An entry that is not a number (a string, even ``'1.5'``, None, a bool, a
+        complex) is an error naming the node and the value rather than a silent conversion."""
+        try:
+            raw = np.asarray(values)
+        except (TypeError, ValueError) as exc:  # ragged rows
+            raise InvalidGraphError(f"{field} must be numbers, one per node (or one row per node): {exc}") from None
+        if raw.dtype.kind in "iuf":
+            return raw.astype(np.float64)
+        where = _first_bad(values, _is_number)
+        if where is None:
+            try:
+                return raw.astype(np.float64)  # an object array of numbers (Fraction, Decimal, ...)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise InvalidGraphError(f"{field} must be numbers: {exc}") from None
+        i, value = where
+        raise InvalidGraphError(f"{field} must be numbers: {field} of node {self._node_label(i)} is {value!r}")
+
+    def _bool_array(self, field: str, values) -> np.ndarray:
+        """``values`` as bool. Booleans and the numbers 0 and 1 are accepted; anything else (a string such as
+        ``'no'``, which ``bool()`` would turn into True, None, 2, 0.5) is an error naming the node and the value."""
+        need = f"{field} must hold booleans (True/False, or 0/1)"
+        try:
+            a = np.asarray(values)
+        except (TypeError, ValueError) as exc:  # ragged rows
+            raise InvalidGraphError(f"{need}, one per node (or one row per node): {exc}") from None
+        if a.dtype == np.bool_:
+            return a
+        if a.dtype.kind in "iuf":
+            ok = (a == 0) | (a == 1)
+            if ok.all():
+                return a.astype(bool)
+            pos = tuple(np.argwhere(~ok)[0])
+            i = int(pos[0]) if pos else 0
+            raise InvalidGraphError(f"{need}: {field} of node {self._node_label(i)} is {a[pos].item()!r}")
+        where = _first_bad(values, _is_bool)
+        i, value = where if where is not None else (0, values)
+        raise InvalidGraphError(f"{need}: {field} of node {self._node_label(i)} is {value!r}")
+
+    def _node_label(self, i: int) -> str:
+        """``_label`` that tolerates an index beyond the names (a field longer than the graph)."""
+        if self._names is not None and 0 <= i < len(self._names):
+            return self._label(i)
+        return f"{i}"
 
     def _check_costs(self, field: str, a: np.ndarray) -> None:
         bad = ~np.isfinite(a) | (a < 0)
@@ -405,7 +448,7 @@ class Graph:
         edges = np.array([(index[e[0]], index[e[1]]) for e in g.edges], dtype=np.int64).reshape(-1, 2)
         fields: dict[str, Any] = {}
         for f in _COST_FIELDS:
-            fields[f] = [float(d.get(f, 0.0)) for d in data]
+            fields[f] = [_nx_number(f, keys[i], d.get(f, 0.0)) for i, d in enumerate(data)]
         for f, default in (("latency", None), ("comm_time", None), ("supported", None)):
             if any(f in d for d in data):
                 missing = [keys[i] for i, d in enumerate(data) if f not in d]
@@ -445,6 +488,62 @@ class Graph:
         for u, v in self.edges:
             g.add_edge(names[u], names[v])
         return g
+
+
+def _is_number(x) -> bool:
+    if isinstance(x, (str, bytes, bool, np.bool_)) or x is None:
+        return False
+    try:
+        float(x)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _is_bool(x) -> bool:
+    if isinstance(x, (bool, np.bool_)):
+        return True
+    return isinstance(x, (int, float, np.integer, np.floating)) and x in (0, 1)
+
+
+def _first_bad(values, ok) -> tuple[int, Any] | None:
+    """``(node, value)`` of the first entry of a 1-D or 2-D array-like that fails ``ok``, or None."""
+    def plain(x):  # np.str_('no') -> 'no', so the message shows the value as the user wrote it
+        return x.item() if isinstance(x, np.generic) else x
+
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        return None if ok(values) else (0, plain(values))
+    for i, row in enumerate(values):
+        if isinstance(row, (str, bytes)) or not isinstance(row, Iterable):
+            if not ok(row):
+                return i, plain(row)
+            continue
+        for x in row:
+            if not ok(x):
+                return i, plain(x)
+    return None
+
+
+def _nx_number(field: str, key, value) -> float:
+    """A cost attribute of a networkx node (missing = 0); None, a string or a bool is an error naming both."""
+    if not _is_number(value):
+        raise InvalidGraphError(f"{field} of node {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def _check_utf8(what: str, texts: Sequence[str]) -> None:
+    """Reject text that cannot be written as UTF-8 (a lone surrogate such as ``'\\ud800'``, e.g. from a
+    file name decoded with ``surrogateescape``): the native formats store names as UTF-8."""
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        for i, x in enumerate(texts):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidGraphError(f"{what} of node {i} is {x!r}, which holds a lone surrogate "
+                                        f"({x[exc.start]!r} at position {exc.start}) and cannot be written as "
+                                        f"UTF-8") from None
 
 
 def _check_n_nodes(n_nodes) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -15,6 +15,19 @@ __all__ = ["Package", "PRESETS", "load_package"]
 
 GiB = 2**30
 MiB = 2**20
+
+#: Most devices of any package (device ids are int32; kinds, orders and placements are per device).
+MAX_DEVICES = 65536
+#: Most devices of a links package (ring, mesh, torus, full, custom). Its routing tables ``next_link``,
+#: ``hops`` (int32) and ``route_bw`` (float64) are K x K each, 16 bytes per device pair: 256 MiB at 4,096 devices,
+#: but 64 GiB at 65,536. Port packages keep no per-pair tables and may have up to MAX_DEVICES.
+MAX_LINK_DEVICES = 4096
+_ROUTE_BYTES_PER_PAIR = 4 + 4 + 8
+#: Kind ids up to this are always allowed, whatever the package size: a one-device package may be of kind 1 (say,
+#: the CPU column of a graph's latency). Beyond it a kind id must be below n_devices (a package of K devices has at
+#: most K distinct kinds) or below the number of kind_names given; a stray huge id would otherwise allocate one
+#: default name per id up to it.
+_MIN_KIND_LIMIT = 64
 
 #: Built-in packages. Numbers are per chiplet; bandwidths in bytes/s per direction, latencies in seconds.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -71,8 +84,31 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def _has_bool(value) -> bool:
+    """True for a bool, a bool array or a (nested) list holding one: numpy would read True as 1 without a word."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype == np.bool_ or (value.dtype == object and any(_has_bool(x) for x in value.flat))
+    if isinstance(value, (list, tuple)):
+        return any(_has_bool(x) for x in value)
+    return False
+
+
+def _number(name: str, value) -> float:
+    """A scalar given by the user as a float; a bool, None or a string is an error naming the field."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise InvalidPackageError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidPackageError(f"{name} must be a number, got {value!r}") from None
+
+
 def _per_device(name: str, value, k: int, *, positive: bool = True, allow_inf: bool = False,
                 what: str = "device") -> np.ndarray:
+    if _has_bool(value):
+        raise InvalidPackageError(f"{name} must be a number or one number per {what}, got {value!r} (a boolean)")
     try:
         a = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -92,7 +128,12 @@ def _per_device(name: str, value, k: int, *, positive: bool = True, allow_inf: b
 
 
 def _ints(name: str, value, k: int) -> np.ndarray:
-    a = np.asarray(value)
+    if _has_bool(value):
+        raise InvalidPackageError(f"{name} must be {k} integers, got {value!r} (a boolean)")
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError):  # ragged
+        raise InvalidPackageError(f"{name} must be {k} integers, got {value!r}") from None
     if a.ndim == 0:
         a = np.full(k, a)
     if a.shape != (k,) or (a.size and not np.issubdtype(a.dtype, np.integer)):
@@ -110,7 +151,9 @@ def _count(name: str, value) -> int:
         n = int(value)
     except (TypeError, ValueError):
         raise InvalidPackageError(f"{name} must be an integer, got {value!r}") from None
-    if n != value or isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidPackageError(f"{name} must be an integer, got {value!r} (a boolean)")
+    if n != value:
         raise InvalidPackageError(f"{name} must be an integer, got {value!r}")
     return n
 
@@ -129,6 +172,11 @@ class Package:
 
     Build one with :meth:`port`, :meth:`ring`, :meth:`mesh`, :meth:`torus`, :meth:`full`, :meth:`custom`,
     :meth:`preset`, :meth:`from_spec` or :func:`load_package`. Per-device values may be scalars or arrays.
+
+    A package has at most ``MAX_DEVICES`` (65,536) devices; a links package (ring, mesh, torus, full, custom) at
+    most ``MAX_LINK_DEVICES`` (4,096), since its K x K routing tables take 16 bytes per device pair (256 MiB at
+    4,096 devices, 64 GiB at 65,536). Kind ids must be below ``max(n_devices, len(kind_names), 64)``. A malformed
+    value (a boolean where a number is expected included) raises :class:`InvalidPackageError` naming the field.
 
     Attributes
     ----------
@@ -164,14 +212,10 @@ class Package:
                hop_latency=0.0, shape=None, name=None, description=None) -> "Package":
         p = object.__new__(cls)
         s = object.__setattr__
-        try:
-            k = int(n_devices)
-        except (TypeError, ValueError):
-            raise InvalidPackageError(f"n_devices must be an integer, got {n_devices!r}") from None
-        if k < 1 or k != n_devices:
+        k = _count("n_devices", n_devices)
+        if k < 1:
             raise InvalidPackageError(f"a package needs at least one device, got n_devices={n_devices!r}")
-        if k > 65536:
-            raise InvalidPackageError(f"n_devices={k} is too large (at most 65536)")
+        _check_size(topology, k)
         s(p, "name", name)
         s(p, "description", description)
         s(p, "n_devices", k)
@@ -185,6 +229,20 @@ class Package:
         kinds_a = _ints("kinds", 0 if kinds is None else kinds, k)
         if (kinds_a < 0).any():
             raise InvalidPackageError(f"kinds must be >= 0, got {kinds_a.tolist()}")
+        if kind_names is not None:
+            if isinstance(kind_names, (str, bytes, dict)) or not isinstance(kind_names, (list, tuple, np.ndarray)):
+                raise InvalidPackageError(f"kind_names must be a list of strings, one per device kind, got "
+                                          f"{kind_names!r}")
+            bad = [x for x in kind_names if not isinstance(x, str)]
+            if bad:
+                raise InvalidPackageError(f"kind_names must be a list of strings, got {bad[0]!r} in {kind_names!r}")
+        # Check kind ids before anything is sized by the largest one (the default kind_names).
+        limit = max(k, len(kind_names) if kind_names is not None else 0, _MIN_KIND_LIMIT)
+        if int(kinds_a.max()) >= limit:
+            d = int(np.argmax(kinds_a))
+            raise InvalidPackageError(f"kinds: device {d} has kind id {int(kinds_a[d])}; kind ids must be below "
+                                      f"{limit} (a package of {k} device(s) has at most {k} distinct kinds, so ids "
+                                      f"must be < max(n_devices, len(kind_names), {_MIN_KIND_LIMIT}))")
         s(p, "kinds", kinds_a)
         n_kinds = int(kinds_a.max()) + 1
         if kind_names is None:
@@ -201,18 +259,14 @@ class Package:
         position.setflags(write=False)
         s(p, "order", order_a)
         s(p, "position", position)
-        try:
-            hop_latency = float(hop_latency)
-        except (TypeError, ValueError):
-            raise InvalidPackageError(f"hop_latency must be a number, got {hop_latency!r}") from None
+        hop_latency = _number("hop_latency", hop_latency)
         if not math.isfinite(hop_latency) or hop_latency < 0:
             raise InvalidPackageError(f"hop_latency must be finite and >= 0, got {hop_latency!r}")
         s(p, "hop_latency", hop_latency)
         if topology == "port":
-            try:
-                bandwidth = float(bandwidth)
-            except (TypeError, ValueError):
-                raise InvalidPackageError(f"a port package needs a bandwidth, got {bandwidth!r}") from None
+            if bandwidth is None:
+                raise InvalidPackageError("a port package needs a bandwidth, got None")
+            bandwidth = _number("bandwidth", bandwidth)
             if not (bandwidth > 0) or not math.isfinite(bandwidth):
                 raise InvalidPackageError(f"bandwidth must be positive and finite, got {bandwidth!r}")
             s(p, "interconnect", "port")
@@ -273,6 +327,7 @@ class Package:
         """Devices 0..n-1 on a ring. Links: ``i -> i+1`` for each i (ids 0..n-1), then ``i+1 -> i`` when
         bidirectional (ids n..2n-1). Routes take the shorter direction (ties clockwise)."""
         n = _count("n_devices", n)
+        _check_size("ring", n)
         links = [(i, (i + 1) % n) for i in range(n)] if n > 1 else []
         if bidirectional and n > 2:
             links += [((i + 1) % n, i) for i in range(n)]
@@ -290,6 +345,7 @@ class Package:
         rows, cols = _count("rows", rows), _count("cols", cols)
         if rows < 1 or cols < 1:
             raise InvalidPackageError(f"a {topology} needs rows, cols >= 1, got {rows} x {cols}")
+        _check_size(topology, rows * cols, f" ({rows} x {cols})")
         wrap = topology == "torus"
         links, seen = [], set()
         for r in range(rows):
@@ -338,7 +394,10 @@ class Package:
              kinds=None, comm_factor=None, order=None, kind_names=None, name: str | None = None) -> "Package":
         """n devices with a direct link between every ordered pair."""
         n = _count("n_devices", n)
-        links = [(a, b) for a in range(n) for b in range(n) if a != b]
+        _check_size("full", n)
+        # Every ordered pair (a, b), a != b, in row-major order; numpy, since there are n * (n - 1) of them.
+        a, b = np.divmod(np.arange(max(n, 0) ** 2, dtype=np.int64), max(n, 1))
+        links = np.stack([a, b], axis=1)[a != b]
         return cls._build(topology="full", n_devices=n, links=links, link_bandwidth=link_bandwidth,
                           hop_latency=hop_latency, peak_flops=peak_flops, mem_bw=mem_bw, sram_bytes=sram_bytes,
                           kinds=kinds, comm_factor=comm_factor, order=order, kind_names=kind_names, name=name)
@@ -349,13 +408,17 @@ class Package:
                order=None, kind_names=None, name: str | None = None) -> "Package":
         """Explicit directed links ``(src, dst)`` or ``(src, dst, bandwidth)``; shortest-path routes (ties to
         the lower link id)."""
+        if isinstance(links, (str, bytes, dict)) or not isinstance(links, Iterable):
+            raise InvalidPackageError(f"links must be a list of (src, dst) or (src, dst, bandwidth), got {links!r}")
+        if isinstance(n_devices, int) and not isinstance(n_devices, bool):
+            _check_size("custom", n_devices)
         pairs, bws = [], []
         for item in links:
             if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) not in (2, 3):
                 raise InvalidPackageError(f"a link is (src, dst) or (src, dst, bandwidth), got {item!r}")
             try:
                 pairs.append((_count("link src", item[0]), _count("link dst", item[1])))
-                bws.append(float(item[2]) if len(item) == 3 else link_bandwidth)
+                bws.append(_number("link bandwidth", item[2]) if len(item) == 3 else link_bandwidth)
             except (InvalidPackageError, TypeError, ValueError):
                 raise InvalidPackageError(f"a link is (src, dst) or (src, dst, bandwidth) with integer device ids "
                                           f"and a numeric bandwidth, got {item!r}") from None
@@ -369,6 +432,9 @@ class Package:
     @classmethod
     def preset(cls, name: str) -> "Package":
         """A built-in package; :func:`Package.presets` lists them with their numbers."""
+        if not isinstance(name, str):
+            raise InvalidPackageError(f"a preset name must be a string, got {name!r}; presets are "
+                                      f"{', '.join(PRESETS)}")
         if name not in PRESETS:
             raise InvalidPackageError(f"unknown package preset {name!r}; presets are {', '.join(PRESETS)}")
         spec = dict(PRESETS[name])
@@ -436,7 +502,7 @@ class Package:
                 pkg = builder(rows, cols, link_bandwidth=need("link_bandwidth"),
                               hop_latency=spec.get("hop_latency", 0.0), **common)
                 n_given = spec.get("n_devices")
-                if n_given is not None and n_given != pkg.n_devices:
+                if n_given is not None and (isinstance(n_given, bool) or n_given != pkg.n_devices):
                     raise InvalidPackageError(f"{where}n_devices={n_given!r} contradicts a {rows} x {cols} {topology}")
             else:
                 pkg = cls.custom(need("n_devices"), need("links"),
@@ -558,6 +624,19 @@ def _parse_inf(v):
     return v
 
 
+def _check_size(topology: str, k: int, shape: str = "") -> None:
+    """Refuse a package whose per-device-pair tables would not fit, before anything is allocated."""
+    if k > MAX_DEVICES:
+        raise InvalidPackageError(f"n_devices={k}{shape} is too large (at most {MAX_DEVICES})")
+    if topology != "port" and k > MAX_LINK_DEVICES:
+        need = _ROUTE_BYTES_PER_PAIR * k * k
+        raise InvalidPackageError(
+            f"n_devices={k}{shape} is too large for a {topology} package: its K x K routing tables would take "
+            f"{need / GiB:.3g} GiB ({_ROUTE_BYTES_PER_PAIR} bytes per device pair); a links package has at most "
+            f"{MAX_LINK_DEVICES} devices ({_ROUTE_BYTES_PER_PAIR * MAX_LINK_DEVICES**2 // MiB} MiB of tables). "
+            f"A port package (no routing tables) may have up to {MAX_DEVICES}")
+
+
 def _need(spec: dict, key: str, where: str, topology: str):
     if key not in spec:
         raise InvalidPackageError(f"{where}missing field {key!r} (needed by topology {topology!r})")
@@ -574,7 +653,12 @@ def load_package(path_or_preset) -> Package:
     path = Path(s)
     if not path.exists():
         raise InvalidPackageError(f"{s!r} is neither a package preset ({', '.join(PRESETS)}) nor a file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPackageError(f"{path}: not a text file (a package spec is JSON or YAML)") from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise InvalidPackageError(f"{path}: cannot read the package file ({exc.strerror or exc})") from None
     try:
         if path.suffix in (".yaml", ".yml"):
             import yaml

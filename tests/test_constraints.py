@@ -56,6 +56,19 @@ def test_bad_max_skip(max_skip):
         Constraints(max_skip=max_skip)
 
 
+@pytest.mark.parametrize("max_skip", [2**31, 2**40, np.int64(2**33), 10**30])
+def test_max_skip_beyond_int32(max_skip):
+    """The C core holds max_skip in an int32: a larger value used to fail later with an OverflowError."""
+    with pytest.raises(ValueError, match=r"max_skip must be at most 2147483647 \(it is an int32; .*\), got \d+"):
+        Constraints(max_skip=max_skip)
+
+
+def test_max_skip_int32_max_is_accepted():
+    c = Constraints(max_skip=2**31 - 1)
+    assert c.max_skip == 2**31 - 1 and c.as_tuple(ring(3))[2] == 2**31 - 1
+    assert evaluate(chain(3), ring(3), [0, 2, 2], constraints=c).valid
+
+
 @pytest.mark.parametrize("dataflow", ["acyclic", None])
 def test_max_skip_needs_ordered(dataflow):
     with pytest.raises(ValueError, match="max_skip needs dataflow='ordered'"):

@@ -222,6 +222,57 @@ def test_non_numeric_cost():
         Graph.from_edges(2, [], flops=["x", 1])
 
 
+@pytest.mark.parametrize("kw, pattern", [
+    ({"latency": ["a", "b", "c"]}, r"latency must be numbers: latency of node 'a' \(id 0\) is 'a'"),
+    ({"latency": [[1.0, 2.0], [1.0, None], [1.0, 1.0]]}, r"latency of node 'b' \(id 1\) is None"),
+    ({"flops": [1.0, "2.5", 3.0]}, r"flops of node 'b' \(id 1\) is '2\.5'"),     # no silent str -> float
+    ({"comm_time": [1.0, 1.0, 1 + 2j]}, r"comm_time of node 'c' \(id 2\) is \(1\+2j\)"),
+    ({"latency": [[1.0, 2.0], [1.0], [1.0, 1.0]]}, r"latency must be numbers, one per node \(or one row per node\)"),
+])
+def test_non_numeric_values_name_field_node_and_value(kw, pattern):
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_edges(3, [], names=["a", "b", "c"], **kw)
+
+
+@pytest.mark.parametrize("kw, pattern", [
+    # bool('no') is True: a string must not become a flag
+    ({"backward": ["no", "no", "no"]}, r"backward must hold booleans .*: backward of node 'a' \(id 0\) is 'no'"),
+    ({"backward": np.array(["False", "True", "False"])}, r"backward of node 'a' \(id 0\) is 'False'"),
+    ({"backward": [True, None, False]}, r"backward of node 'b' \(id 1\) is None"),
+    ({"backward": [0, 1, 2]}, r"backward of node 'c' \(id 2\) is 2"),
+    ({"backward": [0.0, 0.5, 1.0]}, r"backward of node 'b' \(id 1\) is 0\.5"),
+    ({"supported": [["a"], ["b"], ["c"]]}, r"supported must hold booleans .*: supported of node 'a' \(id 0\) is 'a'"),
+    ({"supported": [[True, True], [True, "yes"], [True, True]]}, r"supported of node 'b' \(id 1\) is 'yes'"),
+    ({"supported": [[True], [False, True], [True]]}, r"supported must hold booleans .*one row per node"),
+])
+def test_boolean_fields_reject_non_booleans(kw, pattern):
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_edges(3, [], names=["a", "b", "c"], **kw)
+
+
+def test_boolean_fields_accept_bools_and_zero_one():
+    g = Graph.from_edges(3, [], backward=[0, 1, 0], supported=[[1, 0], [0, 1], [True, True]])
+    assert g.backward.dtype == bool and g.backward.tolist() == [False, True, False]
+    assert g.supported.dtype == bool and g.supported.tolist() == [[True, False], [False, True], [True, True]]
+    assert g == Graph.from_edges(3, [], backward=np.array([False, True, False]),
+                                 supported=[[True, False], [False, True], [True, True]])
+
+
+def test_name_with_lone_surrogate_is_rejected(tmp_path):
+    """The .npz form stores names as UTF-8; a lone surrogate (e.g. from os.fsdecode) cannot be written."""
+    with pytest.raises(InvalidGraphError, match=r"name of node 1 is 'b\\ud800', which holds a lone surrogate "
+                                                r"\('\\ud800' at position 1\)"):
+        Graph.from_edges(2, [], names=["a", "b\ud800"])
+    G = nx.DiGraph()
+    G.add_node("x\udcff")
+    with pytest.raises(InvalidGraphError, match="lone surrogate"):
+        Graph.from_networkx(G)
+    # surrogate pairs written as escapes in JSON decode to proper characters and are fine
+    g = Graph.from_edges(1, [], names=[json.loads('"\\ud83d\\ude00"')])
+    g.save(tmp_path / "g.npz")
+    assert load_graph(tmp_path / "g.npz").names == ("\U0001f600",)
+
+
 @pytest.mark.parametrize("edge, missing", [((0, 3), 3), ((7, 1), 7), ((-1, 2), -1), ((0, -5), -5)])
 def test_dangling_edge(edge, missing):
     with pytest.raises(InvalidGraphError, match=rf"dangling edge 1 \({edge[0]} -> {edge[1]}\): node {missing} "
@@ -559,6 +610,29 @@ def test_from_networkx_name_attribute_and_errors():
         Graph.from_networkx(L)
     with pytest.raises(InvalidGraphError, match="needs a networkx.DiGraph, got Graph"):
         Graph.from_networkx(nx.Graph())
+
+
+@pytest.mark.parametrize("value", [None, "x", "1.0", True])
+def test_from_networkx_bad_cost_names_field_and_node(value):
+    G = nx.DiGraph()
+    G.add_node("a", flops=1.0)
+    G.add_node("b", mem_bytes=value)
+    pattern = rf"mem_bytes of node 'b' must be a number, got {re.escape(repr(value))}"
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_networkx(G)
+
+
+def test_from_networkx_bad_flags_name_the_node():
+    G = nx.DiGraph()
+    G.add_node("a", backward=False)
+    G.add_node("b", backward="no")
+    with pytest.raises(InvalidGraphError, match=r"backward of node 'b' \(id 1\) is 'no'"):
+        Graph.from_networkx(G)
+    H = nx.DiGraph()
+    H.add_node("a", latency=[1.0])
+    H.add_node("b", latency=["slow"])
+    with pytest.raises(InvalidGraphError, match=r"latency of node 'b' \(id 1\) is 'slow'"):
+        Graph.from_networkx(H)
 
 
 def test_from_networkx_multidigraph_merges_parallel_edges():

@@ -340,6 +340,27 @@ def test_unknown_preset():
     ({**BASE, "hop_latency": -1.0}, r"hop_latency must be finite and >= 0, got -1\.0"),
     ({**BASE, "topology": "mesh", "n_devices": None, "rows": 0, "cols": 3}, r"a mesh needs rows, cols >= 1, got 0 x 3"),
     ({**BASE, "topology": "mesh", "rows": 2, "cols": 2, "n_devices": 5}, r"n_devices=5 contradicts a 2 x 2 mesh"),
+    # a boolean is not a number: "n_devices": true must not mean 1 device
+    ({**BASE, "n_devices": True}, r"n_devices must be an integer, got True \(a boolean\)"),
+    ({**BASE, "topology": "port", "bandwidth": 1.0, "n_devices": True}, r"n_devices must be an integer, got True"),
+    ({**BASE, "topology": "custom", "n_devices": True, "links": []}, r"n_devices must be an integer, got True"),
+    ({**BASE, "topology": "mesh", "rows": 1, "cols": 1, "n_devices": True}, r"n_devices=True contradicts"),
+    ({**BASE, "topology": "mesh", "rows": True, "cols": 1}, r"rows must be an integer, got True"),
+    ({**BASE, "peak_flops": True}, r"peak_flops must be a number or one number per device, got True"),
+    ({**BASE, "sram_bytes": [1.0, False, 1.0]}, r"sram_bytes must be a number .*, got \[1\.0, False, 1\.0\]"),
+    ({**BASE, "link_bandwidth": True}, r"link_bandwidth must be a number or one number per link, got True"),
+    ({**BASE, "topology": "port", "bandwidth": True}, r"bandwidth must be a number, got True"),
+    ({**BASE, "hop_latency": False}, r"hop_latency must be a number, got False"),
+    ({**BASE, "kinds": [0, True, 0]}, r"kinds must be 3 integers, got \[0, True, 0\]"),
+    ({**BASE, "order": [True, False, 2]}, r"order must be 3 integers"),
+    ({**BASE, "topology": "custom", "links": [[0, 1, True], [1, 0, 1.0]]}, r"a link is \(src, dst\) or"),
+    # fields of the wrong type name the field
+    ({**BASE, "kind_names": 5}, r"kind_names must be a list of strings, one per device kind, got 5"),
+    ({**BASE, "kind_names": "ab"}, r"kind_names must be a list of strings, one per device kind, got 'ab'"),
+    ({**BASE, "kind_names": ["a", 1]}, r"kind_names must be a list of strings, got 1"),
+    ({**BASE, "topology": "custom", "links": None}, r"links must be a list of \(src, dst\) .*, got None"),
+    ({**BASE, "topology": "custom", "links": 5}, r"links must be a list of \(src, dst\) .*, got 5"),
+    ({**BASE, "topology": "custom", "links": "0-1"}, r"links must be a list of \(src, dst\) .*, got '0-1'"),
     ({**BASE, "format": "mcmcore-graph"}, r"not an mcmcore package \(field 'format' is 'mcmcore-graph'"),
     ({**BASE, "version": 2}, r"unsupported package format version 2"),
 ])
@@ -370,6 +391,14 @@ def test_zero_devices(build):
     (lambda: Package.mesh(2, 2.5, link_bandwidth=1, **DEV), r"cols must be an integer, got 2\.5"),
     (lambda: Package.torus("x", 2, link_bandwidth=1, **DEV), r"rows must be an integer, got 'x'"),
     (lambda: Package.port(2, bandwidth=None, **DEV), r"a port package needs a bandwidth, got None"),
+    (lambda: Package.port(True, bandwidth=1, **DEV), r"n_devices must be an integer, got True \(a boolean\)"),
+    (lambda: Package.ring(True, link_bandwidth=1, **DEV), r"n_devices must be an integer, got True"),
+    (lambda: Package.custom(2, None, link_bandwidth=1, **DEV), r"links must be a list of \(src, dst\) or "
+                                                               r"\(src, dst, bandwidth\), got None"),
+    (lambda: Package.custom(2, 7, link_bandwidth=1, **DEV), r"links must be a list .*, got 7"),
+    (lambda: Package.port(2, bandwidth=1, kind_names=7, **DEV), r"kind_names must be a list of strings"),
+    (lambda: Package.preset(["ring4"]), r"a preset name must be a string, got \['ring4'\]; presets are ring4"),
+    (lambda: Package.preset(None), r"a preset name must be a string, got None"),
     (lambda: Package.port(2, bandwidth=1, peak_flops=1, mem_bw=1, sram_bytes=-1.0),
      r"sram_bytes of device 0 is -1\.0"),
 ])
@@ -402,9 +431,66 @@ def test_file_errors_name_the_file(tmp_path):
     missing = tmp_path / "missing.yaml"
     with pytest.raises(InvalidPackageError, match="'.*missing.yaml' is neither a package preset .* nor a file"):
         load_package(missing)
+    directory = tmp_path / "pkgdir.json"
+    directory.mkdir()
+    with pytest.raises(InvalidPackageError, match=re.escape(str(directory)) + r": cannot read the package file"):
+        load_package(directory)
+    for name in ("binary.json", "binary.yaml"):
+        binary = tmp_path / name
+        binary.write_bytes(b"\xff\xfe\x00\x80\x89PNG")
+        with pytest.raises(InvalidPackageError, match=re.escape(str(binary)) + r": not a text file"):
+            load_package(binary)
+
+
+# ------------------------------------------------------------------------------------------------ kind ids
+def test_kind_ids_are_checked_before_allocating():
+    """A stray huge kind id used to build one default name per id up to it (31 s and 8 GB for 10**8)."""
+    with pytest.raises(InvalidPackageError, match=r"kinds: device 1 has kind id 100000000; kind ids must be below "
+                                                  r"64 \(a package of 2 device\(s\) has at most 2 distinct kinds"):
+        Package.port(2, bandwidth=1, kinds=[0, 10**8], **DEV)
+    with pytest.raises(InvalidPackageError, match=r"kind id 2000000000"):
+        Package.from_spec({**BASE, "kinds": [0, 2 * 10**9, 0]})
+    with pytest.raises(InvalidPackageError, match=r"kind ids must be below 100 "):
+        Package.port(100, bandwidth=1, kinds=[100] * 100, **DEV)
+    # sparse ids stay allowed: a one-device CPU-only package of the graph's kind 1, many kinds with their names
+    assert Package.port(1, bandwidth=1, kinds=[1], **DEV).kind_names == ("kind0", "kind1")
+    names = [f"k{i}" for i in range(200)]
+    assert Package.port(2, bandwidth=1, kinds=[0, 199], kind_names=names, **DEV).kind_names[199] == "k199"
+    assert Package.port(100, bandwidth=1, kinds=list(range(100)), **DEV).kind_names[99] == "kind99"
 
 
 # ---------------------------------------------------------------------------------------------------- scale
+@pytest.mark.parametrize("build, pattern", [
+    (lambda: Package.ring(65536, link_bandwidth=1, **DEV), r"n_devices=65536 is too large for a ring package: its "
+                                                           r"K x K routing tables would take 64 GiB"),
+    (lambda: Package.mesh(64, 65, link_bandwidth=1, **DEV), r"n_devices=4160 \(64 x 65\) is too large for a mesh"),
+    (lambda: Package.torus(100, 100, link_bandwidth=1, **DEV), r"n_devices=10000 \(100 x 100\) is too large"),
+    (lambda: Package.full(4097, link_bandwidth=1, **DEV), r"too large for a full package"),
+    (lambda: Package.custom(5000, [(0, 1)], link_bandwidth=1, **DEV), r"too large for a custom package"),
+    (lambda: Package.from_spec({**BASE, "n_devices": 10**5}), r"n_devices=100000 is too large \(at most 65536\)"),
+    (lambda: Package.port(65537, bandwidth=1, **DEV), r"n_devices=65537 is too large \(at most 65536\)"),
+])
+def test_too_many_devices_is_refused_before_allocating(build, pattern):
+    """Routing tables are K x K (16 bytes a pair): 65,536 ring devices would need 64 GiB (a MemoryError)."""
+    with pytest.raises(InvalidPackageError, match=pattern):
+        build()
+
+
+def test_device_limits():
+    from mcmcore.package import MAX_DEVICES, MAX_LINK_DEVICES
+
+    assert (MAX_DEVICES, MAX_LINK_DEVICES) == (65536, 4096)
+    with pytest.raises(InvalidPackageError, match=r"a links package has at most 4096 devices \(256 MiB of tables\)"):
+        Package.ring(4097, link_bandwidth=1, **DEV)
+    assert Package.port(65536, bandwidth=1, **DEV).n_devices == 65536   # no per-pair tables
+
+
+def test_full_links_in_pair_order():
+    p = Package.full(4, link_bandwidth=1, **DEV)
+    assert links_of(p) == [(a, b) for a in range(4) for b in range(4) if a != b]
+    assert Package.full(1, link_bandwidth=1, **DEV).n_links == 0
+
+
 def test_large_mesh_builds():
     p = Package.mesh(32, 32, link_bandwidth=1e9, **DEV)
     assert p.n_devices == 1024
