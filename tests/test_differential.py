@@ -116,6 +116,9 @@ def test_routes_follow_the_routing_rules(package):
         for b in range(K):
             route = package.route(a, b)
             assert package.hops(a, b) == len(route)
+            if package._route_bw is not None:  # the bottleneck bandwidth the evaluator divides by
+                slowest = min((float(package.link_bandwidth[link]) for link in route), default=np.inf)
+                assert package._route_bw[a, b] == slowest
             path = [a]
             for link in route:  # a chain of directed links from a to b
                 assert int(package.link_src[link]) == path[-1]
