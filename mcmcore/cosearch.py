@@ -10,7 +10,7 @@ value of each. Scalars are fixed::
     clock_ghz: 1.0                 # peak FLOP/s = 2 x tensor_units x rows x cols x clock
     sram_mib: [128, 256]           # SRAM per chiplet (MiB)
     link_gbps: [50, 100]           # bandwidth of each directed link (GB/s)
-    mem_bw: 1.0e12                 # on-chip SRAM bandwidth per chiplet (bytes/s)
+    mem_bw: 1.0e+12                # on-chip SRAM bandwidth per chiplet (bytes/s)
     hop_latency: 2.0e-8            # seconds per hop
     micro_batch: [1, 2, 4]         # samples per pipeline micro-batch
     activations: [stash, recompute]  # training graphs only
@@ -18,8 +18,8 @@ value of each. Scalars are fixed::
     area_model: {mm2_per_mac: 0.0015}  # optional overrides of AreaModel
 
 Every listed field needs at least one value. Counts are positive integers with upper bounds that keep a design
-tractable (:data:`LIMITS`): ``chiplets`` <= 1024 (a package keeps K x K routing tables, whose set-up grows
-like K^3: 1024 chiplets take seconds per design, 2048 ten times that), ``tensor_units`` <= 4096, each ``array``
+tractable (:data:`LIMITS`): ``chiplets`` <= 1024 (a package keeps K x K routing tables and every search scans
+K devices per move), ``tensor_units`` <= 4096, each ``array``
 side <= 4096 and ``micro_batch`` <= 2^20. Other numbers are positive and finite; ``area_model`` fields are finite
 and >= 0, and a chiplet must have some area (not all of ``mm2_per_chiplet``, ``mm2_per_mac`` and
 ``mm2_per_mib_sram`` zero).

@@ -212,3 +212,17 @@ def test_cli_cosearch_journal_is_removed_once_the_result_is_written(tmp_path, ca
     assert main(["cosearch", str(g), "--space", str(space), "--max-evals", "50", "--budget", "3", "--out", str(out),
                  "--no-progress"]) == 0
     assert out.is_file() and not (tmp_path / "cs.json.designs.jsonl").exists()
+
+
+def test_the_module_docstring_space_is_valid():
+    """The example space in the module docstring parses (YAML reads 1.0e12 as a string) and yields designs."""
+    import importlib
+
+    import yaml
+
+    doc = importlib.import_module("mcmcore.cosearch").__doc__  # mcmcore.cosearch is also the function
+    block = doc[doc.index("value of each. Scalars are fixed::") + len("value of each. Scalars are fixed::"):]
+    block = block[:block.index("\n\n", 2)]
+    space = yaml.safe_load("\n".join(line[4:] for line in block.strip("\n").splitlines()))
+    assert space["mem_bw"] == 1e12
+    assert len(designs(space, training=True)) > 100
