@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from mcmcore._progress import format_seconds
 from mcmcore.errors import MCMError
 
 __all__ = ["main", "build_parser", "load_graph_arg", "load_placement"]
@@ -123,13 +124,15 @@ def add_constraint_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-capacity", action="store_true", help="ignore SRAM capacity")
 
 
-def _fmt_time(s: float) -> str:
-    if s == 0 or not np.isfinite(s):
-        return f"{s:g}"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
-        if abs(s) >= scale:
-            return f"{s / scale:.4g} {unit}"
-    return f"{s:.3g} s"
+_fmt_time = format_seconds
+
+
+def _console():
+    """rich's console on stdout; 160 columns in a file or a pipe (else rich wraps at 80)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
 
 
 def _fmt_bytes(b: float) -> str:
@@ -143,10 +146,9 @@ def _fmt_bytes(b: float) -> str:
 
 def print_report(report, package, *, title: str = "placement") -> None:
     """A rich table of a CostReport."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     state = "[green]valid[/green]" if report.valid else "[red]INVALID[/red]"
     console.print(f"[bold]{title}[/bold]: interval {_fmt_time(report.interval)} "
                   f"(throughput {report.throughput:.6g}/s), latency {_fmt_time(report.latency)}, {state}; "
@@ -211,7 +213,7 @@ def cmd_evaluate(args) -> int:
 
 
 def _presets_args(p):
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print every preset's spec as JSON")
 
 
 @command("presets", "list the built-in package presets")
@@ -222,7 +224,6 @@ def cmd_presets(args) -> int:
     if args.json:
         print(json.dumps({k: Package.preset(k).to_spec() for k in Package.presets()}, indent=1))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title="package presets")
@@ -230,7 +231,7 @@ def cmd_presets(args) -> int:
     t.add_column("description")
     for k, v in Package.presets().items():
         t.add_row(k, v)
-    Console().print(t)
+    _console().print(t)
     return 0
 
 
@@ -249,9 +250,13 @@ def cmd_import(args) -> int:
     graph, package = import_graph(args.model)
     graph.save(args.output)
     print(f"{args.output}: {graph!r}")
-    if package is not None and args.package_output:
-        package.save(args.package_output)
-        print(f"{args.package_output}: {package.n_devices} devices ({', '.join(package.kind_names)})")
+    if args.package_output:
+        if package is None:
+            print(f"mcm import: {args.model} holds no package (only NeurIPS 2020 problem files do); "
+                  f"{args.package_output} not written", file=sys.stderr)
+        else:
+            package.save(args.package_output)
+            print(f"{args.package_output}: {package.n_devices} devices ({', '.join(package.kind_names)})")
     return 0
 
 
@@ -292,7 +297,7 @@ def cmd_zoo(args) -> int:
 def _info_args(p):
     p.add_argument("graph", help="graph file (.json / .npz) or zoo model name")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--top", type=int, default=12, help="op types to show in the histogram")
+    p.add_argument("--top", type=_positive_int, default=12, help="op types to show in the histogram (default 12)")
 
 
 @command("info", "summarise a graph: counts, FLOPs, weights, critical path, op types")
@@ -529,7 +534,6 @@ def cmd_compare(args) -> int:
                           "max_seconds": args.max_seconds, "max_evals": args.max_evals,
                           "lower_bound": bound, "best": _finite(best), "runs": rows}, indent=1))
     else:
-        from rich.console import Console
         from rich.table import Table
 
         from rich import box
@@ -556,10 +560,7 @@ def cmd_compare(args) -> int:
                 num("evals", lambda v: f"{v:,}"), num("evals_per_s", lambda v: f"{v:,.0f}"),
                 num("seconds", lambda v: f"{v:.2f} s")] + ([row["note"]] if notes else [])
             t.add_row(*cells)
-        console = Console()
-        if not console.is_terminal:  # a file or a pipe: no terminal width to wrap to
-            console = Console(width=160)
-        console.print(t)
+        _console().print(t)
     if args.plot:
         curves = [r for _m, _s, r, _st, _n in runs if r is not None]
         if curves:
@@ -587,8 +588,11 @@ def _run_args(p):
                                      "device count divides the cores (default: device ids, largest id + 1)")
     p.add_argument("--samples", type=_positive_int, default=50, help="measured samples (default 50)")
     p.add_argument("--warmup", type=int, default=5, help="unmeasured samples first (default 5)")
-    p.add_argument("--workers", type=_positive_int, default=None, help="device slots the cores are divided among")
-    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads per worker")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="device slots the cores are divided among (default: the package's devices, else the "
+                        "largest device id + 1)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch threads per worker (default: the worker's share of the cores)")
     p.add_argument("--batch", type=int, help="batch size (zoo models)")
     p.add_argument("--seq", type=int, help="sequence length (zoo text models)")
     p.add_argument("--image-size", type=int, help="image side (zoo image models)")
@@ -635,7 +639,7 @@ def _sweep_args(p):
                    help="local worker processes (default) or Ray tasks (pip install 'mcmcore[dist]')")
     p.add_argument("--address", default=None, help="Ray cluster address HOST:PORT (with --backend ray)")
     p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: all CPUs)")
-    p.add_argument("--max-retries", type=int, default=3, help="retries of a trial whose worker died")
+    p.add_argument("--max-retries", type=int, default=3, help="retries of a trial whose worker died (default 3)")
     p.add_argument("--no-resume", action="store_true", help="truncate --out and run every trial again")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -704,14 +708,16 @@ def _cosearch_args(p):
     p.add_argument("--max-seconds", type=_positive_float, default=None, help="seconds per design")
     p.add_argument("--budget", type=_positive_int, default=None, help="evaluate at most this many designs")
     p.add_argument("--area-budget", type=_positive_float, default=None, help="total area budget (mm^2)")
-    p.add_argument("--objective", choices=["throughput", "latency"], default="throughput")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--objective", choices=["throughput", "latency"], default="throughput",
+                   help="what each design's placement search optimises (default throughput; the front is always "
+                        "throughput against area)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the design sample and every search (default 0)")
     p.add_argument("--out", help="write the result (every design, the front, placements) as JSON")
     p.add_argument("--plot", help="write a PNG of throughput against area with the Pareto front")
     p.add_argument("--journal", help="keep each finished design here as it is done, and skip those already in it "
                                      "(default with --out: OUT.designs.jsonl, removed once OUT is written); "
                                      "an interrupted run continues when started again")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 @command("cosearch", "co-search package designs and placements: Pareto front of throughput against area")
@@ -761,7 +767,8 @@ def _rl_args(p):
     pre.add_argument("--corpus", default="zoo+generated", help="zoo, generated or zoo+generated (default)")
     pre.add_argument("--packages", default="ring4,ring8,mesh4x4,port4",
                      help="comma-separated package presets (default ring4,ring8,mesh4x4,port4)")
-    pre.add_argument("--updates", type=_positive_int, default=1000, help="PPO updates in all (default 1000)")
+    pre.add_argument("--updates", type=_positive_int, default=None,
+                     help="PPO updates in all (default 1000; resuming: the total the run was started with)")
     pre.add_argument("--samples-per-update", type=_positive_int, default=None,
                      help="placements per update (default 64)")
     pre.add_argument("--generated", type=int, default=24, help="generated graphs in the corpus (default 24)")
@@ -779,7 +786,8 @@ def _rl_args(p):
                                                      "instance seeds the self-imitation memory")
     pre.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     pre.add_argument("--device", default=None, help="torch device (cpu, cuda; default cpu)")
-    pre.add_argument("--threads", type=_positive_int, default=None, help="native threads of repair/evaluation")
+    pre.add_argument("--threads", type=_positive_int, default=None,
+                     help="native threads of repair/evaluation (default: all allowed CPUs)")
     pre.add_argument("--out", required=True, help="write the policy file here")
     pre.add_argument("--log", help="append JSON lines (one per update) here (resuming: default the checkpoint's)")
     pre.add_argument("--checkpoint", help="write a resumable checkpoint here every 50 updates, at the end and when "

@@ -156,6 +156,10 @@ def test_pretrain_resume_keeps_the_checkpoint_hyper_parameters(tmp_path, capsys)
     assert main(common + ["--updates", "2", "--resume", str(ck), "--log", str(tmp_path / "b.jsonl")]) == 0
     assert [json.loads(line)["update"] for line in (tmp_path / "b.jsonl").read_text().splitlines()] == [2]
     assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 1
+    capsys.readouterr()
+    # without --updates a resumed run keeps the total it was started with (here the 2 of the last run)
+    assert main(common + ["--resume", str(ck)]) == 0
+    assert "pre-trained 2 updates" in capsys.readouterr().out
     saved = torch.load(ck, weights_only=False)["config"]
     assert saved["lr"] == 1e-3
     with pytest.raises(ValueError, match="epochs"):

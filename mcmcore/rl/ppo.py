@@ -221,6 +221,7 @@ class PPO:
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr, eps=1e-5)
         self.generator = torch.Generator().manual_seed(int(config.seed))
         self.updates = 0
+        self.target_updates: int | None = None  # the run's planned total (pretrain), kept in checkpoints
         self.samples = 0
         self._env_seeded = False
         self.timing = {"policy": 0.0, "update": 0.0}
@@ -435,7 +436,7 @@ class PPO:
                  "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                  "env_rng": self.env.np_random.bit_generator.state if self._env_seeded else None,
                  "env_seeded": self._env_seeded, "best": self.best, "taught": self._taught,
-                 "incumbents": self.incumbents, "updates": self.updates,
+                 "incumbents": self.incumbents, "updates": self.updates, "target_updates": self.target_updates,
                  "samples": self.samples, "config": cfg}
         tmp = Path(str(path) + ".tmp")
         torch.save(state, tmp)
@@ -460,6 +461,7 @@ class PPO:
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.generator.set_state(state["generator"])
         trainer.updates = int(state["updates"])
+        trainer.target_updates = state.get("target_updates")
         trainer.samples = int(state["samples"])
         trainer._env_seeded = bool(state["env_seeded"])
         trainer.best = dict(state.get("best", {}))

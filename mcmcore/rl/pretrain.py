@@ -74,7 +74,7 @@ def corpus_graphs(corpus: str = "zoo+generated", *, n_generated: int = 24, seed:
 
 
 def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package] = DEFAULT_PACKAGES,
-             updates: int = 1000, n_generated: int = 24, config=None, out=None, resume=None, n_threads=None,
+             updates: int | None = None, n_generated: int = 24, config=None, out=None, resume=None, n_threads=None,
              teacher: str | None = None):
     """Pre-train a policy with PPO over every (corpus graph, package) instance.
 
@@ -83,8 +83,9 @@ def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package]
     corpus : str
         ``"zoo"``, ``"generated"`` or ``"zoo+generated"`` (see the module docstring).
     packages : sequence of preset names or Package
-    updates : int
-        PPO updates in all (each one instance, ``config.samples_per_update`` samples).
+    updates : int, optional
+        PPO updates in all (each one instance, ``config.samples_per_update`` samples). Default 1000, or when
+        resuming the total the checkpoint's run was started with.
     n_generated : int
         Generated graphs in the corpus.
     config : PPOConfig, optional
@@ -124,6 +125,9 @@ def pretrain(corpus: str = "zoo+generated", *, packages: Sequence[str | Package]
                        n_deltas=pol.n_deltas, resplit=pol.resplit)
     trainer = PPO.resume(resume, env, **overrides) if resume else PPO(env, None, config)
     try:
+        if updates is None:
+            updates = trainer.target_updates or 1000
+        trainer.target_updates = int(updates)
         trainer.train(max(0, int(updates) - trainer.updates))
     finally:  # also when interrupted: the policy as far as it got (train() has written the checkpoint)
         if out and trainer.updates:
