@@ -5,10 +5,21 @@ the end, so a plain line goes to stderr every ``every`` seconds instead, and one
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 
-__all__ = ["ProgressBar"]
+__all__ = ["ProgressBar", "format_seconds"]
+
+
+def format_seconds(s: float) -> str:
+    """A time with its unit: ``689.8 us``, ``1.25 ms``, ``3 s``."""
+    if s == 0 or not math.isfinite(s):
+        return f"{s:g}"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if abs(s) >= scale:
+            return f"{s / scale:.4g} {unit}"
+    return f"{s:.3g} s"
 
 
 class ProgressBar:

@@ -106,7 +106,7 @@ class PipelineMeasurement:
 
     def __str__(self) -> str:
         return (f"throughput {self.throughput:.6g} samples/s (interval {self.interval * 1e3:.4g} ms "
-                f"+- {self.interval_std * 1e3:.2g}), latency median {self.latency_median * 1e3:.4g} ms "
+                f"+- {self.interval_std * 1e3:.2g} ms), latency median {self.latency_median * 1e3:.4g} ms "
                 f"(mean {self.latency_mean * 1e3:.4g}, p90 {self.latency_p90 * 1e3:.4g}), {len(self.stages)} stages")
 
 

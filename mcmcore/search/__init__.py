@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mcmcore._checks import check_count, check_seconds, check_seed, check_threads
-from mcmcore._progress import ProgressBar
+from mcmcore._progress import ProgressBar, format_seconds
 from mcmcore.constraints import Constraints
 from mcmcore.errors import InfeasibleError
 from mcmcore.graph import Graph
@@ -74,13 +74,16 @@ class _Progress:
         self._last = now
         best = tracker.best_value
         rate = tracker.evals / max(now, 1e-9)
-        status = (f"best {best:.6g} s" if math.isfinite(best) else "no valid placement yet") + \
+        status = (f"best {format_seconds(best)}" if math.isfinite(best) else "no valid placement yet") + \
                  f" | {tracker.evals:,} evals ({rate:,.0f}/s)"
         self._bar.update(completed=int(1000 * tracker.fraction()), status=status)
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """Draw the last state; a search that ended (budget spent, or optimum proven early) shows full."""
         self._last = -1.0
         self(self.tracker)
+        if finished:
+            self._bar.update(completed=1000)
         self._bar.close()
 
 
@@ -179,7 +182,7 @@ def partition(graph: Graph, package: Package, *, method: str = "auto", constrain
         if tracker.best_placement is None:
             raise KeyboardInterrupt from None
     finally:
-        bar.close()
+        bar.close(finished=not tracker.info.get("interrupted"))
     return finish(problem, tracker, method, seed)
 
 
