@@ -231,8 +231,13 @@ def _package_entries(spec: dict, base: Path) -> list[tuple[dict, str]]:
                 raise SweepSpecError(f"package {entry!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
             return load_package(path), path.stem
         if isinstance(entry, dict):
-            label = entry.get("name") or entry.get("preset") or entry.get("topology", "package")
-            return Package.from_spec(entry), str(label)
+            if entry.get("name"):
+                return Package.from_spec(entry), str(entry["name"])
+            # a preset with changes (or an inline spec): the changes are part of the label, so the report does not
+            # merge it with the plain preset
+            head = entry.get("preset") or entry.get("topology", "package")
+            changes = {k: v for k, v in entry.items() if k not in ("preset", "topology")}
+            return Package.from_spec(entry), str(head) + (_changes_label(changes) if changes else "")
         raise SweepSpecError(f"a package entry is a preset, a file or a mapping, got {entry!r}")
 
     out = []
@@ -256,17 +261,20 @@ def _package_entries(spec: dict, base: Path) -> list[tuple[dict, str]]:
                 if "n_devices" in changes and base_pkg.topology in ("mesh", "torus"):
                     raise SweepSpecError("vary rows and cols of a mesh/torus, not n_devices")
                 pkg = base_pkg.replace(**changes)
-                label = base_label + "(" + ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                                                    for k, v in changes.items()) + ")"
-                out.append((pkg, label))
+                out.append((pkg, base_label + _changes_label(changes)))
         else:
             out.append(one(entry))
-    specs = []
+    specs, seen = [], {}
     for pkg, label in out:
         s = pkg.to_spec()
         s.pop("description", None)
-        specs.append((s, label))
+        seen[label] = seen.get(label, 0) + 1
+        specs.append((s, label if seen[label] == 1 else f"{label}#{seen[label]}"))  # labels stay distinct
     return specs
+
+
+def _changes_label(changes: dict) -> str:
+    return "(" + ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changes.items()) + ")"
 
 
 def _method_entries(spec: dict) -> list[tuple[dict, str]]:

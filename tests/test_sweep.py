@@ -315,3 +315,12 @@ def test_example_spec_runs_with_tiny_budgets(tmp_path):
         m["max_evals"] = 100
     res = sweep(doc, out=tmp_path / "r.jsonl", n_workers=2, progress=False)
     assert res.n_run == 16 and res.n_failed == 0
+
+
+def test_package_labels_keep_changed_presets_apart():
+    spec = {"graphs": ["resnet50"], "methods": [{"name": "random", "max_evals": 10}], "seeds": [0],
+            "packages": ["ring8", {"preset": "ring8", "link_bandwidth": 1e9}, {"preset": "ring8", "name": "slow"},
+                     {"preset": "ring8", "link_bandwidth": 1e9, "hop_latency": 1e-9}]}
+    labels = [t.labels["package"] for t in expand_spec(spec)]
+    assert labels == ["ring8", "ring8(link_bandwidth=1e+09)", "slow",
+                      "ring8(link_bandwidth=1e+09,hop_latency=1e-09)"]
