@@ -264,9 +264,9 @@ def _zoo_args(p):
     p.add_argument("action", choices=["list", "build"], help="list the models, or build one")
     p.add_argument("name", nargs="?", help="model name (for build)")
     p.add_argument("-o", "--output", help="graph file to write (.json or .npz)")
-    p.add_argument("--batch", type=int, help="batch size")
-    p.add_argument("--seq", type=int, help="sequence length (text models)")
-    p.add_argument("--image-size", type=int, help="image side in pixels (image models)")
+    p.add_argument("--batch", type=_positive_int, help="batch size")
+    p.add_argument("--seq", type=_positive_int, help="sequence length (text models)")
+    p.add_argument("--image-size", type=_positive_int, help="image side in pixels (image models)")
     p.add_argument("--training", action="store_true", help="add a backward node per forward node")
 
 
@@ -276,6 +276,8 @@ def cmd_zoo(args) -> int:
     from mcmcore import zoo
 
     if args.action == "list":
+        if args.name or args.output:
+            raise MCMError("zoo list takes no model name or -o; did you mean `mcm zoo build NAME -o FILE`?")
         for name in zoo.names():
             opts = ", ".join(f"{k}={v}" for k, v in zoo.defaults(name).items())
             print(f"{name:14s} {zoo.describe(name)} [{opts}]")
