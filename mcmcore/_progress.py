@@ -12,14 +12,14 @@ import time
 __all__ = ["ProgressBar", "format_seconds"]
 
 
-def format_seconds(s: float) -> str:
-    """A time with its unit: ``689.8 us``, ``1.25 ms``, ``3 s``."""
+def format_seconds(s: float, digits: int = 4) -> str:
+    """A time with its unit and ``digits`` significant digits: ``689.8 us``, ``1.25 ms``, ``3 s``."""
     if s == 0 or not math.isfinite(s):
         return f"{s:g}"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
         if abs(s) >= scale:
-            return f"{s / scale:.4g} {unit}"
-    return f"{s:.3g} s"
+            return f"{s / scale:.{digits}g} {unit}"
+    return f"{s:.{digits - 1}g} s"
 
 
 class ProgressBar:

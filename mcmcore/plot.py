@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from mcmcore._progress import format_seconds
 from mcmcore.evaluate import CostReport, evaluate
 from mcmcore.graph import Graph
 from mcmcore.package import Package
@@ -87,12 +88,7 @@ def _resolve_placement(graph: Graph, package: Package, placement_or_result, cons
 
 
 def _fmt_seconds(s: float) -> str:
-    if s == 0 or not math.isfinite(s):
-        return f"{s:g}"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
-        if abs(s) >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s:.2g} s"
+    return format_seconds(s, digits=3)
 
 
 def plot_placement(graph: Graph, package: Package, placement_or_result, *, path=None, ax=None,
