@@ -70,6 +70,10 @@ def main(argv=None) -> int:
     ap.add_argument("--long-trials", type=int, default=12)
     ap.add_argument("--no-ray", action="store_true")
     args = ap.parse_args(argv)
+    if args.long_trials < 4:
+        ap.error("--long-trials must be at least 4 (half of them run on one worker to time the gaps between trials)")
+    if args.trials < 2 or args.workers < 1:
+        ap.error("--trials must be at least 2 and --workers at least 1")
     rows = []
     with tempfile.TemporaryDirectory(prefix="mcmsweep", dir=os.environ.get("MCM_BENCH_DIR")) as tmp:
         tmp = Path(tmp)
