@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
-import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -124,9 +124,6 @@ def add_constraint_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-capacity", action="store_true", help="ignore SRAM capacity")
 
 
-_fmt_time = format_seconds
-
-
 def _console():
     """rich's console on stdout; 160 columns in a file or a pipe (else rich wraps at 80)."""
     from rich.console import Console
@@ -150,8 +147,8 @@ def print_report(report, package, *, title: str = "placement") -> None:
 
     console = _console()
     state = "[green]valid[/green]" if report.valid else "[red]INVALID[/red]"
-    console.print(f"[bold]{title}[/bold]: interval {_fmt_time(report.interval)} "
-                  f"(throughput {report.throughput:.6g}/s), latency {_fmt_time(report.latency)}, {state}; "
+    console.print(f"[bold]{title}[/bold]: interval {format_seconds(report.interval)} "
+                  f"(throughput {report.throughput:.6g}/s), latency {format_seconds(report.latency)}, {state}; "
                   f"bottleneck {report.bottleneck}")
     t = Table(title="devices")
     for col in ("device", "kind", "nodes", "compute", "comm", "memory", "sram"):
@@ -160,7 +157,7 @@ def print_report(report, package, *, title: str = "placement") -> None:
         k = int(k)
         over = report.memory[k] > package.sram_bytes[k]
         t.add_row(str(k), package.kind_names[package.kinds[k]], str(int(report.node_count[k])),
-                  _fmt_time(report.compute[k]), _fmt_time(report.comm[k]),
+                  format_seconds(report.compute[k]), format_seconds(report.comm[k]),
                   ("[red]" if over else "") + _fmt_bytes(report.memory[k]) + ("[/red]" if over else ""),
                   _fmt_bytes(package.sram_bytes[k]))
     console.print(t)
@@ -172,7 +169,7 @@ def print_report(report, package, *, title: str = "placement") -> None:
         for l in busiest:
             if report.traffic[l] > 0:
                 lt.add_row(f"{package.link_src[l]}->{package.link_dst[l]}", _fmt_bytes(report.traffic[l]),
-                           _fmt_time(report.link_time[l]))
+                           format_seconds(report.link_time[l]))
         console.print(lt)
     vt = ", ".join(f"{k}={v}" for k, v in report.violations.items())
     console.print(f"violations: {vt or 'none checked'}")
@@ -393,8 +390,8 @@ def _result_line(result) -> str:
         return f"{result.method}: {result.status.value} after {result.evals:,} evaluations in {result.seconds:.2f} s"
     rate = result.evals / max(result.seconds, 1e-9)
     what = "interval" if result.objective == "throughput" else "latency"
-    return (f"{result.method}: {result.status.value}, {what} {_fmt_time(result.value)}, lower bound "
-            f"{_fmt_time(result.lower_bound)}, gap {100 * result.gap:.2f}%; {result.evals:,} evaluations in "
+    return (f"{result.method}: {result.status.value}, {what} {format_seconds(result.value)}, lower bound "
+            f"{format_seconds(result.lower_bound)}, gap {100 * result.gap:.2f}%; {result.evals:,} evaluations in "
             f"{result.seconds:.2f} s ({rate:,.0f}/s), seed {result.seed}")
 
 
@@ -545,7 +542,7 @@ def cmd_compare(args) -> int:
                                        f"{args.max_evals:,} evals" if args.max_evals else "") if x)
         t = Table(title=f"{label} on {package.name or args.package} ({package.n_devices} devices, "
                         f"{package.topology}); budget {budget or 'default'} per run; lower bound "
-                        f"{_fmt_time(bound)}", box=box.SIMPLE_HEAD)
+                        f"{format_seconds(bound)}", box=box.SIMPLE_HEAD)
         notes = any(row["note"] for row in rows)
         cols = ["method"] + (["seed"] if len(args.seeds) > 1 else []) + \
             ["status", what, "throughput", "gap", "vs best", "evals", "evals/s", "wall"] + (["note"] if notes else [])
@@ -556,7 +553,7 @@ def cmd_compare(args) -> int:
                 return "-" if row[key] is None else fmt(row[key])
 
             cells = [row["method"]] + ([str(row["seed"])] if len(args.seeds) > 1 else []) + [
-                row["status"], num("value", _fmt_time), num("throughput", lambda v: f"{v:.5g}/s"),
+                row["status"], num("value", format_seconds), num("throughput", lambda v: f"{v:.5g}/s"),
                 num("gap", lambda v: f"{100 * v:.2f}%"),
                 num("vs_best", lambda v: "best" if v <= 1e-12 else f"+{100 * v:.2f}%"),
                 num("evals", lambda v: f"{v:,}"), num("evals_per_s", lambda v: f"{v:,.0f}"),
@@ -628,8 +625,8 @@ def cmd_run(args) -> int:
     print(f"{args.model}: {m}")
     for s in m.stages:
         print(f"  stage {s.stage} device {s.device} cores {list(s.cores) if s.cores else 'any'}: {s.n_nodes} nodes, "
-              f"compute {_fmt_time(s.compute)}, receive {_fmt_time(s.receive)}, send {_fmt_time(s.send)}, "
-              f"blocked {_fmt_time(s.wait)}")
+              f"compute {format_seconds(s.compute)}, receive {format_seconds(s.receive)}, send {format_seconds(s.send)}, "
+              f"blocked {format_seconds(s.wait)}")
     return 0
 
 
@@ -686,8 +683,8 @@ def cmd_sweep_report(args) -> int:
     print(head)
     print("-" * len(head))
     for r in rows:
-        best = _fmt_time(r["best"]) if r["best"] is not None else "-"
-        mean = _fmt_time(r["mean"]) if r["mean"] is not None else "-"
+        best = format_seconds(r["best"]) if r["best"] is not None else "-"
+        mean = format_seconds(r["mean"]) if r["mean"] is not None else "-"
         print(f"{r['graph']:<18} {r['package']:<22} {r['method']:<12} {r['trials']:>6} {r['failed']:>6} "
               f"{best:>11} {mean:>11}")
     print(f"{sum(r['trials'] for r in rows)} trials, {sum(r['failed'] for r in rows)} failed")
@@ -818,33 +815,24 @@ def cmd_rl(args) -> int:
         except ValueError as exc:
             raise MCMError(str(exc)) from None
 
-    def pick(value, name, default):  # given, else the checkpoint's (resuming), else the default
-        return value if value is not None else saved.get(name, default)
-
+    # the hyper-parameters given on the command line; the rest are the checkpoint's (resuming) or the defaults
+    given = {"seed": args.seed, "samples_per_update": args.samples_per_update, "lr": args.lr, "epochs": args.epochs}
+    given_policy = {"hidden": args.hidden, "action": args.action, "n_deltas": args.n_deltas,
+                    "resplit": False if args.no_resplit else None}
+    given, given_policy = ({k: v for k, v in d.items() if v is not None} for d in (given, given_policy))
     if saved:  # a resumed run keeps its hyper-parameters: a different value given is a mistake, not a wish
-        given = {"seed": args.seed, "samples_per_update": args.samples_per_update, "lr": args.lr,
-                 "epochs": args.epochs, "policy.hidden": args.hidden, "policy.action": args.action,
-                 "policy.n_deltas": args.n_deltas}
-        for key, value in given.items():
-            old = saved["policy"].get(key[7:]) if key.startswith("policy.") else saved.get(key)
-            if value is not None and value != old:
-                raise MCMError(f"--{key.split('.')[-1].replace('_', '-')} {value} differs from the checkpoint's "
-                               f"{old}: a resumed run keeps its hyper-parameters")
-
-    checkpoint = pick(args.checkpoint, "checkpoint_path", None) or f"{args.out}.ckpt"
-    pol = dict(saved.get("policy") or {})
-    action = args.action or pol.get("action") or PolicyConfig().action
-    policy = PolicyConfig(**{**pol, "action": action,
-                             "hidden": args.hidden or pol.get("hidden") or PolicyConfig().hidden,
-                             "n_deltas": args.n_deltas or pol.get("n_deltas") or PolicyConfig().n_deltas,
-                             "resplit": action == "residual" and not args.no_resplit
-                             if (args.no_resplit or not pol) else pol["resplit"]})
-    config = PPOConfig(seed=pick(args.seed, "seed", 0), samples_per_update=pick(args.samples_per_update,
-                                                                                 "samples_per_update", 64),
-                       lr=pick(args.lr, "lr", 3e-4), epochs=pick(args.epochs, "epochs", 4),
-                       device=pick(args.device, "device", "cpu"), log_path=pick(args.log, "log_path", None),
-                       checkpoint_path=checkpoint, checkpoint_every=50, progress=not args.no_progress,
-                       policy=policy)
+        for key, value, old in [(k, v, saved.get(k)) for k, v in given.items()] + \
+                [(k, v, saved["policy"].get(k)) for k, v in given_policy.items()]:
+            if value != old:
+                raise MCMError(f"--{key.replace('_', '-')} {value} differs from the checkpoint's {old}: a resumed run "
+                               f"keeps its hyper-parameters")
+    policy = {**(saved.get("policy") or {"resplit": True}), **given_policy}
+    policy["resplit"] = policy["resplit"] and policy.get("action", "residual") == "residual"
+    checkpoint = args.checkpoint or saved.get("checkpoint_path") or f"{args.out}.ckpt"
+    hyper = {k: saved[k] for k in ("seed", "samples_per_update", "lr", "epochs") if k in saved}
+    config = PPOConfig(**{**hyper, **given}, device=args.device or saved.get("device", "cpu"),
+                       log_path=args.log or saved.get("log_path"), checkpoint_path=checkpoint, checkpoint_every=50,
+                       progress=not args.no_progress, policy=PolicyConfig(**policy))
     try:
         trainer = pretrain(args.corpus, packages=[s for s in args.packages.split(",") if s], updates=args.updates,
                            n_generated=args.generated, config=config, out=args.out, resume=args.resume,

@@ -52,9 +52,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from mcmcore._checks import is_int, is_real
 from mcmcore.errors import InfeasibleError, MCMError
 from mcmcore.graph import Graph
 from mcmcore.package import MiB, Package
+from mcmcore.sweep import canonical_json
 
 __all__ = ["cosearch", "AreaModel", "DesignPoint", "CosearchResult", "load_space", "designs", "design_area",
            "design_package", "design_graph", "pareto_front", "plot_pareto", "SpaceError"]
@@ -66,14 +68,6 @@ class SpaceError(MCMError, ValueError):
 
 #: upper bounds of the integer design parameters (``array``: each side); see the module docstring
 LIMITS: dict[str, int] = {"chiplets": 1024, "tensor_units": 4096, "array": 4096, "micro_batch": 2 ** 20}
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _is_real(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 @dataclass(frozen=True)
@@ -98,7 +92,7 @@ class AreaModel:
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            if not (_is_real(v) and math.isfinite(float(v)) and v >= 0):
+            if not (is_real(v) and math.isfinite(float(v)) and v >= 0):
                 raise SpaceError(f"area_model field {f.name} must be a finite number >= 0 (mm^2), got {v!r}")
         if self.mm2_per_chiplet == self.mm2_per_mac == self.mm2_per_mib_sram == 0:
             raise SpaceError("area_model: mm2_per_chiplet, mm2_per_mac and mm2_per_mib_sram are all 0, so a chiplet "
@@ -166,7 +160,7 @@ def _values(space: dict, key: str) -> list:
             v = [v]
         limit = LIMITS["array"]
         for a in v if isinstance(v, list) else [v]:
-            if not (isinstance(a, list) and len(a) == 2 and all(_is_int(x) and 1 <= x <= limit for x in a)):
+            if not (isinstance(a, list) and len(a) == 2 and all(is_int(x) and 1 <= x <= limit for x in a)):
                 raise SpaceError(f"array must be [rows, cols] (integers in 1..{limit}) or a list of them, "
                                  f"got {space.get(key)!r}")
         return [[int(x) for x in a] for a in v]
@@ -176,9 +170,9 @@ def _values(space: dict, key: str) -> list:
             raise SpaceError(f"topology must be 'ring' or 'mesh', got {x!r}")
         elif key == "activations" and x not in ("stash", "recompute"):
             raise SpaceError(f"activations must be 'stash' or 'recompute', got {x!r}")
-        elif key in LIMITS and not (_is_int(x) and 1 <= x <= LIMITS[key]):
+        elif key in LIMITS and not (is_int(x) and 1 <= x <= LIMITS[key]):
             raise SpaceError(f"{key} must be integers in 1..{LIMITS[key]}, got {x!r}")
-        elif key not in ("topology", "activations") and not (_is_real(x) and math.isfinite(float(x)) and x > 0):
+        elif key not in ("topology", "activations") and not (is_real(x) and math.isfinite(float(x)) and x > 0):
             raise SpaceError(f"{key} must be positive, finite numbers, got {x!r}")
     return [int(x) if key in LIMITS else x for x in v]
 
@@ -222,7 +216,7 @@ def area_model_of(space: Any) -> AreaModel:
     if bad:
         raise SpaceError(f"unknown area_model field(s): {', '.join(sorted(bad))} (known: {', '.join(sorted(names))})")
     for k, v in over.items():
-        if not (_is_real(v) and math.isfinite(float(v)) and v >= 0):
+        if not (is_real(v) and math.isfinite(float(v)) and v >= 0):
             raise SpaceError(f"area_model field {k} must be a finite number >= 0 (mm^2), got {v!r}")
     return AreaModel(**{k: float(v) for k, v in over.items()})
 
@@ -462,7 +456,7 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
     model = area_model or area_model_of(doc)
     if area_budget is None:
         area_budget = doc.get("area_budget_mm2")
-    if area_budget is not None and not (_is_real(area_budget) and math.isfinite(float(area_budget))
+    if area_budget is not None and not (is_real(area_budget) and math.isfinite(float(area_budget))
                                         and area_budget > 0):
         raise SpaceError(f"area_budget (area_budget_mm2) must be a positive, finite number of mm^2, "
                          f"got {area_budget!r}")
@@ -478,13 +472,13 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
     bar = ProgressBar("cosearch", len(within), enabled=progress and bool(within), eta=True)
     graphs: dict[tuple, Graph] = {}
     points = []
-    run_key = _canonical_json({"graph": graph.digest().hex(), "method": method, "objective": objective,
+    run_key = canonical_json({"graph": graph.digest().hex(), "method": method, "objective": objective,
                                "max_evals": max_evals_per_design, "max_seconds": max_seconds_per_design,
                                "seed": seed, "area_model": asdict(model)})
     done = _read_journal(journal, run_key) if journal is not None else {}
     try:
         for d in within:
-            dkey = _canonical_json(d)
+            dkey = canonical_json(d)
             if dkey in done:
                 points.append(replace(done[dkey], design=d))
                 bar.update(advance=1)
@@ -525,10 +519,6 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
                           len(all_designs) - len([d for d in all_designs if area_budget is None
                                                   or model.area(d) <= area_budget]),
                           time.perf_counter() - t0, model)
-
-
-def _canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def _read_journal(path, run_key: str) -> dict[str, DesignPoint]:

@@ -159,6 +159,13 @@ def _problem(graph: Graph, package: Package, constraints: Constraints | None, ov
     return problem, constraints
 
 
+def whole_numbers(a: np.ndarray) -> bool:
+    """True when an array of ids holds integers, or floats that are whole numbers (never truncated silently)."""
+    if not a.size or np.issubdtype(a.dtype, np.integer):
+        return True
+    return bool(np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a)))
+
+
 def as_placement(placement, graph: Graph, package: Package) -> np.ndarray:
     """Check and convert a placement (array-like of device ids, or a mapping node name -> device)."""
     if isinstance(placement, dict):
@@ -190,9 +197,8 @@ def as_placement(placement, graph: Graph, package: Package) -> np.ndarray:
     if a.ndim != 1 or a.shape[0] != graph.n_nodes:
         raise InvalidPlacementError(f"placement must have one device per node: shape {a.shape}, "
                                     f"expected ({graph.n_nodes},)")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        if not np.issubdtype(a.dtype, np.floating) or np.any(a != np.round(a)):
-            raise InvalidPlacementError(f"placement must hold integer device ids, got dtype {a.dtype}")
+    if not whole_numbers(a):
+        raise InvalidPlacementError(f"placement must hold integer device ids, got dtype {a.dtype}")
     bad = np.flatnonzero((a < 0) | (a >= package.n_devices)) if a.size else np.zeros(0, dtype=int)
     if bad.size:
         i = int(bad[0])
@@ -299,9 +305,8 @@ def _int32_ids(values, name: str) -> np.ndarray:
     a = np.asarray(values)
     if a.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of ids, got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        if not np.issubdtype(a.dtype, np.floating) or np.any(a != np.round(a)):
-            raise ValueError(f"{name} must hold integer ids, got dtype {a.dtype}")
+    if not whole_numbers(a):
+        raise ValueError(f"{name} must hold integer ids, got dtype {a.dtype}")
     if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
         raise ValueError(f"{name} holds ids outside the 32-bit range")
     return np.ascontiguousarray(a, dtype=np.int32)

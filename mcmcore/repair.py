@@ -18,7 +18,7 @@ from mcmcore import _core
 from mcmcore._checks import check_seconds, check_seed, check_threads
 from mcmcore.constraints import Constraints
 from mcmcore.errors import InfeasibleError
-from mcmcore.evaluate import _problem, as_placement, default_threads
+from mcmcore.evaluate import _problem, as_placement, default_threads, whole_numbers
 from mcmcore.graph import Graph
 from mcmcore.package import Package
 
@@ -343,9 +343,8 @@ def repair_batch(graph: Graph, package: Package, placements, *, constraints: Con
     a = np.asarray(placements)
     if a.ndim != 2 or a.shape[1] != graph.n_nodes:
         raise ValueError(f"placements must have shape (B, {graph.n_nodes}), got {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        if not np.issubdtype(a.dtype, np.floating) or np.any(a != np.round(a)):
-            raise ValueError(f"placements must hold integer device ids, got dtype {a.dtype}")
+    if not whole_numbers(a):
+        raise ValueError(f"placements must hold integer device ids, got dtype {a.dtype}")
     if a.size and (a.min() < 0 or a.max() >= package.n_devices):
         raise ValueError(f"placements name devices outside 0..{package.n_devices - 1}")
     rep, _ = _repairer(graph, package, constraints, _weights(weights, graph))

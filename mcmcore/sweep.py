@@ -75,7 +75,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from mcmcore._checks import MAX_SEED
+from mcmcore._checks import MAX_SEED, is_real
 from mcmcore.errors import MCMError
 
 __all__ = ["sweep", "expand_spec", "load_spec", "run_trial", "read_results", "summarize", "plot_summary",
@@ -123,7 +123,8 @@ class Trial:
         return {"trial_id": self.trial_id, "inputs": self.inputs, "labels": self.labels, "load": self.load}
 
 
-def _canonical(obj: Any) -> str:
+def canonical_json(obj: Any) -> str:
+    """The JSON text that stable ids hash: sorted keys, no spaces, numpy scalars and arrays as plain values."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
@@ -139,7 +140,7 @@ def _json_default(x):
 
 def trial_id_of(inputs: Mapping[str, Any]) -> str:
     """The stable id of a trial: 16 hex digits of the SHA-256 of its canonical inputs."""
-    return hashlib.sha256(_canonical(inputs).encode()).hexdigest()[:16]
+    return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()[:16]
 
 
 def load_spec(spec: Any) -> tuple[dict, Path]:
@@ -379,7 +380,7 @@ _GRAPH_CACHE: dict[str, Any] = {}
 
 
 def _load_graph(ref: dict, load: dict):
-    key = _canonical(ref)
+    key = canonical_json(ref)
     g = _GRAPH_CACHE.get(key)
     if g is None:
         if "zoo" in ref:
@@ -466,7 +467,7 @@ def _lost_record(trial: Trial, message: str) -> dict:
 
 # ---------------------------------------------------------------------------------------------- results file
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return is_real(x) and math.isfinite(x)
 
 
 @functools.lru_cache(maxsize=None)

@@ -103,21 +103,18 @@ class PPOConfig:
     def __post_init__(self):
         import math
 
+        from mcmcore._checks import check_count, check_positive, is_real
+
         def bad(name, what):
             raise ValueError(f"PPOConfig.{name} must be {what}, got {getattr(self, name)!r}")
 
         for name in ("samples_per_update", "epochs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                bad(name, "a positive integer")
+            check_count(getattr(self, name), f"PPOConfig.{name}")
         for name in ("lr", "clip", "temperature", "max_grad_norm"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                bad(name, "a positive, finite number")
+            check_positive(getattr(self, name), f"PPOConfig.{name}")
         for name in ("ent_coef", "vf_coef", "sil_coef", "repeat_reward"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
-                    (name != "repeat_reward" and v < 0):
+            if not (is_real(v) and math.isfinite(v) and (name == "repeat_reward" or v >= 0)):
                 bad(name, "a finite number" + ("" if name == "repeat_reward" else " >= 0"))
         if not 0.0 <= self.top_quantile < 1.0:
             bad("top_quantile", "in [0, 1)")

@@ -113,8 +113,9 @@ def partition(graph: Graph, package: Package, *, method: str = "auto", constrain
     progress : bool
         Show a progress line on stderr.
     start : array-like or SearchResult, optional
-        A placement to continue from, e.g. the result of an interrupted run: it is evaluated first (one evaluation), so the result is never
-        worse, and annealing (``anneal``, ``auto``) starts from it when it is valid.
+        A placement to continue from, e.g. the result of an interrupted run: it is evaluated first (one
+        evaluation), so the result is never worse, and annealing (``anneal``, ``auto``) starts from it when it is
+        valid.
     **options
         Passed to the method.
 
@@ -147,10 +148,10 @@ def partition(graph: Graph, package: Package, *, method: str = "auto", constrain
     if max_evals is None and max_seconds is None:
         max_seconds = DEFAULT_MAX_SECONDS
     constraints = Constraints() if constraints is None else constraints
-    run = _resolve(method)
-    problem = SearchProblem(graph, package, constraints, objective, overlap)
     if not isinstance(constraints, Constraints):
         raise TypeError(f"constraints must be an mcmcore.Constraints, got {type(constraints).__name__}")
+    run = _resolve(method)
+    problem = SearchProblem(graph, package, constraints, objective, overlap)
     first = problem.evaluate(np.zeros(graph.n_nodes, dtype=np.int32))  # validates graph/package fit early
     if not (math.isfinite(first.interval) and math.isfinite(first.latency)):
         raise ValueError(f"the graph's times on this package overflow: with every node on device 0 the interval is "
