@@ -406,6 +406,10 @@ def _partition_args(p):
     p.add_argument("--plot", help="write a PNG of the placement on the package and along the pipeline")
     p.add_argument("--policy", help="--method rl: the policy file to fine-tune (default: the shipped pre-trained "
                                     "policy; `scratch`: new random weights)")
+    p.add_argument("--device", help="--method rl: torch device of the policy (cpu, cuda; default cpu)")
+    p.add_argument("--fast-gpu-kernels", action="store_true",
+                   help="--method rl on a GPU: CUDA's fastest kernels instead of deterministic ones (the same seed "
+                        "may then give another result)")
     p.add_argument("--start", help="continue from this placement (e.g. the --out of an interrupted run): it is "
                                    "evaluated first, so the result is never worse, and annealing starts from it")
 
@@ -424,6 +428,12 @@ def cmd_partition(args) -> int:
             if args.method != "rl":
                 raise MCMError("--policy needs --method rl")
             options["policy"] = args.policy
+        for flag, key, value in (("--device", "device", args.device),
+                                 ("--fast-gpu-kernels", "deterministic", False if args.fast_gpu_kernels else None)):
+            if value is not None:
+                if args.method != "rl":
+                    raise MCMError(f"{flag} needs --method rl")
+                options[key] = value
         if args.start is not None:
             options["start"] = load_placement(args.start, graph.n_nodes)
         result = _search(graph, package, args.method, args, seed=args.seed, constraints=constraints, **options)
@@ -785,6 +795,9 @@ def _rl_args(p):
                                                      "instance seeds the self-imitation memory")
     pre.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     pre.add_argument("--device", default=None, help="torch device (cpu, cuda; default cpu)")
+    pre.add_argument("--fast-gpu-kernels", action="store_true",
+                     help="on a GPU: CUDA's fastest kernels instead of deterministic ones (a run is then not "
+                          "bit-reproducible, nor a resume exact)")
     pre.add_argument("--threads", type=_positive_int, default=None,
                      help="native threads of repair/evaluation (default: all allowed CPUs)")
     pre.add_argument("--out", required=True, help="write the policy file here")
@@ -831,6 +844,7 @@ def cmd_rl(args) -> int:
     checkpoint = args.checkpoint or saved.get("checkpoint_path") or f"{args.out}.ckpt"
     hyper = {k: saved[k] for k in ("seed", "samples_per_update", "lr", "epochs") if k in saved}
     config = PPOConfig(**{**hyper, **given}, device=args.device or saved.get("device", "cpu"),
+                       deterministic=not args.fast_gpu_kernels,
                        log_path=args.log or saved.get("log_path"), checkpoint_path=checkpoint, checkpoint_every=50,
                        progress=not args.no_progress, policy=PolicyConfig(**policy))
     try:

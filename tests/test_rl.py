@@ -248,6 +248,23 @@ def test_cli_partition_and_pretrain(tmp_path, capsys):
     assert PlacementPolicy.load(tmp_path / "q.pt").config.hidden == 16
 
 
+def test_cli_device_options_need_method_rl_and_a_gpu(tmp_path, capsys):
+    from mcmcore.cli import main
+
+    layered_dag(20, seed=8).save(tmp_path / "g.json")
+    base = ["partition", str(tmp_path / "g.json"), "--package", "ring4", "--no-progress", "--max-evals", "20"]
+    assert main(base + ["--device", "cpu"]) == 1
+    assert "--device needs --method rl" in capsys.readouterr().err
+    assert main(base + ["--fast-gpu-kernels"]) == 1
+    assert "--fast-gpu-kernels needs --method rl" in capsys.readouterr().err
+    assert main(base + ["--method", "rl", "--device", "cpu", "--fast-gpu-kernels"]) == 0  # no effect on the CPU
+    if not torch.cuda.is_available():
+        assert main(base + ["--method", "rl", "--device", "cuda"]) == 1
+        assert "CUDA is not available" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="deterministic"):
+        PPOConfig(deterministic="yes")
+
+
 # ------------------------------------------------------------------------------------------ residual actions
 RES = PolicyConfig(hidden=16, gnn_layers=2, attention_layers=1, heads=2, action="residual", n_deltas=5)
 

@@ -21,11 +21,16 @@ on it. Self-imitation is not used there (the best placement *is* the base: its t
 Everything random flows from :attr:`PPOConfig.seed`: the initial weights, the env's ``np_random`` (seeded on the
 first reset) and a torch generator for the samples. A checkpoint holds the policy, the optimiser, both generator
 states and the update count, so ``train(n)`` equals ``train(k)``, save, :meth:`PPO.resume`, ``train(n - k)``.
+On a GPU this holds bit for bit too: the policy's forward and update passes run with PyTorch's deterministic
+kernels (:attr:`PPOConfig.deterministic`; the message passing's ``index_add_`` otherwise sums in a different order
+from run to run on CUDA), and sampling always draws on the CPU generator.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -80,6 +85,11 @@ class PPOConfig:
     """sampling temperature of the per-node distributions (the update uses the same one)"""
     device: str = "cpu"
     """torch device; ``"cuda"`` uses a GPU when present (sampling stays on the CPU generator)"""
+    deterministic: bool = True
+    """on a GPU, run the policy with PyTorch's deterministic kernels, so that a seed gives the same run and a resumed
+    run continues bit for bit (the caller's setting is restored after each pass; ``CUBLAS_WORKSPACE_CONFIG`` is set to
+    ``:4096:8`` unless already set). False: CUDA's fastest kernels, reproducible only to float rounding. No effect
+    on the CPU, which is always deterministic."""
     log_path: str | None = None
     """append one JSON line per update here (None: no log)"""
     checkpoint_path: str | None = None
@@ -116,6 +126,9 @@ class PPOConfig:
             v = getattr(self, name)
             if not (is_real(v) and math.isfinite(v) and (name == "repeat_reward" or v >= 0)):
                 bad(name, "a finite number" + ("" if name == "repeat_reward" else " >= 0"))
+        for name in ("deterministic", "incumbent", "progress"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                bad(name, "True or False")
         if not 0.0 <= self.top_quantile < 1.0:
             bad("top_quantile", "in [0, 1)")
         if self.regularizer not in ("entropy", "prior"):
@@ -125,7 +138,7 @@ class PPOConfig:
 
 
 #: PPOConfig fields that say where and how a run reports, not what it learns: a resumed run may change them
-RUN_CONTROL_FIELDS = ("log_path", "checkpoint_path", "checkpoint_every", "progress", "device")
+RUN_CONTROL_FIELDS = ("log_path", "checkpoint_path", "checkpoint_every", "progress", "device", "deterministic")
 
 
 def load_checkpoint(path) -> dict:
@@ -214,6 +227,9 @@ class PPO:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {config.device!r}: CUDA is not available here (this torch build or machine has "
                              f"no GPU); use device='cpu'")
+        if self.device.type == "cuda" and config.deterministic:
+            # cuBLAS is deterministic only with a fixed workspace; read when the first handle is made
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         self.policy = policy.to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr, eps=1e-5)
         self.generator = torch.Generator().manual_seed(int(config.seed))
@@ -235,6 +251,21 @@ class PPO:
                              f"({env.action!r})")
 
     # -------------------------------------------------------------------------------------------- one update
+    @contextmanager
+    def kernels(self):
+        """The policy's passes run inside this: PyTorch's deterministic kernels on a GPU when
+        :attr:`PPOConfig.deterministic` (the caller's setting is restored after), nothing on the CPU."""
+        if self.device.type != "cuda" or not self.config.deterministic:
+            yield
+            return
+        before = torch.are_deterministic_algorithms_enabled()
+        warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+        torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
     def _observe(self):
         if self._env_seeded:
             obs, info = self.env.reset()
@@ -256,7 +287,7 @@ class PPO:
 
     def sample(self, x: torch.Tensor, edges: torch.Tensor, m: int):
         """``m`` placements (bins, (m, N) long, CPU) and their per-node log-probabilities under the policy."""
-        with torch.no_grad():
+        with torch.no_grad(), self.kernels():
             logits, _ = self.policy(x, edges, self.env.n_actions)
             logp = F.log_softmax(logits.float().cpu() / self.config.temperature, dim=-1)
         actions = torch.multinomial(logp.exp(), m, replacement=True, generator=self.generator).T.contiguous()
@@ -343,6 +374,10 @@ class PPO:
         self.best[idx] = (reward, torch.as_tensor(bins))
 
     def _optimise(self, x, edges, actions, old_logp, rewards, target=None) -> dict:
+        with self.kernels():
+            return self._optimise_epochs(x, edges, actions, old_logp, rewards, target)
+
+    def _optimise_epochs(self, x, edges, actions, old_logp, rewards, target) -> dict:
         cfg = self.config
         out = {}
         for _ in range(cfg.epochs):

@@ -47,15 +47,16 @@ def load_policy(policy, *, seed: int = 0):
 
 def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: int | None = None, policy=None,
         batch: int = 64, epochs: int = 4, lr: float = 3e-4, ent_coef: float = 0.1, regularizer: str = "prior",
-        temperature: float = 1.0, device: str | None = None, coarsen_above: int | None = 1000,
-        top_quantile: float | None = None, **options) -> None:
+        temperature: float = 1.0, device: str | None = None, deterministic: bool = True,
+        coarsen_above: int | None = 1000, top_quantile: float | None = None, **options) -> None:
     """``rl`` method. Options: ``policy`` (a policy file, a PlacementPolicy, ``"scratch"``, default the shipped
     pre-trained policy), ``batch`` (samples per PPO update), ``epochs``, ``lr``, ``ent_coef`` and ``regularizer``
     (the exploration regulariser and its weight, :class:`~mcmcore.rl.ppo.PPOConfig`; by default the pull towards
     the policy's initial few-moves distribution, which lets fine-tuning leave a pre-trained policy's many-moves
-    habit once the incumbent nears a local optimum), ``temperature``, ``device`` (default cpu), ``coarsen_above``
-    (act on a coarsened graph above this many nodes), ``top_quantile`` (risk-seeking share of each batch that is
-    reinforced; default 0: the usual value baseline).
+    habit once the incumbent nears a local optimum), ``temperature``, ``device`` (default cpu), ``deterministic``
+    (on a GPU, PyTorch's deterministic kernels, so a seed gives the same result there too; default True),
+    ``coarsen_above`` (act on a coarsened graph above this many nodes), ``top_quantile`` (risk-seeking share of
+    each batch that is reinforced; default 0: the usual value baseline).
 
     Every sample counts against the budget, repeats included (the re-cut maps many different moves to the same
     split; the env serves a repeat from its cache instead of repairing and evaluating it again);
@@ -76,7 +77,7 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
                        n_deltas=net.config.n_deltas, resplit=net.config.resplit)
     config = PPOConfig(seed=seed, samples_per_update=int(batch), epochs=int(epochs), lr=float(lr),
                        ent_coef=float(ent_coef), regularizer=regularizer, temperature=float(temperature),
-                       device=device or "cpu",
+                       device=device or "cpu", deterministic=deterministic,
                        top_quantile=float(top_quantile or 0.0))
     trainer = PPO(env, net, config)
 
@@ -95,7 +96,7 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
             tracker.count(int(min(inst.base_evals - 1, tracker.remaining_evals())))
     else:
         # the greedy placement first: a pre-trained policy's single best guess
-        with torch.no_grad():
+        with torch.no_grad(), trainer.kernels():
             logits, _ = trainer.policy(x, edges, env.n_bins)
         greedy = logits.argmax(-1).cpu().numpy()[None, :]
         offer(env.evaluate_placements(env.proposals_to_placements(greedy)))
