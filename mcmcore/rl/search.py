@@ -96,7 +96,7 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
             tracker.count(int(min(inst.base_evals - 1, tracker.remaining_evals())))
     else:
         # the greedy placement first: a pre-trained policy's single best guess
-        with torch.no_grad(), trainer.kernels():
+        with torch.no_grad(), trainer.kernels(x.shape[0]):
             logits, _ = trainer.policy(x, edges, env.n_bins)
         greedy = logits.argmax(-1).cpu().numpy()[None, :]
         offer(env.evaluate_placements(env.proposals_to_placements(greedy)))
