@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 
 import mcmcore
 from mcmcore.repair import repair_batch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_core import rate  # noqa: E402  (best of N, items per second)
 from mcmcore.generate import layered_dag
-
-
-def best_rate(fn, count: int, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return count / best
 
 
 def main(argv=None) -> int:
@@ -49,7 +44,7 @@ def main(argv=None) -> int:
     for label, pkg in (("evaluate_batch, port K=6", port6), ("evaluate_batch, links 6x6 mesh", mesh)):
         pls = rng.integers(0, pkg.n_devices, size=(batch, g.n_nodes)).astype(np.int32)
         mcmcore.evaluate_batch(g, pkg, pls[:4], n_threads=1)  # warm the problem cache
-        rows.append((label, [best_rate(lambda t=t: mcmcore.evaluate_batch(g, pkg, pls, n_threads=t), batch)
+        rows.append((label, [rate(lambda t=t: mcmcore.evaluate_batch(g, pkg, pls, n_threads=t), batch, 5)
                              for t in counts]))
     cap = mcmcore.Package.preset("simba6x6")
     cons = mcmcore.Constraints()
@@ -57,7 +52,7 @@ def main(argv=None) -> int:
     pls = rng.integers(0, cap.n_devices, size=(rb, g.n_nodes)).astype(np.int32)
     repair_batch(g, cap, pls[:2], constraints=cons, n_threads=1)
     rows.append(("repair_batch, 6x6 mesh", [
-        best_rate(lambda t=t: repair_batch(g, cap, pls, constraints=cons, n_threads=t), rb)
+        rate(lambda t=t: repair_batch(g, cap, pls, constraints=cons, n_threads=t), rb, 5)
         for t in counts]))
     print(f"machine: {cpus} CPUs; graph {g.n_nodes} nodes\n")
     print("| kernel | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in counts) + " |")
