@@ -19,7 +19,7 @@ import numpy as np
 from mcmcore.errors import MCMError
 from mcmcore.graph import Graph
 
-__all__ = ["names", "build", "load", "describe", "training_graph", "data_file", "ZooEntry"]
+__all__ = ["names", "build", "load", "describe", "training_graph", "data_file", "built_with", "ZooEntry"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,17 @@ def data_file(name: str):
     """The shipped data file of model ``name`` (a ``Traversable``; it may not exist in a source checkout)."""
     _entry(name)
     return resources.files("mcmcore.zoo").joinpath("data", f"{name}.npz")
+
+
+def built_with() -> dict[str, str]:
+    """The versions of the libraries the shipped graphs were exported with (``{"torch": ..., "transformers":
+    ...}``; empty when unknown). torch.export's output changes between versions (GPT-2 has 221 nodes under torch
+    2.11 and transformers 5.17, 223 under torch 2.13 and transformers 5.23), so a fresh :func:`build` equals
+    :func:`load` only under these."""
+    import json
+
+    f = resources.files("mcmcore.zoo").joinpath("data", "built_with.json")
+    return json.loads(f.read_text()) if f.is_file() else {}
 
 
 def build(name: str, *, training: bool = False, **options) -> Graph:
