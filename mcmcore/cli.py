@@ -424,11 +424,7 @@ def cmd_partition(args) -> int:
     package = load_package(args.package)
     try:
         options = {}
-        if args.policy is not None:
-            if args.method != "rl":
-                raise MCMError("--policy needs --method rl")
-            options["policy"] = args.policy
-        for flag, key, value in (("--device", "device", args.device),
+        for flag, key, value in (("--policy", "policy", args.policy), ("--device", "device", args.device),
                                  ("--fast-gpu-kernels", "deterministic", False if args.fast_gpu_kernels else None)):
             if value is not None:
                 if args.method != "rl":

@@ -257,6 +257,8 @@ def test_cli_device_options_need_method_rl_and_a_gpu(tmp_path, capsys):
     assert "--device needs --method rl" in capsys.readouterr().err
     assert main(base + ["--fast-gpu-kernels"]) == 1
     assert "--fast-gpu-kernels needs --method rl" in capsys.readouterr().err
+    assert main(base + ["--policy", "scratch"]) == 1
+    assert "--policy needs --method rl" in capsys.readouterr().err
     assert main(base + ["--method", "rl", "--device", "cpu", "--fast-gpu-kernels"]) == 0  # no effect on the CPU
     if not torch.cuda.is_available():
         assert main(base + ["--method", "rl", "--device", "cuda"]) == 1

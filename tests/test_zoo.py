@@ -10,6 +10,7 @@ from mcmcore import zoo
 from mcmcore.package import Package
 
 EXPECTED = {"bert-base", "bert-large", "gpt2", "resnet50", "inception-v3", "vit-b16"}
+TEXT_MODELS = ("bert-base", "bert-large", "gpt2")  # built from transformers configs
 # Total FLOPs (a multiply-add counts 2) of the default graphs, from the architectures' published MAC counts.
 GFLOPS = {"bert-base": 22.4, "bert-large": 79.0, "gpt2": 22.4, "resnet50": 8.2, "inception-v3": 11.5,
           "vit-b16": 35.2}
@@ -71,7 +72,7 @@ def test_bad_options():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_shipped_equals_fresh_build(name):
     pytest.importorskip("torch")
-    if name in ("bert-base", "bert-large", "gpt2"):
+    if name in TEXT_MODELS:
         pytest.importorskip("transformers")
     from zoo_cache import built
 
@@ -84,7 +85,7 @@ def _skip_unless_built_with_these_versions(name):
 
     wanted = zoo.built_with()
     assert {"torch", "transformers"} <= set(wanted), "mcmcore/zoo/data/built_with.json is missing or incomplete"
-    for lib in ("torch",) + (("transformers",) if name in ("bert-base", "bert-large", "gpt2") else ()):
+    for lib in ("torch",) + (("transformers",) if name in TEXT_MODELS else ()):
         have = importlib.import_module(lib).__version__.split("+")[0]
         if have != wanted[lib]:
             pytest.skip(f"the shipped graphs were exported with {lib} {wanted[lib]}, this is {have}: torch.export's "
