@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -95,6 +96,26 @@ def _has_bool(value) -> bool:
     return False
 
 
+def _check_flat(name: str, value, k: int, expected: str, what: str | None = None) -> None:
+    """A per-device value is a scalar or a flat list of ``k`` scalars. Checked before numpy sees it: a string
+    would be parsed as a number, and nested lists (a YAML alias can nest millions of values in a few bytes)
+    would be expanded before the shape check."""
+    if isinstance(value, (str, bytes)):
+        raise InvalidPackageError(f"{name} must be {expected}, got {value!r} (a string)")
+    if isinstance(value, (list, tuple)):
+        if len(value) != k:
+            raise InvalidPackageError(f"{name} has {len(value)} values, expected 1 or {k} (one per {what})" if what
+                                      else f"{name} must be {expected}, got {_short(value)}")
+        bad = next((x for x in value if isinstance(x, (list, tuple, dict, set, str, bytes))), None)
+        if bad is not None:
+            raise InvalidPackageError(f"{name} must be {expected}, got an element {_short(bad)}")
+
+
+def _short(value) -> str:
+    """A repr cut short (a few elements per list, a few levels): a spec value may be huge."""
+    return reprlib.repr(value)
+
+
 def _number(name: str, value) -> float:
     """A scalar given by the user as a float; a bool, None or a string is an error naming the field."""
     if isinstance(value, (bool, np.bool_, str, bytes)):
@@ -109,9 +130,10 @@ def _per_device(name: str, value, k: int, *, positive: bool = True, allow_inf: b
                 what: str = "device") -> np.ndarray:
     if _has_bool(value):
         raise InvalidPackageError(f"{name} must be a number or one number per {what}, got {value!r} (a boolean)")
+    _check_flat(name, value, k, f"a number or one number per {what}", what)
     try:
         a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidPackageError(f"{name} must be a number or one number per {what}, got {value!r}") from None
     if a.ndim == 0:
         a = np.full(k, float(a))
@@ -130,9 +152,10 @@ def _per_device(name: str, value, k: int, *, positive: bool = True, allow_inf: b
 def _ints(name: str, value, k: int) -> np.ndarray:
     if _has_bool(value):
         raise InvalidPackageError(f"{name} must be {k} integers, got {value!r} (a boolean)")
+    _check_flat(name, value, k, f"{k} integers")
     try:
         a = np.asarray(value)
-    except (TypeError, ValueError):  # ragged
+    except (TypeError, ValueError, OverflowError):  # ragged
         raise InvalidPackageError(f"{name} must be {k} integers, got {value!r}") from None
     if a.ndim == 0:
         a = np.full(k, a)
@@ -149,7 +172,7 @@ def _count(name: str, value) -> int:
     """An integer count given by the user (``int()`` alone would turn 2.5 into 2 without a word)."""
     try:
         n = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise InvalidPackageError(f"{name} must be an integer, got {value!r}") from None
     if isinstance(value, (bool, np.bool_)):
         raise InvalidPackageError(f"{name} must be an integer, got {value!r} (a boolean)")
@@ -216,6 +239,9 @@ class Package:
         if k < 1:
             raise InvalidPackageError(f"a package needs at least one device, got n_devices={n_devices!r}")
         _check_size(topology, k)
+        for key, value in (("name", name), ("description", description)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidPackageError(f"{key} must be a string, got {_short(value)}")
         s(p, "name", name)
         s(p, "description", description)
         s(p, "n_devices", k)
@@ -468,9 +494,17 @@ class Package:
         allowed = {"name", "description", "n_devices", "rows", "cols", "peak_flops", "mem_bw", "sram_bytes",
                    "kinds", "kind_names", "comm_factor", "order", "bandwidth", "link_bandwidth", "hop_latency",
                    "links", "format", "version"}
+        odd = [key for key in spec if not isinstance(key, str)]
+        if odd:
+            raise InvalidPackageError(f"{where}field names must be strings, got {odd[0]!r} (YAML reads unquoted "
+                                      f"on/off/yes/no/true/false as booleans and ~ as null: quote the key)")
         unknown = set(spec) - allowed
         if unknown:
             raise InvalidPackageError(f"{where}unknown package field(s): {', '.join(sorted(unknown))}")
+        for key in ("name", "description"):
+            if spec.get(key) is not None and not isinstance(spec[key], str):
+                raise InvalidPackageError(f"{where}{key} must be a string, got {_short(spec[key])} "
+                                          f"({type(spec[key]).__name__}; quote it in YAML)")
         fmt, version = spec.pop("format", "mcmcore-package"), spec.pop("version", 1)
         if fmt != "mcmcore-package":
             raise InvalidPackageError(f"{where}not an mcmcore package (field 'format' is {fmt!r}, expected "
@@ -481,7 +515,9 @@ class Package:
         for req in ("peak_flops", "mem_bw", "sram_bytes"):
             if req not in spec:
                 raise InvalidPackageError(f"{where}missing field {req!r}")
-        spec["sram_bytes"] = _parse_inf(spec["sram_bytes"])
+        for key in _NUMERIC_FIELDS:  # spec files may write numbers as strings: "inf", and YAML reads 25e9 so
+            if key in spec:           # (YAML 1.1 wants 25.0e+9)
+                spec[key] = _spec_number(spec[key])
         common = {k: spec.get(k) for k in ("peak_flops", "mem_bw", "sram_bytes", "kinds", "comm_factor", "order",
                                             "kind_names", "name")}
         common["name"] = spec.get("name")
@@ -616,11 +652,22 @@ class Package:
         return f"<Package{label}: {self.n_devices} devices, {where}{self.topology}>"
 
 
-def _parse_inf(v):
-    if isinstance(v, str) and v.lower() in ("inf", "infinity", ".inf"):
-        return math.inf
+#: Spec fields holding numbers (or one per device), where a string that spells a number is read as one.
+_NUMERIC_FIELDS = ("peak_flops", "mem_bw", "sram_bytes", "comm_factor", "bandwidth", "link_bandwidth",
+                   "hop_latency")
+
+
+def _spec_number(v):
+    """A number written as a string in a spec file ("inf", ".inf", "25e9") -> float; anything else unchanged
+    (the builders then name the field if it is not a number)."""
+    if isinstance(v, str):
+        text = v.strip().lower().replace(".inf", "inf")
+        try:
+            return float(text)
+        except ValueError:
+            return v
     if isinstance(v, list):
-        return [_parse_inf(x) for x in v]
+        return [x if isinstance(x, list) else _spec_number(x) for x in v]
     return v
 
 

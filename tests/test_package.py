@@ -442,6 +442,69 @@ def test_file_errors_name_the_file(tmp_path):
             load_package(binary)
 
 
+PORT_YAML = "topology: port\nn_devices: 2\nbandwidth: 1.0\npeak_flops: 1.0\nmem_bw: 1.0\nsram_bytes: 1.0\n"
+
+
+@pytest.mark.parametrize("extra, pattern", [
+    ("on: 3\n", "field names must be strings, got True .*quote the key"),   # YAML 1.1: on -> True
+    ("1: 3\n", "field names must be strings, got 1"),
+    ("~: 3\n", "field names must be strings, got None"),
+    ("name: 2024-01-01\n", r"name must be a string, got datetime.date\(2024, 1, 1\)"),
+    ("description: [a, b]\n", "description must be a string"),
+])
+def test_yaml_keys_and_names_that_are_not_strings(tmp_path, extra, pattern):
+    path = tmp_path / "pkg.yaml"
+    path.write_text(PORT_YAML + extra)
+    with pytest.raises(InvalidPackageError, match=re.escape(str(path)) + ": " + pattern):
+        load_package(path)
+
+
+def test_numbers_written_as_strings_in_spec_files(tmp_path):
+    # YAML 1.1 reads 25e9 (no dot, no sign) as a string: every numeric field takes it, not only the per-device ones
+    path = tmp_path / "ring.yaml"
+    path.write_text("topology: ring\nn_devices: 4\nlink_bandwidth: 5e10\nhop_latency: 1e-9\npeak_flops: [1e12, 2e12, "
+                    "1e12, 2e12]\nmem_bw: 1e12\nsram_bytes: .inf\n")
+    p = load_package(path)
+    assert p.link_bandwidth[0] == 5e10 and p.hop_latency == 1e-9 and p.peak_flops[1] == 2e12
+    assert np.isinf(p.sram_bytes).all()
+    path.write_text(PORT_YAML.replace("bandwidth: 1.0", "bandwidth: 25e9"))
+    assert load_package(path).bandwidth == 25e9
+    path.write_text(PORT_YAML.replace("peak_flops: 1.0", "peak_flops: fast"))
+    with pytest.raises(InvalidPackageError, match="peak_flops must be a number .*got 'fast' \\(a string\\)"):
+        load_package(path)
+    # the Python API takes numbers, not strings
+    with pytest.raises(InvalidPackageError, match="peak_flops .*got '1e12' \\(a string\\)"):
+        Package.port(2, bandwidth=1.0, peak_flops="1e12", mem_bw=1.0, sram_bytes=1.0)
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ("topology: mesh\nrows: .inf\ncols: 2\n", "rows must be an integer, got inf"),
+    ("topology: ring\nn_devices: 1.0e+400\n", "n_devices must be an integer, got inf"),
+    ("topology: custom\nn_devices: 2\nlinks: [[0, .inf, 1.0]]\n", r"a link is .*got \[0, inf, 1.0\]"),
+    ("topology: ring\nn_devices: 2\nkinds: [0, 1e400]\n", "kinds must be 2 integers"),
+])
+def test_infinite_counts_are_named_errors(tmp_path, text, pattern):
+    path = tmp_path / "inf.yaml"
+    path.write_text(text + "link_bandwidth: 1.0\npeak_flops: 1.0\nmem_bw: 1.0\nsram_bytes: 1.0\n")
+    with pytest.raises(InvalidPackageError, match=pattern):
+        load_package(path)
+    with pytest.raises(InvalidPackageError, match="n_devices must be an integer, got inf"):
+        Package.from_spec({**BASE, "n_devices": float("inf")})
+
+
+def test_nested_values_are_refused_before_numpy_expands_them(tmp_path):
+    # a YAML alias nests 10^7 numbers in a few hundred bytes: the error must come at once, not after expanding
+    levels = ["&a0 [" + ", ".join(["1.0"] * 10) + "]"]
+    levels += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text(PORT_YAML.replace("peak_flops: 1.0", "peak_flops: [" + ", ".join(levels) + "]"))
+    with pytest.raises(InvalidPackageError, match="peak_flops has 7 values, expected 1 or 2"):
+        load_package(path)
+    path.write_text(PORT_YAML.replace("peak_flops: 1.0", "peak_flops: [[1.0], [2.0]]"))
+    with pytest.raises(InvalidPackageError, match=r"peak_flops must be .*got an element \[1.0\]"):
+        load_package(path)
+
+
 # ------------------------------------------------------------------------------------------------ kind ids
 def test_kind_ids_are_checked_before_allocating():
     """A stray huge kind id used to build one default name per id up to it (31 s and 8 GB for 10**8)."""
