@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from mcmcore._json import dumps, finite_or_none
 from mcmcore._progress import format_seconds
 from mcmcore.errors import MCMError
 
@@ -67,8 +68,8 @@ def load_placement(path: str, n_nodes: int) -> np.ndarray:
             arr = np.load(p, allow_pickle=False)
         else:
             text = p.read_text()
-    except (OSError, ValueError) as exc:  # a directory, a corrupt or pickled .npy, bytes that are not UTF-8
-        raise MCMError(f"{path}: cannot read the placement ({exc})") from None
+    except (OSError, ValueError, EOFError) as exc:  # a directory, a corrupt, pickled or empty .npy, not UTF-8
+        raise MCMError(f"{path}: cannot read the placement ({exc or 'empty file'})") from None
     if p.suffix != ".npy":
         try:
             doc = json.loads(text)
@@ -85,6 +86,8 @@ def load_placement(path: str, n_nodes: int) -> np.ndarray:
             if "placement" not in doc:
                 raise MCMError(f"{path}: JSON object without a 'placement' field")
             doc = doc["placement"]
+            if doc is None:
+                raise MCMError(f"{path}: the result holds no placement (the search found no valid one)")
         try:
             arr = np.asarray(doc)
         except ValueError:  # a ragged nested list
@@ -203,7 +206,7 @@ def cmd_evaluate(args) -> int:
             raise
         raise MCMError(str(exc)) from None
     if args.json:
-        print(json.dumps(report.to_dict(), indent=1))
+        print(dumps(report.to_dict(), indent=1))
     else:
         print_report(report, package, title=graph.name or Path(args.graph).name)
     return 0 if report.valid else 3
@@ -306,7 +309,7 @@ def cmd_info(args) -> int:
 
     info = graph_info(load_graph_arg(args.graph))
     if args.json:
-        print(json.dumps(info, indent=1))
+        print(dumps(info, indent=1))
         return 0
     print(f"graph {info['name'] or args.graph}: {info['nodes']} nodes, {info['edges']} edges, "
           f"{info['backward_nodes']} backward, {info['colors']} colors")
@@ -469,10 +472,6 @@ def _compare_args(p):
     p.add_argument("--json", action="store_true", help="print the table as JSON")
 
 
-def _finite(x):
-    return x if x is not None and np.isfinite(x) else None
-
-
 @command("compare", "run several search methods on one instance at the same budget and compare them")
 @arguments(_compare_args)
 def cmd_compare(args) -> int:
@@ -528,16 +527,16 @@ def cmd_compare(args) -> int:
             if r.placement is not None:
                 # the gap to the best bound any run proved (a method that found the optimum without proving it
                 # shows 0 once another run proved it)
-                row.update(value=r.value, throughput=_finite(r.report.throughput),
+                row.update(value=r.value, throughput=finite_or_none(r.report.throughput),
                            gap=max(0.0, (r.value - bound) / r.value) if r.value > 0 else 0.0,
                            vs_best=r.value / best - 1.0 if best > 0 else 0.0)
         rows.append(row)
 
     label = graph.name or Path(args.graph).name
     if args.json:
-        print(json.dumps({"graph": label, "package": package.name or args.package, "objective": args.objective,
+        print(dumps({"graph": label, "package": package.name or args.package, "objective": args.objective,
                           "max_seconds": args.max_seconds, "max_evals": args.max_evals,
-                          "lower_bound": bound, "best": _finite(best), "runs": rows}, indent=1))
+                          "lower_bound": bound, "best": finite_or_none(best), "runs": rows}, indent=1))
     else:
         from rich.table import Table
 
@@ -626,7 +625,7 @@ def cmd_run(args) -> int:
             raise
         raise MCMError(str(exc)) from None
     if args.json:
-        print(json.dumps(m.to_dict(), indent=1))
+        print(dumps(m.to_dict(), indent=1))
         return 0
     print(f"{args.model}: {m}")
     for s in m.stages:
@@ -695,7 +694,7 @@ def cmd_sweep_report(args) -> int:
               f"{best:>11} {mean:>11}")
     print(f"{sum(r['trials'] for r in rows)} trials, {sum(r['failed'] for r in rows)} failed")
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(rows, indent=1))
+        Path(args.json_out).write_text(dumps(rows, indent=1))
         print(f"wrote {args.json_out}")
     if args.plot:
         _plot_or_error(plot_summary, rows, path=args.plot, title=Path(args.results).name)

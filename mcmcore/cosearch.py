@@ -53,6 +53,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mcmcore._checks import is_int, is_real
+from mcmcore._json import dumps
 from mcmcore.errors import InfeasibleError, MCMError
 from mcmcore.graph import Graph
 from mcmcore.package import MiB, Package
@@ -370,7 +371,7 @@ class CosearchResult:
                 "best": None if self.best is None else self.points.index(self.best)}
 
     def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        Path(path).write_text(dumps(self.to_dict(), indent=1))
 
     def __str__(self) -> str:
         lines = [f"{len(self.points)} designs evaluated ({self.n_over_budget} of {self.n_designs} over the area "

@@ -76,6 +76,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from mcmcore._checks import MAX_SEED, is_real
+from mcmcore._json import finite_or_none, plain
 from mcmcore.errors import MCMError
 
 __all__ = ["sweep", "expand_spec", "load_spec", "run_trial", "read_results", "summarize", "plot_summary",
@@ -125,17 +126,7 @@ class Trial:
 
 def canonical_json(obj: Any) -> str:
     """The JSON text that stable ids hash: sorted keys, no spaces, numpy scalars and arrays as plain values."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(x):
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=plain)
 
 
 def trial_id_of(inputs: Mapping[str, Any]) -> str:
@@ -397,11 +388,6 @@ def _load_graph(ref: dict, load: dict):
     return g
 
 
-def _finite_or_none(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def versions() -> dict[str, str]:
     """Versions recorded with every trial."""
     from mcmcore import __version__
@@ -439,10 +425,10 @@ def run_trial(trial: Trial | Mapping[str, Any]) -> dict:
             record.update(status="infeasible", result=None, error={"type": "InfeasibleError", "message": str(exc)})
         else:
             search_s = time.perf_counter() - t0 - load_s
-            value = _finite_or_none(res.value)
+            value = finite_or_none(res.value)
             record.update(status=res.status.value, error=None, result={
                 "value": value, "throughput": None if not value else 1.0 / value,
-                "lower_bound": _finite_or_none(res.lower_bound), "gap": _finite_or_none(res.gap),
+                "lower_bound": finite_or_none(res.lower_bound), "gap": finite_or_none(res.gap),
                 "evals": int(res.evals),
                 "placement": None if res.placement is None else [int(x) for x in res.placement],
             })
@@ -574,7 +560,7 @@ class _Writer:
 
     def write(self, record: dict) -> None:
         line = (json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False,
-                           default=_json_default) + "\n").encode()
+                           default=plain) + "\n").encode()
         view = memoryview(line)
         while view:  # os.write on a regular file writes everything at once; loop only for safety
             n = os.write(self.fd, view)

@@ -276,6 +276,8 @@ def test_error_placement_device_out_of_range(capsys, tmp_path, graph, device):
     ("p.json", json.dumps(["a"] * N), "integer device ids"),
     ("p.json", "true", "flat list"),
     ("p.npy", "not numpy", "p.npy"),
+    ("p.npy", "", "p.npy: cannot read the placement"),  # empty: numpy raised EOFError
+    ("p.json", '{"placement": null, "status": "infeasible"}', "the result holds no placement"),
     ("p.txt", b"\xff\xfe\x00", "p.txt"),
 ])
 def test_error_unreadable_placement(capsys, tmp_path, graph, name, content, needle):
@@ -395,3 +397,28 @@ def test_progress_off_a_terminal_is_plain_periodic_lines(capsys):
     quiet.update(advance=1)
     quiet.close()
     assert capsys.readouterr().err == ""
+
+
+def test_json_output_is_strict_for_a_zero_interval(capsys, tmp_path):
+    # an empty graph has interval 0 and an infinite throughput: strict JSON has no Infinity, so it is null
+    from mcmcore import Graph
+
+    gpath = tmp_path / "empty.json"
+    save_graph(Graph.from_edges(0, []), gpath)
+    place = tmp_path / "p.json"
+    place.write_text("[]")
+    rc, out, _ = run(capsys, "evaluate", gpath, "--package", "ring4", "--placement", place, "--json")
+    assert rc == 0 and "Infinity" not in out
+    assert json.loads(out)["throughput"] is None
+    result = tmp_path / "r.json"
+    rc, _, _ = run(capsys, "partition", gpath, "--package", "ring4", "--max-evals", "5", "--out", result,
+                   "--no-progress")
+    text = result.read_text()
+    assert rc == 0 and "Infinity" not in text and json.loads(text)["report"]["throughput"] is None
+
+
+def test_import_of_a_binary_json_file_is_named(capsys, tmp_path):
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(bytes(range(256)) * 2)
+    rc, _, err = run(capsys, "import", garbage, "-o", tmp_path / "out.json")
+    assert_one_line_error(rc, err, "garbage.json: not a text file", command="import")

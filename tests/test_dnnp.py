@@ -167,6 +167,10 @@ def test_no_outgoing_edges_and_no_fpga(tmp_path):
     (lambda d: d.update(maxFPGAs=40000, maxCPUs=40000), InvalidGraphError, ["maxFPGAs + maxCPUs is 80000"]),
     (lambda d: d.update(maxFPGAs=1.5), InvalidGraphError, ["maxFPGAs must be an integer"]),
     (lambda d: d.update(maxSizePerFPGA=0), InvalidGraphError, ["maxSizePerFPGA is 0", "> 0"]),
+    # integers past the float or int32 range were raw OverflowErrors
+    (lambda d: d["nodes"][0].update(size=10 ** 400), InvalidGraphError, ["node 100", "size is too large"]),
+    (lambda d: d.update(maxSizePerFPGA=10 ** 400), InvalidGraphError, ["maxSizePerFPGA is too large"]),
+    (lambda d: d["nodes"][0].update(colorClass=2 ** 70), InvalidGraphError, ["node 100", "colorClass"]),
 ])
 def test_bad_input(tmp_path, mutate, error, words):
     doc = problem()
@@ -178,6 +182,14 @@ def test_bad_input(tmp_path, mutate, error, words):
     assert str(path) in msg
     for w in words:
         assert w in msg
+
+
+def test_read_split_of_a_binary_file(tmp_path):
+    graph, package = read_dnnp(write(tmp_path, problem()))
+    split = tmp_path / "split.json"
+    split.write_bytes(b"\xff\xfe\x00\x80")
+    with pytest.raises(InvalidGraphError, match="split.json: not a text file"):
+        read_dnnp_split(split, graph, package)
 
 
 def test_truncated_and_missing(tmp_path):

@@ -1,7 +1,6 @@
 """Import any supported model or graph file by its type, and summarise a graph (``mcm import`` / ``mcm info``)."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ import numpy as np
 
 from mcmcore.errors import InvalidGraphError
 from mcmcore.graph import Graph
+from mcmcore.io.native import read_json_document
 from mcmcore.package import Package
 
 __all__ = ["import_graph", "graph_info"]
@@ -41,11 +41,7 @@ def import_graph(path) -> tuple[Graph, Package | None]:
 
         return from_exported_program(load_exported_program(path), name=path.stem), None
     if suffix == ".json":
-        try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InvalidGraphError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                                    f"is the file truncated?") from None
+        doc = read_json_document(path)
         if isinstance(doc, dict) and "maxFPGAs" in doc:
             from mcmcore.io.dnnp import dnnp_from_dict
 

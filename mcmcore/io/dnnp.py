@@ -67,7 +67,11 @@ def read_dnnp(path) -> tuple[Graph, Package]:
 def _number(value: Any, what: str, source: str, *, integer: bool = False, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidGraphError(f"{source}: {what} must be a number, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an integer literal past the float range
+        raise InvalidGraphError(f"{source}: {what} is too large ({str(value)[:20]}... has {len(str(value))} "
+                                f"digits)") from None
     if math.isnan(v) or v < 0 or (math.isinf(v) and not allow_inf):
         raise InvalidGraphError(f"{source}: {what} is {value!r}; it must be finite and >= 0")
     if integer and v != int(v):
@@ -139,8 +143,9 @@ def dnnp_from_dict(doc: Any, *, source: str = "dnnp", name: str | None = None) -
         c = node.get("colorClass", -1)
         if c is None:
             c = -1
-        if isinstance(c, bool) or not isinstance(c, int) or c < -1:
-            raise InvalidGraphError(f"{source}: {where}: colorClass must be an integer >= 0 (or -1), got {c!r}")
+        if isinstance(c, bool) or not isinstance(c, int) or c < -1 or c > np.iinfo(np.int32).max:
+            raise InvalidGraphError(f"{source}: {where}: colorClass must be an integer from 0 to 2^31 - 1 (or -1), "
+                                    f"got {c!r}")
         color[i] = c
 
     comm = np.full(n, np.nan)
@@ -226,10 +231,7 @@ def read_dnnp_split(path, graph: Graph, package: Package) -> np.ndarray:
         device or on two devices (naming both).
     """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidGraphError(f"{path}: cannot read split ({exc})") from None
+    doc = read_json_document(path)
     if not isinstance(doc, dict):
         raise InvalidGraphError(f"{path}: expected a JSON object with 'fpgas' and 'cpus'")
     lookup = {name: i for i, name in enumerate(graph.names)}

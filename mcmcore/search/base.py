@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mcmcore._json import dumps
 from mcmcore.constraints import Constraints
 from mcmcore.evaluate import CostReport, evaluate, evaluate_batch
 from mcmcore.graph import Graph
@@ -98,7 +98,7 @@ class SearchResult:
 
     def save(self, path) -> None:
         """Write the result as JSON (``mcm evaluate --placement`` reads it back)."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, default=_json_default))
+        Path(path).write_text(dumps(self.to_dict(), indent=1))
 
     def __str__(self) -> str:
         head = f"{self.method}: {self.status.value}"
@@ -106,16 +106,6 @@ class SearchResult:
             return head
         return (f"{head}, {self.objective} objective {self.value:.6g} s (lower bound {self.lower_bound:.6g}, gap "
                 f"{100 * self.gap:.2f}%), {self.evals:,} evaluations in {self.seconds:.2f} s")
-
-
-def _json_default(x):
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating,)):
-        return float(x)
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 @dataclass(frozen=True)
