@@ -193,6 +193,10 @@ def as_placement(placement, graph: Graph, package: Package) -> np.ndarray:
         if missing.size:
             raise InvalidPlacementError(f"placement does not place node {graph.names[int(missing[0])]!r}")
         placement = arr
+    elif isinstance(placement, (list, tuple)):  # numpy reads True in a list of ints as device 1
+        i = next((i for i, x in enumerate(placement) if isinstance(x, (bool, np.bool_))), None)
+        if i is not None:
+            raise InvalidPlacementError(f"placement entry {i} is {bool(placement[i])}, not a device id")
     a = np.asarray(placement)
     if a.ndim != 1 or a.shape[0] != graph.n_nodes:
         raise InvalidPlacementError(f"placement must have one device per node: shape {a.shape}, "

@@ -115,6 +115,12 @@ def test_placement_dicts_are_checked(placement, match):
         evaluate(G4, R4, placement)
 
 
+@pytest.mark.parametrize("placement", [[True, 1, 2, 3], (0, 1, np.bool_(True), 3)])
+def test_booleans_in_a_placement_list_are_not_device_ids(placement):
+    with pytest.raises(InvalidPlacementError, match="is True, not a device id"):
+        evaluate(G4, R4, placement)
+
+
 def test_incremental_moves_take_integer_ids():
     inc = IncrementalEvaluator(G4, R4, [0, 1, 2, 3])
     with pytest.raises(TypeError, match="integer node id"):
