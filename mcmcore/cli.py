@@ -13,7 +13,7 @@ import numpy as np
 
 from mcmcore._json import dumps, finite_or_none
 from mcmcore._progress import format_seconds
-from mcmcore.errors import MCMError
+from mcmcore.errors import InvalidGraphError, MCMError
 
 __all__ = ["main", "build_parser", "load_graph_arg", "load_placement"]
 
@@ -46,7 +46,15 @@ def load_graph_arg(spec: str):
 
     path = Path(spec)
     if path.exists():
-        return load_graph(path)
+        convert = f"convert it first with `mcm import {spec} -o graph.json`"
+        if path.suffix.lower() in (".onnx", ".pt2"):
+            raise MCMError(f"{spec}: a model file, not a graph; {convert}")
+        try:
+            return load_graph(path)
+        except InvalidGraphError:
+            if path.suffix.lower() == ".json" and _is_dnnp(path):
+                raise MCMError(f"{spec}: a NeurIPS 2020 device-placement problem, not a graph; {convert}") from None
+            raise
     try:
         from mcmcore import zoo  # the model zoo (optional at this layer)
     except ImportError:
@@ -55,6 +63,14 @@ def load_graph_arg(spec: str):
         return zoo.load(spec)
     raise MCMError(f"{spec!r} is neither a graph file nor a zoo model"
                    + (f" (zoo models: {', '.join(zoo.names())})" if zoo is not None else ""))
+
+
+def _is_dnnp(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "maxFPGAs" in doc
 
 
 def load_placement(path: str, n_nodes: int) -> np.ndarray:

@@ -422,3 +422,14 @@ def test_import_of_a_binary_json_file_is_named(capsys, tmp_path):
     garbage.write_bytes(bytes(range(256)) * 2)
     rc, _, err = run(capsys, "import", garbage, "-o", tmp_path / "out.json")
     assert_one_line_error(rc, err, "garbage.json: not a text file", command="import")
+
+
+def test_model_and_problem_files_point_to_import(capsys, tmp_path):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"\x08\x07")
+    rc, _, err = run(capsys, "info", model)
+    assert_one_line_error(rc, err, "a model file, not a graph", "mcm import", command="info")
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps({"maxFPGAs": 2, "maxCPUs": 1, "maxSizePerFPGA": 10, "nodes": [], "edges": []}))
+    rc, _, err = run(capsys, "info", problem)
+    assert_one_line_error(rc, err, "NeurIPS 2020 device-placement problem", "mcm import", command="info")
