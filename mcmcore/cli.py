@@ -83,7 +83,7 @@ def load_placement(path: str, n_nodes: int) -> np.ndarray:
         if p.suffix == ".npy":
             arr = np.load(p, allow_pickle=False)
         else:
-            text = p.read_text()
+            text = p.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not an id
     except (OSError, ValueError, EOFError) as exc:  # a directory, a corrupt, pickled or empty .npy, not UTF-8
         raise MCMError(f"{path}: cannot read the placement ({exc or 'empty file'})") from None
     if p.suffix != ".npy":

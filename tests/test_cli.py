@@ -210,6 +210,14 @@ def test_invalid_placement_exit_3(capsys, tmp_path, graph):
     assert "INVALID" in out
 
 
+def test_text_placement_with_a_byte_order_mark(capsys, tmp_path, graph):
+    _, gpath = graph
+    place = tmp_path / "p.txt"
+    place.write_bytes(b"\xef\xbb\xbf" + "\n".join(str(int(d)) for d in FORWARD).encode())
+    rc, _, _ = run(capsys, "evaluate", gpath, "--package", "ring4", "--placement", place)
+    assert rc == 0
+
+
 def test_one_node_text_placement(capsys, tmp_path):
     """A one-line text file holding a single id is a placement, even though it also parses as a JSON number."""
     g = layered_dag(1)

@@ -166,7 +166,7 @@ def dnnp_from_dict(doc: Any, *, source: str = "dnnp", name: str | None = None) -
         if np.isnan(comm[u]):
             comm[u] = cost
         elif not math.isclose(comm[u], cost, rel_tol=1e-9, abs_tol=0.0):
-            raise InvalidGraphError(f"{source}: node {s} has outgoing edges of different cost ({comm[u]!r} and "
+            raise InvalidGraphError(f"{source}: node {s} has outgoing edges of different cost ({float(comm[u])!r} and "
                                     f"{cost!r}); the format ships a node's output at one cost")
         pairs[k] = (u, index[d])
     comm = np.where(np.isnan(comm), 0.0, comm)
