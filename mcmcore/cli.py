@@ -256,6 +256,16 @@ def _import_args(p):
                                  ".json / .npz")
     p.add_argument("-o", "--output", required=True, help="graph file to write (.json or .npz)")
     p.add_argument("--package-output", help="with a NeurIPS 2020 file: also write its package spec here")
+    p.add_argument("--dim", action="append", default=[], type=_dim, metavar="NAME=SIZE",
+                   help="size of a symbolic dimension of an ONNX model, such as a dynamic batch axis "
+                        "(repeatable): --dim batch=8 --dim sequence=128")
+
+
+def _dim(text: str) -> tuple[str, int]:
+    name, eq, size = text.partition("=")
+    if not eq or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=SIZE, got {text!r}")
+    return name.strip(), _positive_int(size)
 
 
 @command("import", "import a model (ONNX, torch.export, NeurIPS 2020 JSON) into a native graph file")
@@ -263,7 +273,11 @@ def _import_args(p):
 def cmd_import(args) -> int:
     from mcmcore.io.convert import import_graph
 
-    graph, package = import_graph(args.model)
+    dims = dict(args.dim)
+    if len(dims) != len(args.dim):
+        raise MCMError("--dim gives a dimension twice: " + ", ".join(sorted(
+            {n for n, _ in args.dim if sum(m == n for m, _ in args.dim) > 1})))
+    graph, package = import_graph(args.model, dims=dims or None)
     graph.save(args.output)
     print(f"{args.output}: {graph!r}")
     if args.package_output:
@@ -938,6 +952,12 @@ def main(argv: list[str] | None = None) -> int:
     except MCMError as exc:
         print(f"mcm {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`mcm info g.json | head`): stop quietly, as Unix tools do
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        except (OSError, ValueError):  # stdout without a file descriptor (captured)
+            pass
+        return 141
     except OSError as exc:  # a file that cannot be read or written (the message names it)
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"mcm {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -441,3 +441,11 @@ def test_model_and_problem_files_point_to_import(capsys, tmp_path):
     problem.write_text(json.dumps({"maxFPGAs": 2, "maxCPUs": 1, "maxSizePerFPGA": 10, "nodes": [], "edges": []}))
     rc, _, err = run(capsys, "info", problem)
     assert_one_line_error(rc, err, "NeurIPS 2020 device-placement problem", "mcm import", command="info")
+
+
+def test_a_closed_pipe_stops_quietly():
+    # `mcm presets --json | head -c1`: the reader is gone; no "error: Broken pipe" and no traceback
+    code = ("import os, sys\nr, w = os.pipe()\nos.close(r)\nos.dup2(w, 1)\nfrom mcmcore.cli import main\n"
+            "sys.exit(main(['presets', '--json']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 141 and proc.stderr == ""

@@ -1,5 +1,6 @@
 """The torch.export importer: FLOPs and bytes per op, folding of views, weights, unknown ops."""
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -145,3 +146,94 @@ def resnet50():
     from zoo_cache import built
 
     return built("resnet50")
+
+
+# torch.no_grad() / torch.autocast regions: torch.export wraps them in higher-order ops whose bodies are submodules.
+class Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 32)
+        self.fc2 = nn.Linear(32, 16)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+class NoGradRegion(Plain):
+    def forward(self, x):
+        with torch.no_grad():
+            h = self.fc1(x)
+        return self.fc2(torch.relu(h))
+
+
+class AutocastRegions(Plain):
+    def forward(self, x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            h = self.fc1(x)
+            with torch.no_grad():
+                y = self.fc2(torch.relu(h))
+        return y, h  # two outputs of the region, read in reverse order
+
+
+def test_no_grad_region_is_inlined(tmp_path):
+    from mcmcore.io.torch_export import from_exported_program, load_exported_program
+
+    x = torch.randn(8, 64)
+    plain = from_torch(Plain().eval(), (x,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no UnknownOpWarning for the wrapper
+        g = from_torch(NoGradRegion().eval(), (x,))
+    # The Linear inside the region is costed as if the region were not there (it used to be a 0-FLOP wrapper).
+    assert g.ops == plain.ops == ("linear", "relu", "linear")
+    for field in ("flops", "mem_bytes", "out_bytes", "weight_bytes"):
+        np.testing.assert_array_equal(getattr(g, field), getattr(plain, field), err_msg=field)
+    assert g.flops[0] == 2 * 8 * 32 * 64 + 8 * 32
+    assert [list(g.successors(v)) for v in range(3)] == [[1], [2], []]
+    assert g.names[0].endswith(".linear") and g.names[1:] == ("relu", "linear_1")  # named by its submodule path
+    # The same from a saved program (what `mcm import model.pt2` reads).
+    path = tmp_path / "region.pt2"
+    torch.export.save(torch.export.export(NoGradRegion().eval(), (x,)), str(path))
+    loaded = from_exported_program(load_exported_program(path), name="region")
+    np.testing.assert_array_equal(loaded.flops, plain.flops)
+
+
+def test_nested_autocast_region_is_inlined():
+    x = torch.randn(8, 64)
+    plain = from_torch(Plain().eval(), (x,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = from_torch(AutocastRegions().eval(), (x,))
+    assert g.ops == ("linear", "relu", "linear")
+    np.testing.assert_array_equal(g.flops, plain.flops)
+    np.testing.assert_array_equal(g.weight_bytes, plain.weight_bytes)
+    np.testing.assert_array_equal(g.out_bytes, plain.out_bytes / 2)  # bfloat16 outputs under autocast
+    assert [list(g.successors(v)) for v in range(3)] == [[1], [2], []]
+
+
+class Branches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda t: self.fc(t), lambda t: t.relu(), (x,))
+
+
+def test_cond_is_refused():
+    # Which branch runs depends on the data: no static cost graph is honest, so the importer refuses it clearly
+    # (it used to become one 0-FLOP node, dropping the Linear).
+    with pytest.raises(InvalidGraphError, match=r"Branches: node 'cond' is torch\.cond, data-dependent control flow"):
+        from_torch(Branches().eval(), (torch.randn(4, 16),))
+
+
+def test_other_higher_order_op_is_refused():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    class Flex(nn.Module):
+        def forward(self, q, k, v):
+            return flex_attention(q, k, v)
+
+    q = torch.randn(1, 1, 16, 8)
+    with pytest.raises(InvalidGraphError, match="node 'flex_attention' is the higher-order op 'flex_attention', "
+                                                "which runs the subgraph"):
+        from_torch(Flex(), (q, q, q))

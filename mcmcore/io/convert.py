@@ -15,10 +15,11 @@ from mcmcore.package import Package
 __all__ = ["import_graph", "graph_info"]
 
 
-def import_graph(path) -> tuple[Graph, Package | None]:
+def import_graph(path, *, dims: dict[str, int] | None = None) -> tuple[Graph, Package | None]:
     """Read ``path`` by its type: ONNX (``.onnx``), a saved ``torch.export`` program (``.pt2``), the NeurIPS 2020
     device-placement JSON (a ``.json`` with ``maxFPGAs``; it also yields its package), or a native graph (``.json``
-    / ``.npz``).
+    / ``.npz``). ``dims`` gives the sizes of an ONNX model's symbolic dimensions (``{"batch": 8}``, see
+    :func:`~mcmcore.io.onnx_import.from_onnx`); other files have none, so it is refused for them.
 
     Returns
     -------
@@ -28,10 +29,12 @@ def import_graph(path) -> tuple[Graph, Package | None]:
     if not path.exists():
         raise InvalidGraphError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if dims and suffix != ".onnx":
+        raise InvalidGraphError(f"{path}: symbolic dimension sizes (dims, --dim) apply only to ONNX models")
     if suffix == ".onnx":
         from mcmcore.io.onnx_import import from_onnx
 
-        return from_onnx(path), None
+        return from_onnx(path, dims=dims), None
     if suffix == ".pt2":
         try:
             import torch

@@ -11,6 +11,11 @@ inputs. Costs come from the traced shapes and dtypes (``node.meta["val"]``):
   reads (each parameter is charged once, to its first reader, so tied weights are not counted twice).
 
 Ops the cost table does not know get a bytes-only cost (flops 0) and are counted in a single warning.
+
+``torch.no_grad()`` and ``torch.autocast`` regions, which ``torch.export`` wraps in higher-order ops whose bodies
+are submodules of the program, are inlined: their ops are costed as if the region were not there. Other
+higher-order ops that run subgraphs (``torch.cond``, ``while_loop``, ``flex_attention``, ...) are refused with an
+:class:`~mcmcore.errors.InvalidGraphError` rather than costed as one empty node.
 """
 from __future__ import annotations
 
@@ -76,6 +81,10 @@ _MOVES = {"cat", "stack", "embedding", "gather", "index", "index_select", "scatt
           "take", "one_hot", "topk", "sort", "embedding_bag"}
 
 
+# Higher-order ops that only set a mode around a subgraph: the body is inlined and costed as if they were not there.
+_INLINE = {"wrap_with_set_grad_enabled", "wrap_with_autocast"}
+
+
 def _op_name(target) -> str:
     if target is operator.getitem:
         return "getitem"
@@ -98,6 +107,25 @@ def _tensors(val) -> list:
     if hasattr(val, "shape") and hasattr(val, "dtype"):
         return [val]
     return []
+
+
+def _flat(args) -> list:
+    """The items of nested tuples and lists, flattened (an fx output node's value)."""
+    if isinstance(args, (list, tuple)):
+        out = []
+        for a in args:
+            out.extend(_flat(a))
+        return out
+    return [args]
+
+
+def _attribute(module, target: str):
+    """The attribute at dotted path ``target`` of ``module`` (a get_attr node's value), or None."""
+    for part in target.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
 
 
 def _numel(t) -> int:
@@ -241,7 +269,21 @@ def from_torch(model, example_inputs, *, kwargs: dict | None = None, name: str |
 
 
 def from_exported_program(ep, *, name: str | None = None, warn_unknown: bool = True) -> Graph:
-    """Convert an ``torch.export.ExportedProgram`` into a graph (see :func:`from_torch`)."""
+    """Convert an ``torch.export.ExportedProgram`` into a graph (see :func:`from_torch`).
+
+    The bodies of ``torch.no_grad()`` / ``torch.enable_grad()`` and ``torch.autocast`` regions, which
+    ``torch.export`` wraps in the higher-order ops ``wrap_with_set_grad_enabled`` and ``wrap_with_autocast``, are
+    inlined: their ops become graph nodes named by their path, ``"submod_1.linear"``.
+
+    Raises
+    ------
+    InvalidGraphError
+        On data-dependent control flow (``torch.cond``, ``while_loop``) and on any other higher-order op that
+        runs a subgraph (``flex_attention``, ``scan``, ``map``, ...), naming the node and the op: the importer does
+        not give such a region a silent 0 cost.
+    """
+    import torch
+
     sig = ep.graph_signature
     weights: set[str] = set()
     for attr in ("inputs_to_parameters", "inputs_to_buffers", "inputs_to_lifted_tensor_constants"):
@@ -259,6 +301,8 @@ def from_exported_program(ep, *, name: str | None = None, warn_unknown: bool = T
     edges: list[tuple[int, int]] = []
     unknown: Counter = Counter()
     weight_bytes_of: dict[str, float] = {}
+    used_names: set[str] = set()
+    outputs_of: dict[Any, list] = {}  # inlined higher-order op -> the producers of each output of its body
 
     def inputs_of(node):
         seen = []
@@ -267,50 +311,118 @@ def from_exported_program(ep, *, name: str | None = None, warn_unknown: bool = T
                 seen.append(a)
         return seen
 
-    for node in ep.graph.nodes:
-        if node.op == "placeholder":
-            if node.name in weights:
-                weight_bytes_of[node.name] = sum(_nbytes(t) for t in _tensors(_val(node)))
-                producers[node] = (empty, frozenset([node.name]))
-            else:
+    def subgraphs(module, node) -> list:
+        """The (get_attr node, GraphModule) pairs among the inputs of ``node``: the bodies of a higher-order op."""
+        found = []
+        for a in inputs_of(node):
+            if a.op == "get_attr":
+                body = _attribute(module, a.target)
+                if isinstance(body, torch.fx.GraphModule):
+                    found.append((a, body))
+        return found
+
+    def walk(module, graph, bound: list | None, prefix: str) -> list:
+        """Cost the nodes of ``graph``, a graph of ``module``; return the producers of its outputs.
+
+        ``bound`` holds the producers of the placeholders of an inlined body (None at the top level, whose
+        placeholders are the program's inputs and weights); ``prefix`` qualifies the names of a body's nodes.
+        """
+        placeholders = 0
+        results: list = []
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                if bound is not None:
+                    producers[node] = bound[placeholders]
+                    placeholders += 1
+                elif node.name in weights:
+                    weight_bytes_of[node.name] = sum(_nbytes(t) for t in _tensors(_val(node)))
+                    producers[node] = (empty, frozenset([node.name]))
+                else:
+                    producers[node] = (empty, empty)
+                continue
+            if node.op == "output":
+                results = [producers.get(a, (empty, empty)) if isinstance(a, torch.fx.Node) else (empty, empty)
+                           for a in _flat(node.args[0] if node.args else ())]
+                continue
+            if node.op != "call_function":  # get_attr (bodies, constants), call_module, call_method
                 producers[node] = (empty, empty)
-            continue
-        if node.op == "output":
-            continue
-        if node.op == "get_attr":
-            producers[node] = (empty, empty)
-            continue
-        if node.op != "call_function":
-            producers[node] = (empty, empty)
-            continue
-        op = _op_name(node.target)
-        ins = inputs_of(node)
-        prod = frozenset().union(*(producers.get(a, (empty, empty))[0] for a in ins)) if ins else empty
-        wts = frozenset().union(*(producers.get(a, (empty, empty))[1] for a in ins)) if ins else empty
-        if op in _SOURCES:
-            producers[node] = (empty, empty)
-            continue
-        out_tensors = _tensors(_val(node))
-        if op in _FOLD or not out_tensors:
-            producers[node] = (prod, wts)
-            continue
-        in_tensors = []
-        for a in ins:
-            in_tensors.extend(_tensors(_val(a)))
-        f = _flops(op, tuple(node.args), dict(node.kwargs), out_tensors, in_tensors)
-        if f is None:
-            unknown[op] += 1
-            f = 0.0
-        i = len(names)
-        names.append(node.name)
-        ops.append(op)
-        flops.append(float(round(f)))
-        ob = sum(_nbytes(t) for t in out_tensors)
-        out.append(ob)
-        mem.append(sum(_nbytes(t) for t in in_tensors) + ob)
-        weight_readers.append(wts)
-        edges.extend((p, i) for p in sorted(prod))
-        producers[node] = (frozenset([i]), empty)
+                continue
+            op = _op_name(node.target)
+            ins = inputs_of(node)
+            prod = frozenset().union(*(producers.get(a, (empty, empty))[0] for a in ins)) if ins else empty
+            wts = frozenset().union(*(producers.get(a, (empty, empty))[1] for a in ins)) if ins else empty
+            bodies = subgraphs(module, node)
+            if bodies:
+                producers[node], outputs_of[node] = inline(module, node, op, bodies, prefix)
+                continue
+            if op == "getitem" and len(node.args) == 2 and node.args[0] in outputs_of and isinstance(node.args[1], int):
+                producers[node] = outputs_of[node.args[0]][node.args[1]]  # one output of an inlined body
+                continue
+            if op in _SOURCES:
+                producers[node] = (empty, empty)
+                continue
+            out_tensors = _tensors(_val(node))
+            if op in _FOLD or not out_tensors:
+                producers[node] = (prod, wts)
+                continue
+            in_tensors = []
+            for a in ins:
+                in_tensors.extend(_tensors(_val(a)))
+            f = _flops(op, tuple(node.args), dict(node.kwargs), out_tensors, in_tensors)
+            if f is None:
+                unknown[op] += 1
+                f = 0.0
+            i = len(names)
+            label = prefix + node.name
+            while label in used_names:  # a body called twice
+                label = f"{label}_{i}"
+            used_names.add(label)
+            names.append(label)
+            ops.append(op)
+            flops.append(float(round(f)))
+            ob = sum(_nbytes(t) for t in out_tensors)
+            out.append(ob)
+            mem.append(sum(_nbytes(t) for t in in_tensors) + ob)
+            weight_readers.append(wts)
+            edges.extend((p, i) for p in sorted(prod))
+            producers[node] = (frozenset([i]), empty)
+        return results
+
+    def inline(module, node, op: str, bodies: list, prefix: str):
+        """Cost the body of a mode wrapper in place of the wrapper: (producers of all outputs, of each output)."""
+        where = f"{name or 'exported program'}: node {node.name!r}"
+        if op == "cond":
+            raise InvalidGraphError(
+                f"{where} is torch.cond, data-dependent control flow: which branch runs depends on the input "
+                f"values, and mcmcore costs a static dataflow graph, so it does not import it. Export the branch "
+                f"your inputs take (call it directly instead of torch.cond), or compute both branches and pick "
+                f"the result with torch.where to cost both")
+        if op == "while_loop":
+            raise InvalidGraphError(
+                f"{where} is torch.while_loop, data-dependent control flow: how often its body runs depends on the "
+                f"input values, and mcmcore costs a static dataflow graph, so it does not import it. Unroll the "
+                f"loop for the trip count you want to cost")
+        if op not in _INLINE or len(bodies) != 1:
+            raise InvalidGraphError(
+                f"{where} is the higher-order op {op!r}, which runs the subgraph(s) "
+                f"{', '.join(repr(a.target) for a, _ in bodies)}; the importer inlines only "
+                f"{', '.join(sorted(_INLINE))} (torch.no_grad / torch.enable_grad / torch.autocast regions) and "
+                f"refuses the others rather than cost them as 0 FLOPs")
+        attr, body = bodies[0]
+        at = next((j for j, a in enumerate(node.args) if a is attr), len(node.args))
+        operands = node.args[at + 1:]  # the arguments are (mode arguments..., body, *operands)
+        holes = [p for p in body.graph.nodes if p.op == "placeholder"]
+        if len(holes) != len(operands) or node.kwargs:
+            raise InvalidGraphError(f"{where}: {op} passes {len(operands)} operands (and {len(node.kwargs)} keyword "
+                                    f"arguments) to its body {attr.target!r}, which takes {len(holes)} inputs")
+        bound = [producers.get(a, (empty, empty)) if isinstance(a, torch.fx.Node) else (empty, empty)
+                 for a in operands]
+        results = walk(body, body.graph, bound, f"{prefix}{attr.target}.")
+        every = (frozenset().union(*(r[0] for r in results)), frozenset().union(*(r[1] for r in results))) \
+            if results else (empty, empty)
+        return every, results
+
+    walk(ep.graph_module, ep.graph, None, "")
 
     n = len(names)
     wb = np.zeros(n)
