@@ -20,7 +20,7 @@ def _unpruned(problem, units, order):
      cmin_prefix, bwd) = dp._prepare_order(order, *args[:7], *args[15:])
     cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, dev_at = args[7:15]
     best, parent = dp._split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix,
-                                cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf)
+                                cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf, False)
     n, k = len(order), len(cls_at)
     value = best[k - 1, n]
     if not np.isfinite(value):

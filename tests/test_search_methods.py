@@ -89,3 +89,79 @@ def test_metis_colors_share_a_device():
     r = partition(g, Package.preset("port4"), method="metis", max_evals=10, progress=False)
     assert r.valid
     assert len(set(r.placement[[3, 40, 70]].tolist())) == 1
+
+
+# ---------------------------------------------------------------------------------- edge cases found by an audit
+def _tiny(n_edges_chain=True):
+    from mcmcore import Graph
+
+    return Graph.from_edges(2, [(0, 1)] if n_edges_chain else [], flops=[1e9, 1e9], weight_bytes=[3e6, 1e6],
+                            out_bytes=[1e6, 0])
+
+
+@pytest.mark.parametrize("objective", ["throughput", "latency"])
+@pytest.mark.parametrize("chain", [True, False])
+@pytest.mark.parametrize("topology", ["port", "ring"])
+def test_dp_when_the_first_device_is_too_small(objective, chain, topology):
+    # device 0 holds 2 MB, node 0 weighs 3 MB: the split used to need position 0 and gave no solution
+    from mcmcore import evaluate
+
+    kw = dict(peak_flops=1e12, mem_bw=1e12, sram_bytes=[2e6, 1e9])
+    pkg = Package.port(2, bandwidth=1e10, **kw) if topology == "port" else Package.ring(2, link_bandwidth=1e10, **kw)
+    g = _tiny(chain)
+    r = partition(g, pkg, method="dp", objective=objective, max_evals=100, progress=False)
+    assert r.valid and r.placement[0] == 1
+    brute = min(getattr(evaluate(g, pkg, [a, b]), "interval" if objective == "throughput" else "latency")
+                for a in range(2) for b in range(2) if evaluate(g, pkg, [a, b]).valid)
+    assert r.value >= brute * (1 - 1e-9)
+    if objective == "throughput" or r.status.value == "optimal":  # the split's latency is a heuristic
+        assert r.value == pytest.approx(brute)
+
+
+def test_dp_falls_back_to_the_exact_repair():
+    # the heuristic repair gives up on every split here (max_skip + all_used), a valid placement exists
+    from mcmcore import Constraints, Graph, evaluate
+
+    g = Graph.from_edges(5, [(0, 1), (0, 2), (1, 3), (1, 4), (2, 3)],
+                         latency=[[5e-4], [1e-4], [2e-3], [5e-4], [1e-4]], weight_bytes=[0, 3e6, 0, 1e6, 0],
+                         out_bytes=[1e7, 0, 0, 1e7, 1e7], color=[-1, -1, -1, 1, 1])
+    pkg = Package.ring(3, link_bandwidth=1e9, peak_flops=[1.6e13, 1.6e13, 1e12], mem_bw=1e12,
+                       sram_bytes=[2e6, 1e9, 4e6])
+    c = Constraints(max_skip=1, all_used=True)
+    assert evaluate(g, pkg, [0, 1, 1, 2, 2], constraints=c).valid
+    r = partition(g, pkg, method="dp", constraints=c, max_evals=300, progress=False, n_threads=1)
+    assert r.valid and evaluate(g, pkg, r.placement, constraints=c).valid
+
+
+@pytest.mark.parametrize("method", ["anneal", "auto", "multilevel"])
+def test_acyclic_dataflow_on_a_links_package(method):
+    from mcmcore import Constraints, Graph
+
+    g = Graph.from_edges(2, [(0, 1)], flops=[1e9, 2e9], out_bytes=[1e6, 0])
+    r = partition(g, Package.preset("ring4"), method=method, constraints=Constraints(dataflow="acyclic"),
+                  max_evals=100, progress=False)
+    assert r.valid  # anneal's start raised UnboundLocalError
+
+
+def test_kahypar_when_every_edge_is_inside_a_colour():
+    _skip_missing("kahypar")
+    from mcmcore import Graph
+
+    g = Graph.from_edges(3, [(0, 1)], flops=[1e9, 2e9, 5e9], out_bytes=[1e6, 0, 0], color=[0, 0, -1])
+    pkg = Package.port(1, bandwidth=1e10, peak_flops=1e12, mem_bw=1e12, sram_bytes=1e9)
+    assert partition(g, pkg, method="kahypar", max_evals=20, progress=False).valid
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"method": "anneal", "chains": 0}, ValueError, "chains must be an integer in 1..1024, got 0"),
+    ({"method": "anneal", "chains": 2.5}, ValueError, "chains must be an integer"),
+    ({"method": "anneal", "p_block": 2.0}, ValueError, r"p_block must be a probability in \[0, 1\]"),
+    ({"method": "anneal", "p_block": 0.9, "p_swap": 0.2}, ValueError, "p_block \\+ p_swap must be at most 1"),
+    ({"method": "anneal", "t_start": float("nan")}, ValueError, "t_start must be a positive"),
+    ({"method": "anneal", "params": {"chains": 1}}, TypeError, "params must be an AnnealParams"),
+    ({"method": "dp", "max_ideals": 0}, ValueError, "max_ideals must be a positive integer, got 0"),
+    ({"method": "dp", "max_ideals": -5}, ValueError, "max_ideals must be a positive integer"),
+])
+def test_method_options_are_checked(options, error, match):
+    with pytest.raises(error, match=match):
+        partition(_tiny(), Package.preset("ring4"), max_evals=20, progress=False, **options)

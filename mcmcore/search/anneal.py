@@ -9,11 +9,14 @@ consecutive runs, each reheated from the best placement so far.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from mcmcore import _core
+from mcmcore._checks import check_positive, is_int, is_real
+from mcmcore.errors import InfeasibleError
 from mcmcore.evaluate import _problem, default_threads
 from mcmcore.search import dp  # imported with the method, so numba's start-up is not charged to the budget
 from mcmcore.search.base import SearchProblem, Tracker
@@ -48,28 +51,39 @@ class AnnealParams:
     #: proposals per slice when the budget is in evaluations (slices are also capped by time)
     slice_iters: int = 20000
 
+    def __post_init__(self):
+        for name in ("t_start", "t_end", "penalty"):
+            check_positive(getattr(self, name), name)
+        if not (is_real(self.beta) and math.isfinite(self.beta) and self.beta >= 0):
+            raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
+        for name in ("p_block", "p_swap"):
+            value = getattr(self, name)
+            if not (is_real(value) and 0 <= value <= 1):
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+        if self.p_block + self.p_swap > 1:
+            raise ValueError(f"p_block + p_swap must be at most 1, got {self.p_block} + {self.p_swap}")
+        for name, top in (("block_limit", 1 << 30), ("chains", 1024), ("restarts", 1 << 20),
+                          ("slice_iters", 1 << 40)):
+            value = getattr(self, name)
+            if not (is_int(value) and 1 <= value <= top):
+                raise ValueError(f"{name} must be an integer in 1..{top}, got {value!r}")
+
 
 def _start_placement(problem: SearchProblem, seed: int) -> np.ndarray:
-    dataflow = problem.constraints.resolved_dataflow(problem.package)
-    if dataflow in ("ordered", None) or problem.package.interconnect == "port":
-        best, _, _ = dp.best_split(problem)
-        if best is not None:
-            return best
-    try:
-        from mcmcore.repair import repair, random_valid
-    except ImportError:
-        return best if best is not None else np.zeros(problem.graph.n_nodes, dtype=np.int32)
+    """The annealer's default start: the best valid pipeline split (a split follows the pipeline order, so it
+    suits every dataflow form), else a random valid placement, else the first split the heuristic could not
+    repair (the chains walk through invalid placements with a penalty, and the end repairs their start)."""
+    from mcmcore.repair import random_valid
+
+    best, _, _ = dp.best_split(problem)
     if best is not None:
-        try:
-            return repair(problem.graph, problem.package, best, constraints=problem.constraints,
-                          seed=seed).placement
-        except Exception:
-            pass
+        return best
     try:
-        return np.asarray(random_valid(problem.graph, problem.package, constraints=problem.constraints, seed=seed,
-                                       n=1)).reshape(-1)
-    except Exception:
-        return best if best is not None else np.zeros(problem.graph.n_nodes, dtype=np.int32)
+        return random_valid(problem.graph, problem.package, constraints=problem.constraints, seed=seed,
+                            n=1, n_threads=1)[0]
+    except InfeasibleError:  # the heuristic gave up on the draw (a proof of infeasibility came before the search)
+        split, _ = dp.pipeline_split(problem)
+        return split if split is not None else np.zeros(problem.graph.n_nodes, dtype=np.int32)
 
 
 def anneal_from(problem: SearchProblem, tracker: Tracker, starts: list[np.ndarray], *, seed: int,
@@ -147,6 +161,8 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads: i
     one, else the best pipeline split), ``params`` (AnnealParams) or its fields."""
     if params is None:
         params = AnnealParams(**{k: v for k, v in options.items() if k in AnnealParams.__dataclass_fields__})
+    elif not isinstance(params, AnnealParams):
+        raise TypeError(f"params must be an AnnealParams (or give its fields as options), got {params!r}")
     unknown = set(options) - set(AnnealParams.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown anneal option(s): {', '.join(sorted(unknown))}")

@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
+from mcmcore._checks import is_int
+from mcmcore.errors import InfeasibleError
 from mcmcore.search.base import SearchProblem, Tracker
 from mcmcore.search.bounds import compute_time_matrix
 
@@ -87,8 +89,12 @@ def _stage_cost(c, S, comm_units, cf, bw, has_next, overlap, links):
 
 @njit(cache=True)
 def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at, cf_at, sram_at,
-              link_bw_at, overlap, links, all_used, cmin_prefix, bound):
+              link_bw_at, overlap, links, all_used, cmin_prefix, bound, lead_empty):
     """best[p, j]: minimal bottleneck placing the first j nodes of the order on positions 0..p.
+
+    Empty positions are carried over (not with ``all_used``); with ``lead_empty`` the pipeline may also start
+    after position 0 (a first device too small for the first node). That is the caller's fallback only, so that
+    among equal splits the one starting at position 0 stays the one returned.
 
     ``bound`` (inf: no pruning) prunes with an upper bound on the optimum: segments whose compute alone
     (``cmin_prefix``: prefix sums of each node's cheapest compute time) exceeds it, states best[p - 1, i] above
@@ -106,6 +112,8 @@ def _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefi
     stamp = np.full(n, -1, dtype=np.int64)
     stampb = np.full(n, -1, dtype=np.int64)
     prune = bound < INF
+    if lead_empty and not all_used:
+        best[0, 0] = 0.0
     # p_hi[j]: the last position p for which the nodes after j still fit in positions p+1..K-1 within the bound:
     # K - 1 minus the fewest segments of compute (cheapest class) at most the bound covering them, which greedy
     # packing from j finds (the segment test is monotone); right to left with a second pointer
@@ -472,10 +480,15 @@ def _split_order(order, u_pred_ptr, u_pred_idx, u_succ_ptr, u_succ_idx, cols, we
     bound = _greedy_bound(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at,
                           cf_at, sram_at, link_bw_at, overlap, links, all_used) * (1.0 + 1e-9)
     best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix, cls_at,
-                             cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, bound)
+                             cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, bound, False)
     if not best[K - 1, n] <= bound:
         best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix,
-                                 cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf)
+                                 cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf,
+                                 False)
+    if not best[K - 1, n] < np.inf and not all_used:  # the first device cannot hold the first node(s)
+        best, parent = _split_dp(pred_ptr, pred_idx, t, last, bucket_ptr, bucket_idx, bwd, ct_prefix, w_prefix,
+                                 cls_at, cf_at, sram_at, link_bw_at, overlap, links, all_used, cmin_prefix, np.inf,
+                                 True)
     value = best[K - 1, n]
     if not value < np.inf:
         return np.empty(0, dtype=np.int32), value
@@ -846,6 +859,8 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
     unknown = set(options) - {"max_ideals"}
     if unknown:
         raise ValueError(f"unknown dp option(s): {', '.join(sorted(unknown))} (dp takes max_ideals)")
+    if "max_ideals" in options and not (is_int(options["max_ideals"]) and options["max_ideals"] >= 1):
+        raise ValueError(f"max_ideals must be a positive integer, got {options['max_ideals']!r}")
     try:
         from mcmcore.search import ideals
     except ImportError:
@@ -855,25 +870,39 @@ def run(problem: SearchProblem, tracker: Tracker, *, seed: int = 0, n_threads=No
         if tracker.proven_optimal:
             return
     units = UnitView(problem)
+    first = None
     for order in topological_orders(units.graph):
         placement, _ = pipeline_split(problem, order, units)
         if placement is None:
             continue
+        first = placement if first is None else first
         offer_repaired(problem, tracker, placement, seed=seed)
+    if not math.isfinite(tracker.best_value) and not tracker.exhausted():
+        # the heuristic repair gave up on every split (or no split fits): the exact repair, in the time left
+        start = first if first is not None else np.zeros(problem.graph.n_nodes, dtype=np.int32)
+        offer_repaired(problem, tracker, start, seed=seed, exact_seconds=min(10.0, tracker.remaining_seconds()))
 
 
-def offer_repaired(problem: SearchProblem, tracker: Tracker, placement: np.ndarray, *, seed: int = 0) -> bool:
-    """Offer a placement; when it is invalid, offer its repair instead (if the repair engine is available)."""
+def offer_repaired(problem: SearchProblem, tracker: Tracker, placement: np.ndarray, *, seed: int = 0,
+                   exact_seconds: float | None = None) -> bool:
+    """Offer a placement; when it is invalid, offer its repair instead: the native heuristic, or with
+    ``exact_seconds`` CP-SAT's minimal repair within that time (an :class:`InfeasibleError` when it proves that
+    no valid placement exists)."""
+    from mcmcore.repair import RepairStatus, repair
+
     rep = problem.evaluate(placement)
     if rep.valid:
         return tracker.offer(placement, problem.value_of(rep), valid=True)
     tracker.count(1)
+    if exact_seconds is None:
+        try:
+            fixed = repair(problem.graph, problem.package, placement, constraints=problem.constraints, seed=seed)
+        except InfeasibleError:  # a sub-problem (multilevel's coarse graph) may be infeasible: nothing to offer
+            return False
+        return fixed.status != RepairStatus.INFEASIBLE and tracker.offer(fixed.placement)
     try:
-        from mcmcore.repair import repair
-    except ImportError:
-        return False
-    try:
-        fixed = repair(problem.graph, problem.package, placement, constraints=problem.constraints, seed=seed)
-    except Exception:  # InfeasibleError and friends: nothing to offer
+        fixed = repair(problem.graph, problem.package, placement, constraints=problem.constraints, method="cpsat",
+                       max_seconds=max(exact_seconds, 0.01), seed=seed)
+    except TimeoutError:  # no valid placement found in time: nothing to offer
         return False
     return tracker.offer(fixed.placement)

@@ -109,10 +109,12 @@ class _Units:
         a, b = self.unit[e[:, 0]], self.unit[e[:, 1]]
         keep = a != b
         src_node, a, b = e[keep, 0], a[keep], b[keep]
+        if not len(src_node):  # every edge inside one unit (a colour)
+            return nets, weights
         order = np.lexsort((b, src_node))
         src_node, a, b = src_node[order], a[order], b[order]
         cut = np.flatnonzero(np.diff(src_node)) + 1
-        w = _to_int(self.comm[src_node[np.r_[0, cut]]]) if len(src_node) else np.zeros(0, dtype=np.int64)
+        w = _to_int(self.comm[src_node[np.r_[0, cut]]])
         for i, (bs, head) in enumerate(zip(np.split(b, cut), a[np.r_[0, cut]])):
             pins = np.unique(np.r_[head, bs])
             if len(pins) > 1:
