@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
+import numbers
+import reprlib
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from mcmcore import _core
 from mcmcore.errors import GraphCycleError, InvalidGraphError
+from mcmcore.package import _has_bool
 
 __all__ = ["Graph"]
 
@@ -87,7 +92,9 @@ class Graph:
         GraphCycleError
             If the edges form a cycle (the message names one).
         InvalidGraphError
-            On a dangling edge, a NaN / negative / infinite cost, a wrong array length or a duplicate name.
+            On a dangling edge, a NaN / negative / infinite cost, a wrong array length, a duplicate name, or a
+            value numpy would coerce silently: a bool where a number or id belongs (even among numbers), a complex,
+            an integer too large for its field, a name or op that is not a string.
         """
         n = _check_n_nodes(n_nodes)
         src, dst = _check_edges(edges, n, names)
@@ -109,11 +116,7 @@ class Graph:
 
         # Names first: later error messages use them.
         if names is not None:
-            if isinstance(names, (str, bytes)):
-                raise InvalidGraphError(f"names must be a sequence of strings, one per node, got a string {names!r}")
-            names = [str(x) for x in names]
-            if len(names) != n:
-                raise InvalidGraphError(f"names has {len(names)} entries, expected {n} (one per node)")
+            names = _check_strings("names", "name", names, n, label=str)
             _check_utf8("name", names)
             if len(set(names)) != n:
                 seen: dict[str, int] = {}
@@ -125,11 +128,7 @@ class Graph:
         else:
             s(g, "_names", None)
         if ops is not None:
-            if isinstance(ops, (str, bytes)):
-                raise InvalidGraphError(f"ops must be a sequence of strings, one per node, got a string {ops!r}")
-            ops = [str(x) for x in ops]
-            if len(ops) != n:
-                raise InvalidGraphError(f"ops has {len(ops)} entries, expected {n} (one per node)")
+            ops = _check_strings("ops", "op", ops, n, label=g._label)
             op_types, op_index = np.unique(np.asarray(ops, dtype=object), return_inverse=True)
             s(g, "_op_types", tuple(str(x) for x in op_types))
             s(g, "_op_index", _readonly(op_index.astype(np.int32)))
@@ -236,13 +235,14 @@ class Graph:
         return a + 0.0
 
     def _float_array(self, field: str, values) -> np.ndarray:
-        """``values`` as float64. An entry that is not a number (a string, even ``'1.5'``, None, a bool, a
-        complex) is an error naming the node and the value rather than a silent conversion."""
+        """``values`` as float64. An entry that is not a number (a string, even ``'1.5'``, None, a bool, also
+        among numbers, a complex, an integer too large for a float64) is an error naming the node and the value
+        rather than a silent conversion."""
         try:
             raw = np.asarray(values)
-        except (TypeError, ValueError) as exc:  # ragged rows
+        except (TypeError, ValueError, OverflowError) as exc:  # ragged rows
             raise InvalidGraphError(f"{field} must be numbers, one per node (or one row per node): {exc}") from None
-        if raw.dtype.kind in "iuf":
+        if raw.dtype.kind in "iuf" and not _holds_bool(values):
             return raw.astype(np.float64)
         where = _first_bad(values, _is_number)
         if where is None:
@@ -251,7 +251,8 @@ class Graph:
             except (TypeError, ValueError, OverflowError) as exc:
                 raise InvalidGraphError(f"{field} must be numbers: {exc}") from None
         i, value = where
-        raise InvalidGraphError(f"{field} must be numbers: {field} of node {self._node_label(i)} is {value!r}")
+        raise InvalidGraphError(f"{field} must be numbers: {field} of node {self._node_label(i)} is "
+                                f"{_show(value)}{_why_not_a_number(value)}")
 
     def _bool_array(self, field: str, values) -> np.ndarray:
         """``values`` as bool. Booleans and the numbers 0 and 1 are accepted; anything else (a string such as
@@ -269,10 +270,10 @@ class Graph:
                 return a.astype(bool)
             pos = tuple(np.argwhere(~ok)[0])
             i = int(pos[0]) if pos else 0
-            raise InvalidGraphError(f"{need}: {field} of node {self._node_label(i)} is {a[pos].item()!r}")
+            raise InvalidGraphError(f"{need}: {field} of node {self._node_label(i)} is {_show(a[pos])}")
         where = _first_bad(values, _is_bool)
         i, value = where if where is not None else (0, values)
-        raise InvalidGraphError(f"{need}: {field} of node {self._node_label(i)} is {value!r}")
+        raise InvalidGraphError(f"{need}: {field} of node {self._node_label(i)} is {_show(value)}")
 
     def _node_label(self, i: int) -> str:
         """``_label`` that tolerates an index beyond the names (a field longer than the graph)."""
@@ -291,19 +292,31 @@ class Graph:
                                     f"costs must be finite and >= 0")
 
     def _int_array(self, field: str, values) -> np.ndarray:
+        """``values`` as int32 ids, -1 = none. A bool (also among integers), a string, None, a fraction, a
+        non-finite float or an id beyond int32 is an error naming the node and the value."""
         n = self.n_nodes
-        a = np.asarray(values)
+        need = f"{field} must be integers (-1 = none)"
+        try:
+            a = np.asarray(values)
+        except (TypeError, ValueError, OverflowError) as exc:  # ragged rows
+            raise InvalidGraphError(f"{need}, one per node: {exc}") from None
         if a.shape != (n,):
             raise InvalidGraphError(f"{field} has shape {a.shape}, expected ({n},)")
-        if a.size and not np.issubdtype(a.dtype, np.integer):
-            if not np.issubdtype(a.dtype, np.floating) or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-                raise InvalidGraphError(f"{field} must be integers (-1 = none)")
-        a = a.astype(np.int64)
+        where = _first_non_integer(a, values)
+        if where is not None:
+            i, value = where
+            raise InvalidGraphError(f"{need}: {field} of node {self._node_label(i)} is {_show(value)}")
+        # Compared before the cast, which would wrap 2**63 or 1e300 round to a negative id.
         bad = np.flatnonzero(a < -1)
         if bad.size:
-            raise InvalidGraphError(f"{field} of node {self._label(int(bad[0]))} is {a[bad[0]]}; use -1 for none")
-        if a.size and a.max() > np.iinfo(np.int32).max:
-            raise InvalidGraphError(f"{field} values must fit in int32")
+            i = int(bad[0])
+            raise InvalidGraphError(f"{field} of node {self._label(i)} is {_show(_given(values, a, (i,)))}; "
+                                    f"use -1 for none")
+        bad = np.flatnonzero(a > np.iinfo(np.int32).max)
+        if bad.size:
+            i = int(bad[0])
+            raise InvalidGraphError(f"{field} of node {self._label(i)} is {_show(_given(values, a, (i,)))}; "
+                                    f"values must fit in int32")
         return _readonly(a.astype(np.int32))
 
     # ---------------------------------------------------------------------------------------------- accessors
@@ -458,6 +471,10 @@ class Graph:
         for f, default in (("color", -1), ("pin", -1), ("backward", False)):
             if any(f in d for d in data):
                 fields[f] = [d.get(f, default) for d in data]
+        for attr in ("name", "op"):  # keys may be anything (str(key) names them), these attributes are text
+            for k, d in zip(keys, data):
+                if attr in d and not isinstance(d[attr], str):
+                    raise InvalidGraphError(f"{attr} of node {k!r} must be a string, got {_show(d[attr])}")
         names = [str(d.get("name", k)) for k, d in zip(keys, data)]
         ops = [str(d.get("op", "op")) for d in data]
         return cls.from_edges(len(keys), edges, names=names, ops=ops, name=name or g.graph.get("name"), **fields)
@@ -491,13 +508,94 @@ class Graph:
 
 
 def _is_number(x) -> bool:
-    if isinstance(x, (str, bytes, bool, np.bool_)) or x is None:
+    # np.complex128(1+2j) converts to 1.0 with only a warning: a complex is never a number here
+    if isinstance(x, (str, bytes, bool, np.bool_, complex, np.complexfloating)) or x is None:
         return False
     try:
         float(x)
     except (TypeError, ValueError, OverflowError):
         return False
     return True
+
+
+def _is_integral(x) -> bool:
+    """An integer (of any size) or an integral, finite float; not a bool, a string, None or a complex."""
+    if isinstance(x, (str, bytes, bool, np.bool_, complex, np.complexfloating)) or x is None:
+        return False
+    if isinstance(x, numbers.Integral):
+        return True
+    if not isinstance(x, numbers.Real):
+        return False
+    try:
+        x = float(x)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return math.isfinite(x) and x.is_integer()
+
+
+def _holds_bool(values) -> bool:
+    """Whether a list (or nested list) that numpy would read as numbers hides a bool, which it would read as 1.
+    ``package._has_bool`` does the work; a list of scalars or of rows of scalars (a JSON file's, maybe a million
+    long) is first scanned by type at C speed."""
+    if isinstance(values, np.ndarray):
+        return values.dtype == np.bool_ or (values.dtype == object and _has_bool(values))
+    if isinstance(values, list):
+        kinds = set(map(type, values))
+        if values and kinds <= {list, tuple}:  # rows: edges, latency
+            kinds = set(map(type, itertools.chain.from_iterable(values)))
+        if not kinds & {list, tuple, np.ndarray}:
+            return bool(kinds & {bool, np.bool_})
+    return _has_bool(values)
+
+
+def _first_non_integer(a: np.ndarray, values) -> tuple[int, Any] | None:
+    """``(row, value)`` of the first entry of ``values`` (read by numpy as ``a``) that is not an integer id, or
+    None: a bool, even among integers, a string, None, a complex, a non-integral or non-finite float."""
+    if a.size == 0 or (a.dtype.kind in "iu" and not _holds_bool(values)):
+        return None
+    if a.dtype.kind == "f" and not _holds_bool(values):
+        bad = ~np.isfinite(a) | (a != np.round(a))
+        if not bad.any():
+            return None
+        pos = tuple(np.argwhere(bad)[0])
+        return int(pos[0]), a[pos].item()
+    return _first_bad(values, _is_integral)
+
+
+def _show(value) -> str:
+    """``repr`` of a value for a message, shortened (a 400-digit integer from a JSON file stays readable)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return reprlib.repr(value)
+
+
+def _why_not_a_number(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return " (a boolean)"
+    if isinstance(value, numbers.Integral):
+        return " (an integer too large for a float64)"
+    if isinstance(value, (complex, np.complexfloating)):
+        return " (a complex number)"
+    return ""
+
+
+def _check_strings(field: str, what: str, values, n: int, *, label) -> list[str]:
+    """``names`` or ``ops``: one ``str`` per node (numpy's ``str_`` too). None, a number or a list is an error
+    naming the node: ``str()`` would turn it into the text "None", "1" or "['a']" without a word."""
+    if isinstance(values, (str, bytes)):
+        raise InvalidGraphError(f"{field} must be a sequence of strings, one per node, got a string {_show(values)}")
+    if not isinstance(values, Iterable):
+        raise InvalidGraphError(f"{field} must be a sequence of strings, one per node, got {_show(values)}")
+    values = list(values)
+    if len(values) != n:
+        raise InvalidGraphError(f"{field} has {len(values)} entries, expected {n} (one per node)")
+    if set(map(type, values)) <= {str}:  # the common case, checked at C speed
+        return values
+    for i, x in enumerate(values):
+        if not isinstance(x, str):
+            raise InvalidGraphError(f"{field} must be strings: {what} of node {label(i)} is {_show(x)} "
+                                    f"({type(x).__name__})")
+    return [str(x) for x in values]  # numpy's str_ -> str
 
 
 def _is_bool(x) -> bool:
@@ -531,6 +629,25 @@ def _nx_number(field: str, key, value) -> float:
     return float(value)
 
 
+def _given(values, a: np.ndarray, pos: tuple[int, ...]):
+    """The entry at ``pos`` as the caller wrote it: numpy reads the list [0, 2**63] as floats, and a message
+    should not show 9.223372036854776e+18 for the integer in the file."""
+    x = values
+    try:
+        for p in pos:
+            x = x[p]
+    except (TypeError, IndexError, KeyError):
+        return a[pos]
+    return x if isinstance(x, (numbers.Real, np.generic)) else a[pos]
+
+
+def _node_id(x):
+    """An integral id as a Python int for a message (a float beyond int64 stays a float: 1e+300, not 301 digits)."""
+    if isinstance(x, np.generic):
+        x = x.item()
+    return int(x) if not isinstance(x, float) or abs(x) < 2**63 else x
+
+
 def _check_utf8(what: str, texts: Sequence[str]) -> None:
     """Reject text that cannot be written as UTF-8 (a lone surrogate such as ``'\\ud800'``, e.g. from a
     file name decoded with ``surrogateescape``): the native formats store names as UTF-8."""
@@ -547,37 +664,46 @@ def _check_utf8(what: str, texts: Sequence[str]) -> None:
 
 
 def _check_n_nodes(n_nodes) -> int:
-    try:
-        n = int(n_nodes)
-    except (TypeError, ValueError):
-        raise InvalidGraphError(f"n_nodes must be an integer, got {n_nodes!r}") from None
-    if n != n_nodes or n < 0:
-        raise InvalidGraphError(f"n_nodes must be a non-negative integer, got {n_nodes!r}")
+    """An int, or an integral float (a JSON writer may write 3.0); a bool, a string or inf is an error."""
+    if isinstance(n_nodes, (bool, np.bool_)):
+        raise InvalidGraphError(f"n_nodes must be an integer, got {_show(n_nodes)} (a boolean)")
+    if not isinstance(n_nodes, numbers.Real):
+        raise InvalidGraphError(f"n_nodes must be an integer, got {_show(n_nodes)}")
+    if not isinstance(n_nodes, numbers.Integral) and not _is_integral(n_nodes):
+        raise InvalidGraphError(f"n_nodes must be a non-negative integer, got {_show(n_nodes)}")
+    n = int(n_nodes)
+    if n < 0:
+        raise InvalidGraphError(f"n_nodes must be a non-negative integer, got {_show(n_nodes)}")
     if n >= 2**31 - 1:
-        raise InvalidGraphError(f"n_nodes={n} is too large (at most {2**31 - 2})")
+        raise InvalidGraphError(f"n_nodes={_show(n)} is too large (at most {2**31 - 2})")
     return n
 
 
 def _check_edges(edges, n: int, names=None) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(edges, Iterable) and not isinstance(edges, np.ndarray):
+        edges = list(edges)
     try:
-        e = np.asarray(edges if not isinstance(edges, Iterable) or isinstance(edges, np.ndarray) else list(edges))
-    except (TypeError, ValueError) as exc:
+        e = np.asarray(edges)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidGraphError(f"edges must be an (E, 2) array of node ids: {exc}") from None
     if e.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if e.ndim != 2 or e.shape[1] != 2:
         raise InvalidGraphError(f"edges must have shape (E, 2), got {e.shape}")
-    if not np.issubdtype(e.dtype, np.integer):
-        if not np.issubdtype(e.dtype, np.floating) or not np.all(np.isfinite(e)) or np.any(e != np.round(e)):
-            raise InvalidGraphError("edges must hold integer node ids")
-    e = e.astype(np.int64)
+    where = _first_non_integer(e, edges)
+    if where is not None:
+        k, value = where
+        raise InvalidGraphError(f"edges must hold integer node ids: edge {k} holds {_show(value)}"
+                                + (" (a boolean)" if isinstance(value, (bool, np.bool_)) else ""))
+    # Checked before the cast to int64, which would wrap 2**63 or 1e300 round to a negative id.
     bad = np.flatnonzero((e < 0).any(axis=1) | (e >= n).any(axis=1))
     if bad.size:
         k = int(bad[0])
-        u, v = int(e[k, 0]), int(e[k, 1])
+        u, v = _node_id(_given(edges, e, (k, 0))), _node_id(_given(edges, e, (k, 1)))
         missing = u if not 0 <= u < n else v
-        raise InvalidGraphError(f"dangling edge {k} ({u} -> {v}): node {missing} does not exist "
-                                f"(the graph has {n} nodes)")
+        raise InvalidGraphError(f"dangling edge {k} ({_show(u)} -> {_show(v)}): node {_show(missing)} does not "
+                                f"exist (the graph has {n} nodes)")
+    e = e.astype(np.int64)
     loops = np.flatnonzero(e[:, 0] == e[:, 1])
     if loops.size:
         i = int(e[loops[0], 0])

@@ -206,3 +206,40 @@ def test_ppo_config_is_checked():
     for kw in (dict(lr=float("inf")), dict(epochs=0), dict(regularizer="x"), dict(samples_per_update=True)):
         with pytest.raises(ValueError, match="PPOConfig"):
             PPOConfig(**kw)
+
+
+# ------------------------------------------------------------------------------- malformed graph files via the CLI
+def test_cli_names_the_file_and_field_of_a_malformed_graph(capsys, tmp_path):
+    """Numbers that overflow, booleans read as 1 and broken .npz arrays: an error naming the file and the field,
+    never a traceback (an OverflowError used to escape) or a silently wrong graph."""
+    import json
+
+    head = '{"format":"mcmcore-graph","version":1,'
+    bad_json = {
+        "inf.json": (head + '"n_nodes":1e400,"edges":[]}', "n_nodes must be a non-negative integer, got inf"),
+        "bool.json": (head + '"n_nodes":2,"flops":[true,2.0],"edges":[]}', "flops of node 0 is True (a boolean)"),
+        "edge.json": (head + '"n_nodes":2,"edges":[[true,1]]}', "edge 0 holds True (a boolean)"),
+        "names.json": (head + '"n_nodes":2,"names":[null,"a"],"edges":[]}', "name of node 0 is None"),
+    }
+    for file, (text, match) in bad_json.items():
+        (tmp_path / file).write_text(text)
+        rc, err = _cli(capsys, "info", tmp_path / file)
+        assert rc == 1 and f"{tmp_path / file}: " in err and match in err and "Traceback" not in err, err
+
+    G4.save(tmp_path / "g.npz")
+    with np.load(tmp_path / "g.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    bad_npz = {
+        "meta_inf.npz": ({"meta": np.frombuffer(json.dumps(meta | {"n_nodes": float("inf")}).encode(), np.uint8)},
+                         "n_nodes must be a non-negative integer, got inf"),
+        "meta_list.npz": ({"meta": np.frombuffer(b"[]", np.uint8)}, "meta must be a JSON object, got list"),
+        "op_index.npz": ({"op_index": np.array([-1, 0, 0, 0], np.int32)}, "op_index of node 0 is -1"),
+        "succ_idx.npz": ({"succ_idx": np.array([1.5, 2.0, 3.0])}, "succ_idx must be an integer array"),
+        "succ_ptr.npz": ({"succ_ptr": np.array([0, 2, 1, 3, 3], np.int32)}, "succ_ptr must be non-decreasing"),
+        "complex.npz": ({"flops": np.array([1e9, 1e9 + 1j, 1e9, 1e9])}, "(a complex number)"),
+    }
+    for file, (changes, match) in bad_npz.items():
+        np.savez(tmp_path / file, **(arrays | changes))
+        rc, err = _cli(capsys, "info", tmp_path / file)
+        assert rc == 1 and f"{tmp_path / file}: " in err and match in err and "Traceback" not in err, err

@@ -665,3 +665,254 @@ def test_load_unknown_field_is_an_error(tmp_path):
         graph_from_dict(doc)
     # every field graph_to_dict writes is known
     assert_identical(graph_from_dict(graph_to_dict(full_graph())), full_graph())
+
+
+# ------------------------------------------------------------------- numbers that numpy would coerce silently
+@pytest.mark.parametrize("n, pattern", [
+    (True, r"n_nodes must be an integer, got True \(a boolean\)"),  # True == 1: not a one-node graph
+    (np.True_, r"n_nodes must be an integer, got True \(a boolean\)"),
+    (float("inf"), r"n_nodes must be a non-negative integer, got inf"),  # int(inf) raises OverflowError
+    (float("nan"), r"n_nodes must be a non-negative integer, got nan"),
+    pytest.param(10 ** 400, r"n_nodes=1000.*0 is too large \(at most 2147483646\)", id="10**400"),
+    (1e300, r"n_nodes=1000.*0 is too large"),
+    ("3", r"n_nodes must be an integer, got '3'"),
+    (1 + 0j, r"n_nodes must be an integer, got \(1\+0j\)"),
+])
+def test_n_nodes_bool_huge_or_not_a_number(n, pattern):
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_edges(n, [])
+
+
+def test_n_nodes_integral_float_is_accepted():
+    assert Graph.from_edges(np.float64(3.0), [(0, 1)]).n_nodes == 3
+    assert Graph.from_edges(np.int16(3), []).n_nodes == 3
+
+
+@pytest.mark.parametrize("kw, pattern", [
+    # numpy reads [True, 2.0] as [1.0, 2.0]: a bool among numbers is as wrong as an all-bool list
+    ({"flops": [True, 2.0, 3.0]}, r"flops must be numbers: flops of node 'a' \(id 0\) is True \(a boolean\)"),
+    ({"mem_bytes": [1, 2, np.True_]}, r"mem_bytes of node 'c' \(id 2\) is True \(a boolean\)"),
+    ({"comm_time": (0.5, False, 1.0)}, r"comm_time of node 'b' \(id 1\) is False \(a boolean\)"),
+    ({"latency": [[1.0, 2.0], [1.0, True], [1.0, 1.0]]}, r"latency of node 'b' \(id 1\) is True \(a boolean\)"),
+    ({"flops": np.array([1.0, 2.0, 1 + 1j])}, r"flops of node 'a' \(id 0\) is \(1\+0j\) \(a complex number\)"),
+    # a complex with no imaginary part is refused too: numpy would drop it with only a ComplexWarning
+    ({"weight_bytes": np.array([1, 2, 3], dtype=complex)}, r"weight_bytes of node 'a' \(id 0\) is \(1\+0j\)"),
+    ({"latency": np.ones((3, 2), dtype=np.complex64)}, r"latency must be numbers: latency of node 'a'"),
+    ({"flops": [1.0, 10 ** 400, 3.0]}, r"flops of node 'b' \(id 1\) is 1000.*0 \(an integer too large for a "
+                                        r"float64\)"),
+    ({"color": [True, 0, -1]}, r"color must be integers \(-1 = none\): color of node 'a' \(id 0\) is True"),
+    ({"pin": [0, np.False_, 1]}, r"pin must be integers \(-1 = none\): pin of node 'b' \(id 1\) is False"),
+    ({"pin": [0, None, 1]}, r"pin of node 'b' \(id 1\) is None"),
+    ({"color": [0, 1 + 0j, 1]}, r"color of node 'b' \(id 1\) is \(1\+0j\)"),
+    ({"color": np.array([0, 1, 2], dtype=complex)}, r"color must be integers"),
+    ({"color": np.array([0, float("inf"), 2])}, r"color of node 'b' \(id 1\) is inf"),
+    # beyond int64: compared before the cast, which would wrap them round to negative ids
+    ({"color": [0, 2 ** 63, 1]}, r"color of node 'b' \(id 1\) is 9223372036854775808; values must fit in int32"),
+    ({"pin": [0, 1e300, 1]}, r"pin of node 'b' \(id 1\) is 1e\+300; values must fit in int32"),
+    ({"pin": [0, 10 ** 400, 1]}, r"pin of node 'b' \(id 1\) is 1000.*0; values must fit in int32"),
+    ({"color": [0, -10 ** 400, 1]}, r"color of node 'b' \(id 1\) is -1000.*0; use -1 for none"),
+    ({"color": np.array([0, 2 ** 64 - 1, 1], dtype=np.uint64)}, r"color of node 'b' \(id 1\) is 18446744073709551615"),
+])
+def test_numbers_numpy_would_coerce_are_refused(kw, pattern):
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_edges(3, [], names=["a", "b", "c"], **kw)
+
+
+def test_a_bool_in_a_long_list_is_found():
+    """Long lists (a JSON file's) are scanned by type first; a bool at the end must still be found."""
+    n = 1000
+    with pytest.raises(InvalidGraphError, match=r"flops of node 999 is True"):
+        Graph.from_edges(n, [], flops=[1.0] * (n - 1) + [True])
+    with pytest.raises(InvalidGraphError, match=r"edges must hold integer node ids: edge 998 holds True"):
+        Graph.from_edges(n, [[i, i + 1] for i in range(n - 2)] + [[True, 5]])
+    with pytest.raises(InvalidGraphError, match=r"latency of node 998 is False"):
+        Graph.from_edges(n, [], latency=[[1.0, 2.0]] * (n - 2) + [[1.0, False], [1.0, 2.0]])
+    g = Graph.from_edges(n, [[i, i + 1] for i in range(n - 1)], flops=[1] * n, latency=[(1.0, 2)] * n,
+                         color=[0] * n)
+    assert g.n_edges == n - 1 and g.flops.tolist() == [1.0] * n and g.latency.shape == (n, 2)
+
+
+@pytest.mark.parametrize("edges, pattern", [
+    # [[True, 1]] was read as [[1, 1]] and reported as a self-loop on node 1
+    ([[True, 1]], r"edges must hold integer node ids: edge 0 holds True \(a boolean\)"),
+    ([[0, 1], [1, np.True_]], r"edge 1 holds True \(a boolean\)"),
+    ([[0, 1], [1, None]], r"edge 1 holds None"),
+    ([[0, 1 + 0j]], r"edge 0 holds \(1\+0j\)"),
+    ([[0, float("inf")]], r"edge 0 holds inf"),
+])
+def test_edges_bool_or_not_an_id(edges, pattern):
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_edges(3, edges)
+
+
+@pytest.mark.parametrize("edges, pattern", [
+    ([[0, 2 ** 63]], r"dangling edge 0 \(0 -> 9223372036854775808\): node 9223372036854775808 does not exist"),
+    ([[2 ** 64, 1]], r"dangling edge 0 \(18446744073709551616 -> 1\)"),
+    ([[0, 10 ** 400]], r"dangling edge 0 \(0 -> 1000.*0\): node 1000.*0 does not exist"),
+    ([[0, 1e300]], r"dangling edge 0 \(0 -> 1e\+300\): node 1e\+300 does not exist"),
+    ([[-1e300, 1]], r"dangling edge 0 \(-1e\+300 -> 1\)"),
+    (np.array([[0, 2 ** 64 - 1]], dtype=np.uint64), r"node 18446744073709551615 does not exist"),
+])
+def test_edges_beyond_int64_are_dangling_not_wrapped(edges, pattern):
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_edges(3, edges)
+
+
+@pytest.mark.parametrize("kw, pattern", [
+    # str() would make these "None", "['a']", "1": a name nobody wrote
+    ({"names": [None, "b", "c"]}, r"names must be strings: name of node 0 is None \(NoneType\)"),
+    ({"names": [["a"], ["b"], ["c"]]}, r"names must be strings: name of node 0 is \['a'\] \(list\)"),
+    ({"names": ["a", 1, "c"]}, r"name of node 1 is 1 \(int\)"),
+    ({"names": ["a", b"b", "c"]}, r"name of node 1 is b'b' \(bytes\)"),
+    ({"names": 3}, r"names must be a sequence of strings, one per node, got 3"),
+    ({"ops": [1, 2, 3]}, r"ops must be strings: op of node 0 is 1 \(int\)"),
+    ({"ops": ["x", None, "y"]}, r"op of node 1 is None"),
+    ({"ops": ["x", "y", 1.5], "names": ["a", "b", "c"]}, r"op of node 'c' \(id 2\) is 1\.5 \(float\)"),
+])
+def test_names_and_ops_must_be_strings(kw, pattern):
+    with pytest.raises(InvalidGraphError, match=pattern):
+        Graph.from_edges(3, [], **kw)
+
+
+def test_numpy_strings_are_strings():
+    g = Graph.from_edges(2, [(0, 1)], names=np.array(["a", "b"]), ops=np.array(["x", "y"]))
+    assert g.names == ("a", "b") and g.ops == ("x", "y")
+    assert all(type(x) is str for x in g.names + g.ops)
+    assert g == Graph.from_edges(2, [(0, 1)], names=["a", "b"], ops=["x", "y"])
+
+
+@pytest.mark.parametrize("text, pattern", [
+    # literals that json reads as inf or as huge ints: OverflowError used to escape
+    ('"n_nodes":1e400', r"n_nodes must be a non-negative integer, got inf"),
+    ('"n_nodes":-1e400', r"n_nodes must be a non-negative integer, got -inf"),
+    ('"n_nodes":' + "9" * 400, r"n_nodes=9999.*9 is too large"),
+    ('"n_nodes":true', r"n_nodes must be an integer, got True \(a boolean\)"),
+    ('"n_nodes":3,"flops":[true,2.0,3.0]', r"flops of node 0 is True \(a boolean\)"),
+    ('"n_nodes":3,"flops":[1,' + "9" * 400 + ',3]', r"flops of node 1 is 9999.*9 \(an integer too "
+                                                       r"large for a float64\)"),
+    ('"n_nodes":3,"color":[true,0,-1]', r"color of node 0 is True"),
+    ('"n_nodes":3,"pin":[0,' + "9" * 400 + ',-1]', r"pin of node 1 is 9999.*9; values must fit"),
+    ('"n_nodes":3,"edges":[[true,1]]', r"edges must hold integer node ids: edge 0 holds True"),
+    ('"n_nodes":3,"edges":[[0,1e400]]', r"edges must hold integer node ids: edge 0 holds inf"),
+    ('"n_nodes":3,"edges":[[0,' + "9" * 400 + ']]', r"dangling edge 0 \(0 -> 9999.*9\)"),
+    ('"n_nodes":2,"names":[null,"a"]', r"name of node 0 is None"),
+    ('"n_nodes":2,"names":[["a"],["b"]]', r"name of node 0 is \['a'\] \(list\)"),
+    ('"n_nodes":2,"ops":[1,2]', r"op of node 0 is 1 \(int\)"),
+    ('"n_nodes":2,"name":5', r"name \(of the graph\) must be a string or null, got 5"),
+    ('"n_nodes":2,"name":["g"]', r"name \(of the graph\) must be a string or null, got \['g'\]"),
+])
+def test_load_json_numbers_and_strings_are_checked(tmp_path, text, pattern):
+    path = tmp_path / "x.json"
+    text = '{"format":"mcmcore-graph","version":1,' + text + ("" if '"edges"' in text else ',"edges":[]') + "}"
+    path.write_text(text)
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": (.*: )?" + pattern):
+        load_graph(path)
+
+
+@pytest.mark.parametrize("version", [True, pytest.param(10 ** 400, id="10**400"), 1.5])
+def test_load_json_version_must_be_one(tmp_path, version):
+    path = _write_doc(tmp_path / "v.json", version=version)
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": unsupported graph format version"):
+        load_graph(path)
+
+
+# -------------------------------------------------------------------------------------- .npz structural arrays
+def _npz(path, g=None, **changes):
+    """Save ``g`` (a named 3-node chain) as .npz, then replace arrays (None deletes one)."""
+    g = g if g is not None else chain(3, names=["a", "bb", "c"], ops=["x", "y", "x"], flops=[1.0, 2.0, 3.0])
+    g.save(path)
+    with np.load(path) as z:
+        data = {k: z[k] for k in z.files}
+    for k, v in changes.items():
+        if v is None:
+            del data[k]
+        else:
+            data[k] = v
+    np.savez(path, **data)
+    return path
+
+
+def _meta(**changes) -> np.ndarray:
+    meta = {"format": FORMAT, "version": 1, "name": None, "n_nodes": 3, "op_types": ["x", "y"]} | changes
+    return np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("changes, pattern", [
+    # a negative index wrapped round: node 0 silently got the last op type / a wrong name
+    ({"op_index": np.array([-1, 1, 0], np.int32)}, r"op_index of node 0 is -1, not an index into meta op_types "
+                                                   r"\(2 entries\)"),
+    ({"op_index": np.array([0, 2, 0], np.int32)}, r"op_index of node 1 is 2"),
+    ({"op_index": np.array([0, 2 ** 63, 0], np.uint64)}, r"op_index of node 1 is 9223372036854775808"),
+    ({"op_index": np.array([0.0, 1.0, 0.0])}, r"op_index must be an integer array, got float64"),
+    ({"op_index": np.array([0, 1], np.int32)}, r"op_index has 2 entries, expected 3 \(one per node"),
+    ({"name_lengths": np.array([1, -1, 4])}, r"name_lengths of node 1 is -1; a length must be >= 0"),
+    ({"name_lengths": np.array([1, 1, 1])}, r"name_lengths add up to 3 bytes but names holds 4"),
+    ({"name_lengths": np.array([1, 9, 1])}, r"name_lengths of node 1 is 9; a length must be >= 0 and at most the "
+                                            r"4 bytes of names"),
+    ({"name_lengths": np.array([1.0, 2.0, 1.0])}, r"name_lengths must be an integer array, got float64"),
+    ({"names": np.frombuffer(b"a\xffbc", np.uint8)}, r"name of node 1 is not valid UTF-8"),
+    ({"names": np.array([97, 98, 98, 99])}, r"names must be a 1-D uint8 array \(UTF-8 bytes\), got int64"),
+    # a float succ_idx was truncated (1.5 -> node 1); the JSON path refuses non-integer ids
+    ({"succ_idx": np.array([1.5, 2.0])}, r"succ_idx must be an integer array, got float64"),
+    ({"succ_idx": np.array([True, True])}, r"succ_idx must be an integer array, got bool"),
+    ({"succ_idx": np.array([1, -1], np.int32)}, r"succ_idx\[1\] is -1: node -1 does not exist \(the graph has 3 "
+                                                r"nodes\)"),
+    ({"succ_idx": np.array([[1, 2]], np.int32)}, r"succ_idx must be 1-D, got shape \(1, 2\)"),
+    ({"succ_ptr": np.array([1, 1, 2, 2], np.int32)}, r"succ_ptr must start at 0, got 1"),
+    ({"succ_ptr": np.array([0, 2, 1, 2], np.int32)}, r"succ_ptr must be non-decreasing: succ_ptr\[2\] = 1 < "
+                                                     r"succ_ptr\[1\] = 2"),
+    ({"succ_ptr": np.array([0, 1, 1, 1], np.int32)}, r"succ_ptr must end at the length of succ_idx \(2\), got 1"),
+    ({"succ_ptr": np.array([0, 1, 2, 3], np.int32)}, r"succ_ptr must end at the length of succ_idx \(2\), got 3"),
+    ({"succ_ptr": np.array([0, 1, 2], np.int32)}, r"succ_ptr has 3 entries, expected 4 \(n_nodes \+ 1; meta gives "
+                                                  r"n_nodes = 3\)"),
+    ({"succ_ptr": np.array([0.0, 1.0, 2.0, 2.0])}, r"succ_ptr must be an integer array, got float64"),
+    # complex costs lost their imaginary part with only a numpy warning
+    ({"flops": np.array([1.0, 2.0 + 1j, 3.0])}, r"flops must be numbers: flops of node 'a' \(id 0\) is \(1\+0j\) "
+                                                r"\(a complex number\)"),
+    ({"flops": np.array([True, False, True])}, r"flops must be numbers: flops of node 'a' \(id 0\) is True "
+                                               r"\(a boolean\)"),
+    ({"color": np.array([0, 1j, 0])}, r"color must be integers"),
+    ({"meta": _meta(n_nodes=float("inf"))}, r"n_nodes must be a non-negative integer, got inf"),
+    ({"meta": _meta(n_nodes=True)}, r"n_nodes must be an integer, got True \(a boolean\)"),
+    ({"meta": _meta(n_nodes=4)}, r"succ_ptr has 4 entries, expected 5 \(n_nodes \+ 1; meta gives n_nodes = 4\)"),
+    ({"meta": _meta(op_types=[1, 2])}, r"meta op_types must be a list of strings, got \[1, 2\]"),
+    ({"meta": _meta(name=5)}, r"name \(of the graph\) must be a string or null, got 5"),
+    ({"meta": _meta(version=True)}, r"not an mcmcore graph of version 1"),
+    ({"meta": np.frombuffer(b"[1, 2]", np.uint8)}, r"meta must be a JSON object, got list \[1, 2\]"),
+    ({"meta": np.frombuffer(b"{", np.uint8)}, r"meta is not valid JSON"),
+    ({"meta": np.frombuffer(b"\xff", np.uint8)}, r"meta is not valid JSON"),
+    ({"meta": np.frombuffer(b'{"format": "mcmcore-graph", "version": 1, "op_types": []}', np.uint8)},
+     r"meta has no 'n_nodes'"),
+    ({"meta": np.arange(3)}, r"meta must be a 1-D uint8 array \(UTF-8 bytes\), got int64"),
+    ({"op_index": None}, r"malformed .npz graph: array 'op_index' is missing"),
+    ({"flop": np.ones(3)}, r"unknown array 'flop' \(did you mean 'flops'\?\)"),
+])
+def test_load_npz_structural_arrays_are_checked(tmp_path, changes, pattern):
+    path = _npz(tmp_path / "g.npz", **changes)
+    with pytest.raises(InvalidGraphError, match=re.escape(str(path)) + ": " + pattern):
+        load_graph(path)
+
+
+def test_load_npz_valid_variants(tmp_path):
+    g = chain(3, names=["a", "bb", "c"], ops=["x", "y", "x"], flops=[1.0, 2.0, 3.0])
+    # files written before name_lengths join the names by "\0"
+    path = _npz(tmp_path / "old.npz", name_lengths=None, names=np.frombuffer(b"a\0bb\0c", np.uint8))
+    assert_identical(load_graph(path), g)
+    # any integer dtype is fine for the index arrays
+    path = _npz(tmp_path / "i64.npz", succ_ptr=np.array([0, 1, 2, 2], np.uint64), succ_idx=np.array([1, 2], np.int8),
+                op_index=np.array([0, 1, 0], np.int64))
+    assert_identical(load_graph(path), g)
+    empty = Graph.from_edges(0, [])
+    empty.save(tmp_path / "e.npz")
+    assert_identical(load_graph(tmp_path / "e.npz"), empty)
+
+
+@pytest.mark.parametrize("attr, value", [("name", None), ("name", 7), ("op", None), ("op", ["matmul"])])
+def test_from_networkx_name_and_op_attributes_are_strings(attr, value):
+    G = nx.DiGraph()
+    G.add_node("a")
+    G.add_node("b", **{attr: value})
+    with pytest.raises(InvalidGraphError, match=rf"{attr} of node 'b' must be a string, got {re.escape(repr(value))}"):
+        Graph.from_networkx(G)
+    G.nodes["b"][attr] = np.str_("x")  # numpy's str_ is a str
+    assert getattr(Graph.from_networkx(G), attr + "s")[1] == "x"
