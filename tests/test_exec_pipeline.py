@@ -56,6 +56,42 @@ def test_spawned_workers_give_the_same_outputs():
     assert mp.active_children() == []
 
 
+class ManyWeights(torch.nn.Module):
+    """300 parameters in one stage: more file descriptors than forkserver passes (256) if sent one by one."""
+
+    def __init__(self, n: int = 300):
+        super().__init__()
+        self.biases = torch.nn.ParameterList(torch.nn.Parameter(torch.randn(4)) for _ in range(n))
+
+    def forward(self, x):
+        for b in self.biases:
+            x = x + b
+        return x
+
+
+def test_a_stage_with_hundreds_of_weights_runs():
+    # ResNet-50 on one device failed with "too many fds" (267 weight tensors)
+    model = ManyWeights().eval()
+    x = torch.randn(2, 4)
+    m = run_pipeline(model, (x,), None, np.zeros(300, dtype=int), n_samples=2, warmup=0, workers=1,
+                     latency_samples=1)
+    with torch.no_grad():
+        torch.testing.assert_close(m.outputs, model(x))
+    assert mp.active_children() == []
+
+
+def test_packed_weights_round_trip():
+    from mcmcore.exec.pipeline import pack_weights, unpack_weights
+
+    tensors = [torch.randn(3, 5), torch.randn(4, 6).t(), torch.tensor(2.5, dtype=torch.float16),
+               torch.tensor([True, False, True]), torch.arange(7, dtype=torch.int64), torch.zeros(0, 3)]
+    flat, metas = pack_weights(tensors)
+    back = unpack_weights(flat, metas)
+    for a, b in zip(tensors, back):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        torch.testing.assert_close(a, b)
+
+
 def test_workers_are_pinned_when_a_core_is_left_for_the_driver():
     import os
 

@@ -9,6 +9,7 @@ the interval and throughput; a latency phase (one sample at a time) gives the la
 """
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import threading
@@ -186,6 +187,41 @@ def run_inline(plan: StagePlan, example_inputs) -> list:
 
 
 # -------------------------------------------------------------------------------------------------- worker
+#: Byte alignment of each weight in a stage's packed buffer (a dtype view needs its element size; 64 = a cache line).
+_WEIGHT_ALIGN = 64
+
+
+def pack_weights(tensors: list) -> tuple:
+    """A stage's weights as one byte buffer and ``(offset, dtype, shape)`` per tensor, for :func:`unpack_weights`.
+
+    Each tensor sent to a worker on its own travels as a file descriptor of shared memory, and ``forkserver``
+    passes at most 256 per process: a stage holding ResNet-50's 267 weights failed with "too many fds". One
+    buffer is one descriptor, whatever the stage holds.
+    """
+    import torch
+
+    metas, offset = [], 0
+    for t in tensors:
+        metas.append((offset, t.dtype, tuple(t.shape)))
+        offset += -(-t.numel() * t.element_size() // _WEIGHT_ALIGN) * _WEIGHT_ALIGN
+    flat = torch.empty(max(offset, 1), dtype=torch.uint8)
+    for (start, _, _), t in zip(metas, tensors):
+        data = t.detach().contiguous().reshape(-1).view(torch.uint8)
+        flat[start:start + data.numel()] = data
+    return flat, metas
+
+
+def unpack_weights(flat, metas: list) -> list:
+    """The tensors packed by :func:`pack_weights`: views of ``flat`` (no copy)."""
+    import torch
+
+    out = []
+    for start, dtype, shape in metas:
+        size = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        out.append(flat[start:start + size].view(dtype).view(shape))
+    return out
+
+
 def _worker_main(stage: StageSpec, weights: list, in_specs: list, out_specs: list, sems: dict, inbox, outboxes,
                  errors, results, abort, cores, n_threads: int, fault) -> None:
     """Entry point of a stage's worker process (module level so that spawn can import it)."""
@@ -196,6 +232,7 @@ def _worker_main(stage: StageSpec, weights: list, in_specs: list, out_specs: lis
         if cores:
             os.sched_setaffinity(0, cores)
         torch.set_num_threads(max(1, n_threads))
+        weights = unpack_weights(*weights)
         gm = _build_module(stage)
         ins = [_shm.Endpoint(s) for s in in_specs]
         outs = [_shm.Endpoint(s) for s in out_specs]
@@ -287,7 +324,7 @@ class _Driver:
         for st, c, t in zip(self.plan.stages, cores, threads):
             ins = [ch for (src, dst), ch in self.channels.items() if dst == st.index]
             outs = [ch for (src, dst), ch in self.channels.items() if src == st.index]
-            weights = [self.plan.weights[w].detach() for w in st.weights]
+            weights = pack_weights([self.plan.weights[w] for w in st.weights])
             p = self.ctx.Process(target=_worker_main, name=f"mcm-stage{st.index}",
                                  args=(st, weights, ins, outs, self.sems, self.inboxes[st.index], self.inboxes,
                                        self.errors, self.results, self.abort, c, t, fault), daemon=True)
