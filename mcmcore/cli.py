@@ -675,6 +675,9 @@ def _sweep_args(p):
     p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: all CPUs)")
     p.add_argument("--max-retries", type=int, default=3, help="retries of a trial whose worker died (default 3)")
     p.add_argument("--no-resume", action="store_true", help="truncate --out and run every trial again")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="also run again the trials whose record in --out is a failure (by default only failures "
+                        "with a transient cause -- a worker that died, an interrupted search -- run again)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -685,19 +688,24 @@ def cmd_sweep(args) -> int:
 
     try:
         result = sweep(args.spec, backend=args.backend, address=args.address, out=args.out,
-                       resume=not args.no_resume, n_workers=args.workers, max_retries=args.max_retries,
-                       progress=not args.no_progress)
+                       resume=not args.no_resume, retry_failed=args.retry_failed, n_workers=args.workers,
+                       max_retries=args.max_retries, progress=not args.no_progress)
     except ValueError as exc:
         raise MCMError(str(exc)) from None
     except KeyboardInterrupt:
-        from mcmcore.sweep import read_results
+        from mcmcore.sweep import SweepResultsError, _read_results
 
-        kept = len(read_results(args.out)) if Path(args.out).exists() else 0
-        print(f"mcm sweep: interrupted; {kept} finished trial(s) are kept in {args.out}: run the same command again "
-              f"to continue (trials still running were stopped and will run again)", file=sys.stderr)
+        try:
+            records = _read_results(Path(args.out), repair=False, warn=False)
+        except SweepResultsError:
+            records = []
+        failed = sum(r["status"] == "error" for r in records)
+        print(f"mcm sweep: interrupted; {len(records) - failed} finished trial(s)"
+              f"{f' and {failed} failed one(s)' if failed else ''} are kept in {args.out}: run the same command "
+              f"again to continue (trials still running were stopped and will run again)", file=sys.stderr)
         return 130
     print(result)
-    return 0 if result.n_failed == 0 else 4
+    return 0 if result.n_failed_total == 0 else 4
 
 
 def _sweep_report_args(p):
@@ -776,10 +784,10 @@ def cmd_cosearch(args) -> int:
         if journal is None:
             print("mcm cosearch: interrupted (give --out or --journal to keep finished designs)", file=sys.stderr)
         else:
-            n = sum(1 for line in Path(journal).read_text().splitlines() if line.strip()) \
-                if Path(journal).exists() else 0
-            print(f"mcm cosearch: interrupted; finished designs are kept in {journal} ({n} line(s)): run the same "
-                  f"command again to continue", file=sys.stderr)
+            from mcmcore.cosearch import journal_size
+
+            print(f"mcm cosearch: interrupted; finished designs are kept in {journal} ({journal_size(journal)} "
+                  f"design(s)): run the same command again to continue", file=sys.stderr)
         return 130
     print(result)
     if args.out:
@@ -798,14 +806,18 @@ def _rl_args(p):
     sub = p.add_subparsers(dest="rl_command", metavar="RL_COMMAND")
     pre = sub.add_parser("pretrain", help="pre-train a placement policy with PPO (held-out graphs never seen)",
                          description="pre-train a placement policy with PPO over a graph corpus and packages")
-    pre.add_argument("--corpus", default="zoo+generated", help="zoo, generated or zoo+generated (default)")
-    pre.add_argument("--packages", default="ring4,ring8,mesh4x4,port4",
-                     help="comma-separated package presets (default ring4,ring8,mesh4x4,port4)")
+    # the training data's options default to None: resuming, only a value given is checked against the checkpoint's
+    pre.add_argument("--corpus", default=None,
+                     help="zoo, generated or zoo+generated (default zoo+generated; resuming: the checkpoint's)")
+    pre.add_argument("--packages", default=None,
+                     help="comma-separated package presets (default ring4,ring8,mesh4x4,port4; resuming: the "
+                          "checkpoint's)")
     pre.add_argument("--updates", type=_positive_int, default=None,
                      help="PPO updates in all (default 1000; resuming: the total the run was started with)")
     pre.add_argument("--samples-per-update", type=_positive_int, default=None,
                      help="placements per update (default 64)")
-    pre.add_argument("--generated", type=int, default=24, help="generated graphs in the corpus (default 24)")
+    pre.add_argument("--generated", type=int, default=None,
+                     help="generated graphs in the corpus (default 24; resuming: the checkpoint's)")
     pre.add_argument("--hidden", type=_positive_int, default=None, help="policy width (default 64)")
     pre.add_argument("--action", choices=["residual", "absolute"], default=None,
                      help="residual (default, as the shipped policy): per-node moves from the optimal pipeline "
@@ -817,7 +829,8 @@ def _rl_args(p):
     pre.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 3e-4)")
     pre.add_argument("--epochs", type=_positive_int, default=None, help="PPO epochs per update (default 4)")
     pre.add_argument("--teacher", default=None, help="search method (e.g. dp) whose placement of each corpus "
-                                                     "instance seeds the self-imitation memory")
+                                                     "instance seeds the self-imitation memory (default none; "
+                                                     "resuming: the checkpoint's)")
     pre.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     pre.add_argument("--device", default=None, help="torch device (cpu, cuda; default cpu)")
     pre.add_argument("--fast-gpu-kernels", action="store_true",
@@ -829,8 +842,10 @@ def _rl_args(p):
     pre.add_argument("--log", help="append JSON lines (one per update) here (resuming: default the checkpoint's)")
     pre.add_argument("--checkpoint", help="write a resumable checkpoint here every 50 updates, at the end and when "
                                           "interrupted (default OUT.ckpt; resuming: the checkpoint's)")
-    pre.add_argument("--resume", help="continue from this checkpoint (its hyper-parameters are kept: giving "
-                                      "other values is an error)")
+    pre.add_argument("--resume", help="continue from this checkpoint (its hyper-parameters, corpus, packages and "
+                                      "teacher are kept: giving other values is an error; a checkpoint from before "
+                                      "mcmcore recorded the corpus needs --corpus, --packages and --generated given "
+                                      "as its run had them)")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -845,13 +860,21 @@ def cmd_rl(args) -> int:
     except ImportError as exc:
         raise MCMError(f"mcm rl needs the rl extra (pip install 'mcmcore[rl]'): {exc}") from None
     saved = {}
+    packages = None if args.packages is None else [s for s in args.packages.split(",") if s]
+    data = {"corpus": args.corpus, "packages": packages, "n_generated": args.generated, "teacher": args.teacher}
     if args.resume:
         from mcmcore.rl.ppo import load_checkpoint
+        from mcmcore.rl.pretrain import resume_training_data
 
         try:
-            saved = load_checkpoint(args.resume)["config"]
+            state = load_checkpoint(args.resume)
+            # the corpus and packages given (None: not given) must be the checkpoint's; pretrain() uses its
+            resume_training_data(state, args.resume, **data, names={"corpus": "--corpus", "packages": "--packages",
+                                                                    "n_generated": "--generated",
+                                                                    "teacher": "--teacher"})
         except ValueError as exc:
             raise MCMError(str(exc)) from None
+        saved = state["config"]
 
     # the hyper-parameters given on the command line; the rest are the checkpoint's (resuming) or the defaults
     given = {"seed": args.seed, "samples_per_update": args.samples_per_update, "lr": args.lr, "epochs": args.epochs}
@@ -873,9 +896,9 @@ def cmd_rl(args) -> int:
                        log_path=args.log or saved.get("log_path"), checkpoint_path=checkpoint, checkpoint_every=50,
                        progress=not args.no_progress, policy=PolicyConfig(**policy))
     try:
-        trainer = pretrain(args.corpus, packages=[s for s in args.packages.split(",") if s], updates=args.updates,
-                           n_generated=args.generated, config=config, out=args.out, resume=args.resume,
-                           n_threads=args.threads, teacher=args.teacher)
+        trainer = pretrain(args.corpus, packages=packages, updates=args.updates, n_generated=args.generated,
+                           config=config, out=args.out, resume=args.resume, n_threads=args.threads,
+                           teacher=args.teacher)
     except ValueError as exc:
         raise MCMError(str(exc)) from None
     except KeyboardInterrupt:

@@ -44,7 +44,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -60,11 +59,16 @@ from mcmcore.package import MiB, Package
 from mcmcore.sweep import canonical_json
 
 __all__ = ["cosearch", "AreaModel", "DesignPoint", "CosearchResult", "load_space", "designs", "design_area",
-           "design_package", "design_graph", "pareto_front", "plot_pareto", "SpaceError"]
+           "design_package", "design_graph", "pareto_front", "plot_pareto", "journal_size", "SpaceError",
+           "JournalError"]
 
 
 class SpaceError(MCMError, ValueError):
     """A design space that cannot be enumerated (the message names the field and the value)."""
+
+
+class JournalError(MCMError, ValueError):
+    """A journal that cannot be used: a folder, unreadable, or a file that is not a co-search journal."""
 
 
 #: upper bounds of the integer design parameters (``array``: each side); see the module docstring
@@ -434,6 +438,8 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
         (Ctrl-C: ``KeyboardInterrupt`` propagates; the design being searched is not kept) and started again with
         the same journal and arguments searches only the designs not in it, and returns the same result as an
         uninterrupted run. Lines of other runs (another graph, method, budget, seed or objective) are ignored.
+        A last line cut by a kill is cut off the file before anything is appended. A non-empty file that holds
+        no design record is refused (``JournalError``) and left untouched.
 
     Returns
     -------
@@ -443,6 +449,8 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
     ------
     SpaceError
         An invalid design space.
+    JournalError
+        ``journal`` is a folder, cannot be read, or is not a co-search journal.
     """
     from mcmcore.search import partition
 
@@ -477,6 +485,7 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
                                "max_evals": max_evals_per_design, "max_seconds": max_seconds_per_design,
                                "seed": seed, "area_model": asdict(model)})
     done = _read_journal(journal, run_key) if journal is not None else {}
+    writer = _Journal(journal, run_key) if journal is not None else None
     try:
         for d in within:
             dkey = canonical_json(d)
@@ -505,11 +514,13 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
                     point = DesignPoint(d, model.area(d), res.status.value, interval, d["micro_batch"] / interval,
                                         spec, [int(x) for x in res.placement], int(res.evals))
             points.append(point)
-            if journal is not None:
-                _append_journal(journal, run_key, dkey, point)
+            if writer is not None:
+                writer.append(dkey, point)
             bar.update(advance=1)
     finally:
         bar.close()
+        if writer is not None:
+            writer.close()
     front = pareto_front(points)
     valid = [p for p in points if p.valid]
     if objective == "throughput":
@@ -522,28 +533,78 @@ def cosearch(graph: Graph, space: Any, *, budget: int | None = None, objective: 
                           time.perf_counter() - t0, model)
 
 
+JOURNAL_FORMAT = "mcmcore-cosearch-design"
+
+
+def _journal_problem(rec: Any) -> str | None:
+    """Why a journal line is not a design record (None when it is one)."""
+    if not isinstance(rec, dict) or rec.get("format") != JOURNAL_FORMAT:
+        return f"not a co-search design record (format {JOURNAL_FORMAT!r})"
+    if not (isinstance(rec.get("run"), str) and isinstance(rec.get("design_key"), str)
+            and isinstance(rec.get("point"), dict)):
+        return "a design record needs 'run', 'design_key' and 'point'"
+    try:
+        DesignPoint(**rec["point"])
+    except TypeError as exc:
+        return f"its 'point' is not a design point ({exc})"
+    return None
+
+
+def _journal_records(path, *, repair: bool) -> list[dict]:
+    """The design records in a journal (every run's), in file order; with ``repair`` a torn last line is cut off
+    the file.
+
+    Raises
+    ------
+    JournalError
+        ``path`` is a folder, cannot be read, or is a non-empty file without one design record (some other file,
+        given by mistake: it is left untouched).
+    """
+    from mcmcore.sweep import _read_jsonl  # the same reader (and torn-line repair) as a sweep's results file
+
+    return [rec for _, rec in _read_jsonl(Path(path), check=_journal_problem, repair=repair,
+                                          what="co-search journal", error=JournalError,
+                                          foreign="is not a co-search journal (no design records); choose another "
+                                                  "--journal")]
+
+
 def _read_journal(path, run_key: str) -> dict[str, DesignPoint]:
-    """The finished designs of this run (by canonical design) in a journal; a torn last line is ignored."""
-    done: dict[str, DesignPoint] = {}
-    p = Path(path)
-    if not p.exists():
-        return done
-    for line in p.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-            if rec.get("run") == run_key:
-                done[rec["design_key"]] = DesignPoint(**rec["point"])
-        except (ValueError, TypeError, KeyError, AttributeError):  # a line cut by a crash, or not ours
-            continue
-    return done
+    """The finished designs of this run (by canonical design) in a journal. A torn last line (a write cut by a
+    kill) is cut off the file, so the next record appended starts a line of its own; lines of other runs, and
+    lines that are not design records, are ignored."""
+    return {rec["design_key"]: DesignPoint(**rec["point"]) for rec in _journal_records(path, repair=True)
+            if rec["run"] == run_key}
 
 
-def _append_journal(path, run_key: str, design_key: str, point: DesignPoint) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps({"format": "mcmcore-cosearch-design", "run": run_key, "design_key": design_key,
-                            "point": asdict(point)}) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+def journal_size(path) -> int:
+    """Design records (of any run) in a co-search journal; 0 when there is none or it cannot be read. Only
+    complete, readable records count: a torn last line is not a finished design."""
+    try:
+        return len(_journal_records(path, repair=False))
+    except (JournalError, OSError):
+        return 0
+
+
+class _Journal:
+    """Appends design records to a journal, each one ``os.write`` of the whole line on an O_APPEND descriptor
+    followed by fsync (as a sweep's results file), so a kill loses at most the line being written. The file is
+    opened at the first record."""
+
+    def __init__(self, path, run_key: str):
+        self.path, self.run_key, self.writer = Path(path), run_key, None
+
+    def append(self, design_key: str, point: DesignPoint) -> None:
+        from mcmcore.sweep import _Writer
+
+        if self.writer is None:
+            self.writer = _Writer(self.path)
+        self.writer.write_line((json.dumps({"format": JOURNAL_FORMAT, "run": self.run_key, "design_key": design_key,
+                                            "point": asdict(point)}) + "\n").encode())
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 def plot_pareto(result: CosearchResult, *, path=None, title: str | None = None):

@@ -33,14 +33,23 @@ Atomicity: only the driver process writes, and each trial is one ``os.write`` of
 included) on a file descriptor opened with ``O_APPEND``, followed by ``fsync``. A crash therefore loses at most
 the line being written; on resume a truncated last line (a SIGKILL in the middle of the write) is cut off, and
 trials whose ``trial_id`` is in the file are skipped, so a resumed sweep neither loses nor repeats a trial.
+The driver holds an exclusive ``flock`` on the file while it runs (the kernel drops it when the process ends,
+however it ends): a second sweep on the same file stops at once. A file that is not empty and holds no trial
+record is refused, never repaired or written to.
+
+Failed trials: a resumed sweep runs a trial again when its record is a failure with a transient cause
+(:data:`TRANSIENT_ERRORS`: ``WorkerLost``, ``Interrupted``, ``MemoryError``); other failures (a bad option, an
+error raised by the search) are kept, and ``retry_failed=True`` (``mcm sweep --retry-failed``) runs them again
+too. The file stays append-only, so a trial run again has several records: readers take the last one.
 
 Backends
 --------
 ``local`` (default): a process pool (``spawn``; workers load graphs themselves from the spec and cache them) of
 ``n_workers`` processes (default: the CPUs this process may use). A worker that dies (a crash in native code)
 breaks the pool; the pool is restarted and its unfinished trials are retried up to ``max_retries`` times, then
-recorded as errors (``WorkerLost``). The pool cannot tell which trial killed it, so a trial that was merely in
-flight beside the culprit also uses up an attempt; give ``max_retries`` some room when crashes are expected.
+recorded as errors (``WorkerLost``, which the next resume runs again). The pool cannot tell which trial killed
+it, so a trial that was merely in flight beside the culprit also uses up an attempt; give ``max_retries`` some
+room when crashes are expected.
 
 ``ray``: the same trial function as Ray tasks (``max_retries`` for worker failures). Without ``address`` (and
 with no Ray already initialised in the process) a local Ray instance is started with ``n_workers`` CPUs and its
@@ -71,7 +80,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -80,7 +89,8 @@ from mcmcore._json import finite_or_none, plain
 from mcmcore.errors import MCMError
 
 __all__ = ["sweep", "expand_spec", "load_spec", "run_trial", "read_results", "summarize", "plot_summary",
-           "SweepResult", "Trial", "SweepSpecError", "SweepResultsError", "TRIAL_FORMAT"]
+           "is_transient_failure", "SweepResult", "Trial", "SweepSpecError", "SweepResultsError", "TRIAL_FORMAT",
+           "TRANSIENT_ERRORS"]
 
 TRIAL_FORMAT = "mcmcore-sweep-trial"
 TRIAL_VERSION = 1
@@ -434,6 +444,12 @@ def run_trial(trial: Trial | Mapping[str, Any]) -> dict:
             })
             if inputs["max_seconds"] is not None:  # a time budget: evals and results depend on the machine
                 record["result"]["time_budget"] = True
+            if res.info.get("interrupted"):
+                # Ctrl-C reached the worker too (a terminal signals the whole process group) and the search
+                # returned its best so far: not this trial's result, so a failure that a resumed sweep reruns
+                record.update(status="error", result=None, error={
+                    "type": "Interrupted", "message": f"the search was interrupted (Ctrl-C / SIGTERM) after "
+                                                      f"{int(res.evals)} evaluations"})
     except Exception as exc:  # a failing trial is data, not the end of the sweep
         record.update(status="error", result=None, error={
             "type": type(exc).__name__, "message": str(exc),
@@ -441,6 +457,21 @@ def run_trial(trial: Trial | Mapping[str, Any]) -> dict:
     record["timings"] = {"started": started, "trial_s": time.perf_counter() - t0, "load_s": load_s,
                          "search_s": search_s, "host": socket.gethostname(), "pid": os.getpid()}
     return record
+
+
+#: error types of a failed trial that say nothing about the trial itself -- its worker died (a crash, an OOM kill,
+#: an external kill: ``WorkerLost``), its search was cut short by Ctrl-C (``Interrupted``), or memory ran out
+#: while other trials ran beside it (``MemoryError``) -- so a resumed sweep runs such trials again
+TRANSIENT_ERRORS = frozenset({"WorkerLost", "Interrupted", "MemoryError"})
+
+
+def is_transient_failure(record: Mapping[str, Any]) -> bool:
+    """Whether a trial record is a failure that a resumed sweep runs again (its error type is in
+    :data:`TRANSIENT_ERRORS`); other failures (a bad option, an error of the search) are kept unless
+    ``retry_failed=True``."""
+    error = record.get("error")
+    return (record.get("status") == "error" and isinstance(error, dict) and isinstance(error.get("type"), str)
+            and error["type"] in TRANSIENT_ERRORS)
 
 
 def _lost_record(trial: Trial, message: str) -> dict:
@@ -490,36 +521,35 @@ def _record_problem(rec: Any) -> str | None:
     return None
 
 
-def read_results(path, *, repair: bool = False) -> list[dict]:
-    """The trial records of a results file, in file order.
+def _read_jsonl(path: Path, *, check: Callable[[Any], str | None], repair: bool, what: str, foreign: str,
+                error: type[Exception], warn: str | None = None) -> list[tuple[int, Any]]:
+    """The records of a JSON-lines file that one append-only writer keeps (a sweep's results file, a co-search
+    journal), as (line number, record) in file order.
 
-    A last line without its newline (the write was cut by a crash) is ignored, and with ``repair=True`` cut off
-    the file. An unreadable line elsewhere, or a record without the fields a report reads (``trial_id``,
-    ``inputs.method``, ``status``, ``result``, ``timings.trial_s``) or with a wrong type, is skipped with a
-    warning on stderr that names its line. A trial that appears twice (never written by :func:`sweep`, but files
-    can be concatenated) is kept once: the first record.
+    A last line without its newline (a write cut by a crash) is not read, and with ``repair=True`` it is cut off
+    the file, so that the next record appended starts a line of its own. A line that does not parse, or that
+    ``check`` rejects (it returns why, else None), is skipped; with ``warn`` (the warning's prefix) it is named on
+    stderr.
 
-    Raises
-    ------
-    SweepResultsError
-        ``path`` is a folder or cannot be read.
+    With ``repair=True`` a non-empty file that holds no record ``check`` accepts is some other file given by
+    mistake (a placement JSON, another tool's log): ``error`` is raised with the message "PATH ``foreign``", and
+    the file is left as it is. The one exception is a file whose only content is a first record cut short, which is
+    repaired (emptied) like any torn last line.
     """
-    path = Path(path)
     if path.is_dir():
-        raise SweepResultsError(f"{path} is a folder, not a results file")
+        raise error(f"{path} is a folder, not a {what}")
     if not path.exists():
         return []
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise SweepResultsError(f"{path}: cannot read the results file ({exc.strerror or exc})") from None
-    records, seen = [], set()
-    good_end = 0
-    pos = 0
-    lineno = 0
+        raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    records: list[tuple[int, Any]] = []
+    problems: list[str] = []
+    good_end = pos = lineno = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
-        if nl < 0:  # truncated last line
+        if nl < 0:  # a torn last line
             break
         line = data[pos:nl]
         pos = nl + 1
@@ -530,18 +560,18 @@ def read_results(path, *, repair: bool = False) -> list[dict]:
         try:
             rec = json.loads(line)
         except ValueError:  # also bytes that are not UTF-8
-            print(f"mcmcore.sweep: {path}: skipping an unreadable line {lineno} (byte {pos - len(line) - 1})",
-                  file=sys.stderr)
+            problems.append(f"skipping an unreadable line {lineno} (byte {pos - len(line) - 1})")
             continue
-        problem = _record_problem(rec)
+        problem = check(rec)
         if problem is not None:
-            print(f"mcmcore.sweep: {path}: skipping line {lineno}, not a complete trial record: {problem}",
-                  file=sys.stderr)
+            problems.append(f"skipping line {lineno}, {problem}")
             continue
-        tid = rec["trial_id"]
-        if tid not in seen:
-            seen.add(tid)
-            records.append(rec)
+        records.append((lineno, rec))
+    if repair and not records and data.strip() and not (good_end == 0 and _is_torn_record(data, check)):
+        raise error(f"{path} {foreign}")
+    if warn is not None:
+        for message in problems:
+            print(f"{warn}: {path}: {message}", file=sys.stderr)
     if repair and good_end < len(data):
         with open(path, "r+b") as f:
             f.truncate(good_end)
@@ -550,17 +580,77 @@ def read_results(path, *, repair: bool = False) -> list[dict]:
     return records
 
 
-class _Writer:
-    """Appends one record per ``os.write`` on an O_APPEND descriptor, then fsyncs (see the module docstring)."""
+def _is_torn_record(data: bytes, check: Callable[[Any], str | None]) -> bool:
+    """Whether ``data`` (a file without one complete line) is the start of a record whose write was cut: the
+    writers write JSON objects without leading space, and a cut object does not parse (or, cut just before its
+    newline, is a whole record)."""
+    if not data.startswith(b"{"):
+        return False
+    try:
+        rec = json.loads(data)
+    except ValueError:
+        return True
+    return check(rec) is None
 
-    def __init__(self, path: Path, fsync: bool = True):
+
+def _trial_problem(rec: Any) -> str | None:
+    problem = _record_problem(rec)
+    return None if problem is None else f"not a complete trial record: {problem}"
+
+
+def read_results(path, *, repair: bool = False) -> list[dict]:
+    """The trial records of a results file, the newest one of each trial, in file order.
+
+    A last line without its newline (the write was cut by a crash) is ignored, and with ``repair=True`` cut off
+    the file. An unreadable line elsewhere, or a record without the fields a report reads (``trial_id``,
+    ``inputs.method``, ``status``, ``result``, ``timings.trial_s``) or with a wrong type, is skipped with a
+    warning on stderr that names its line. A trial that appears more than once (a failed trial run again on
+    resume appends its new record; the file is append-only) is read as its last record, at that record's place.
+
+    Raises
+    ------
+    SweepResultsError
+        ``path`` is a folder or cannot be read; with ``repair=True``, a non-empty file that holds no trial record
+        (not a sweep results file: it is left untouched).
+    """
+    return _read_results(Path(path), repair=repair, warn=True)
+
+
+def _read_results(path: Path, *, repair: bool, warn: bool) -> list[dict]:
+    newest: dict[str, dict] = {}
+    for _, rec in _read_jsonl(path, check=_trial_problem, repair=repair, error=SweepResultsError,
+                              what="results file", foreign="is not a sweep results file (no trial records); "
+                                                           "choose another --out",
+                              warn="mcmcore.sweep" if warn else None):
+        newest.pop(rec["trial_id"], None)  # re-inserted: the newest record's place in the file
+        newest[rec["trial_id"]] = rec
+    return list(newest.values())
+
+
+class _Writer:
+    """Appends one record per ``os.write`` on an O_APPEND descriptor, then fsyncs (see the module docstring).
+
+    With ``lock`` the file is locked (``flock``, exclusive, not waiting) as it is opened, until :meth:`close`:
+    a second writer fails at once with ``SweepResultsError`` ("another sweep is writing to ...").
+    """
+
+    def __init__(self, path: Path, fsync: bool = True, *, lock: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)  # not inherited by workers
         self.fsync = fsync
+        if lock:
+            try:
+                _lock(self.fd, path)
+            except BaseException:
+                os.close(self.fd)
+                raise
 
     def write(self, record: dict) -> None:
-        line = (json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False,
-                           default=plain) + "\n").encode()
+        self.write_line((json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False,
+                                    default=plain) + "\n").encode())
+
+    def write_line(self, line: bytes) -> None:
+        """Append ``line`` (a whole line, its newline included) in one write."""
         view = memoryview(line)
         while view:  # os.write on a regular file writes everything at once; loop only for safety
             n = os.write(self.fd, view)
@@ -568,8 +658,30 @@ class _Writer:
         if self.fsync:
             os.fsync(self.fd)
 
+    def truncate(self) -> None:
+        os.ftruncate(self.fd, 0)
+        if self.fsync:
+            os.fsync(self.fd)
+
     def close(self) -> None:
         os.close(self.fd)
+
+
+def _lock(fd: int, path: Path) -> None:
+    """An exclusive ``flock`` on ``fd`` without waiting. The lock goes with the descriptor: it is released when
+    the descriptor is closed, also by the kernel when the process dies (SIGKILL), so no stale lock is left."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SweepResultsError(f"another sweep is writing to {path}; wait for it to finish, or choose another "
+                                f"--out") from None
+    except OSError as exc:  # a file system without locks (some network mounts): run, but say what is unchecked
+        print(f"mcmcore.sweep: {path}: cannot lock the results file ({exc.strerror or exc}); make sure no other "
+              f"sweep writes to it", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------- progress
@@ -708,14 +820,20 @@ class SweepResult:
     n_trials : int
         Trials in the spec.
     n_skipped : int
-        Trials already in the file (resumed).
+        Trials not run now: their record is already in the file (finished, or failed and kept).
     n_run : int
-        Trials run now.
+        Trials run now (new ones, and failed ones run again).
     n_failed : int
         Of those, trials recorded with status ``error``.
     seconds : float
     records : list of dict
-        Every record of the spec's trials in the file, in spec order.
+        The newest record of each of the spec's trials in the file, in spec order.
+    n_retried : int
+        Of the trials run now, those whose record in the file was a failure (a transient one, see
+        :data:`TRANSIENT_ERRORS`, or any with ``retry_failed=True``).
+    n_failed_earlier : int
+        Of the skipped trials, those whose record is a failure kept from an earlier run (``retry_failed=True``
+        runs them again).
     """
 
     path: Path
@@ -725,16 +843,27 @@ class SweepResult:
     n_failed: int
     seconds: float
     records: list
+    n_retried: int = 0
+    n_failed_earlier: int = 0
+
+    @property
+    def n_failed_total(self) -> int:
+        """Trials of the spec whose record in the file is a failure: failed now, or failed earlier and kept."""
+        return self.n_failed + self.n_failed_earlier
 
     def __str__(self) -> str:
         rate = self.n_run / max(self.seconds, 1e-9)
-        return (f"{self.n_trials} trials: {self.n_skipped} already done, {self.n_run} run ({self.n_failed} failed) "
-                f"in {self.seconds:.1f} s ({rate:.2f} trials/s); results in {self.path}")
+        text = f"{self.n_trials} trials: {self.n_skipped - self.n_failed_earlier} already done, "
+        if self.n_failed_earlier:
+            text += f"{self.n_failed_earlier} failed earlier (kept; --retry-failed reruns them), "
+        retried = f"; {self.n_retried} retried after failing earlier" if self.n_retried else ""
+        return (text + f"{self.n_run} run ({self.n_failed} failed{retried}) in {self.seconds:.1f} s "
+                f"({rate:.2f} trials/s); results in {self.path}")
 
 
 def sweep(spec: Any, *, backend: str = "local", address: str | None = None, out="sweep-results.jsonl",
-          resume: bool = True, n_workers: int | None = None, max_retries: int = 3, progress: bool = True,
-          fsync: bool = True) -> SweepResult:
+          resume: bool = True, retry_failed: bool = False, n_workers: int | None = None, max_retries: int = 3,
+          progress: bool = True, fsync: bool = True) -> SweepResult:
     """Run every trial of a sweep spec and append one JSON line per finished trial to ``out``.
 
     Parameters
@@ -747,9 +876,13 @@ def sweep(spec: Any, *, backend: str = "local", address: str | None = None, out=
         Ray cluster address (``HOST:PORT``); without it a local Ray instance is started (or the one already
         initialised in this process is used).
     out : path
-        Results file (JSON lines).
+        Results file (JSON lines). It is locked while the sweep runs: a second sweep writing to it fails at once.
     resume : bool
-        Skip trials already in ``out`` (the default). False truncates ``out`` and starts again.
+        Skip trials already in ``out`` (the default), except failures whose cause was transient (their error
+        type is in :data:`TRANSIENT_ERRORS`: a worker that died, an interrupted search), which run again.
+        False empties ``out`` and starts again.
+    retry_failed : bool
+        On resume, also run again every trial whose record is a failure (deterministic errors included).
     n_workers : int, optional
         Worker processes (local) or CPUs of the local Ray instance; default: the CPUs this process may use.
     max_retries : int
@@ -762,11 +895,16 @@ def sweep(spec: Any, *, backend: str = "local", address: str | None = None, out=
     Returns
     -------
     SweepResult
+        ``n_failed_total`` counts the spec's trials whose record is a failure, including failures kept from an
+        earlier run.
 
     Raises
     ------
     SweepSpecError
         The spec is invalid (nothing is run).
+    SweepResultsError
+        ``out`` is a folder, a non-empty file that is not a sweep results file (left untouched), or locked by
+        another sweep.
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -778,38 +916,55 @@ def sweep(spec: Any, *, backend: str = "local", address: str | None = None, out=
         raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
     if not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+    for name, flag in (("resume", resume), ("retry_failed", retry_failed)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
     t0 = time.perf_counter()
     trials = expand_spec(spec)
     out = Path(out)
     if out.is_dir():
         raise SweepResultsError(f"out={str(out)!r} is a folder, not a results file")
-    if not resume and out.exists():
-        out.write_bytes(b"")
-    previous = {r["trial_id"]: r for r in read_results(out, repair=True)}
-    todo = [t for t in trials if t.trial_id not in previous]
-    n_skipped = len(trials) - len(todo)
-    new: dict[str, dict] = {}
-    writer = _Writer(out, fsync=fsync)
-    bar = _Bar(len(todo), progress, f"sweep ({backend})")
+    # The lock is taken before the file is read, repaired or emptied: a second sweep on the same file stops here,
+    # before it can cut a line the first one is writing.
+    writer = _Writer(out, fsync=fsync, lock=True)
     try:
-        if todo:
-            if backend == "local":
-                stream = _run_local(todo, min(n_workers, len(todo)), max_retries)
-            else:
-                stream = _run_ray(todo, address, n_workers, max_retries, out.resolve().parent / ".ray")
-            for record in stream:
-                if record["trial_id"] in new:  # a retried trial that finished twice: keep the first
-                    continue
-                writer.write(record)
-                new[record["trial_id"]] = record
-                bar.advance(record)
+        # checked to be a results file even when it is to be emptied: never empty somebody else's file
+        previous = {r["trial_id"]: r for r in _read_results(out, repair=True, warn=resume)}
+        if not resume:
+            writer.truncate()
+            previous = {}
+
+        def rerun(record: dict | None) -> bool:
+            return record is None or (record["status"] == "error"
+                                      and (retry_failed or is_transient_failure(record)))
+
+        todo = [t for t in trials if rerun(previous.get(t.trial_id))]
+        n_retried = sum(t.trial_id in previous for t in todo)
+        n_failed_earlier = sum(1 for t in trials if t.trial_id in previous and not rerun(previous[t.trial_id])
+                               and previous[t.trial_id]["status"] == "error")
+        new: dict[str, dict] = {}
+        bar = _Bar(len(todo), progress, f"sweep ({backend})")
+        try:
+            if todo:
+                if backend == "local":
+                    stream = _run_local(todo, min(n_workers, len(todo)), max_retries)
+                else:
+                    stream = _run_ray(todo, address, n_workers, max_retries, out.resolve().parent / ".ray")
+                for record in stream:
+                    if record["trial_id"] in new:  # a retried trial that finished twice: keep the first
+                        continue
+                    writer.write(record)
+                    new[record["trial_id"]] = record
+                    bar.advance(record)
+        finally:
+            bar.close()
     finally:
-        bar.close()
-        writer.close()
-    records = [previous.get(t.trial_id) or new[t.trial_id] for t in trials
-               if t.trial_id in previous or t.trial_id in new]
-    return SweepResult(out, len(trials), n_skipped, len(new),
-                       sum(1 for r in new.values() if r["status"] == "error"), time.perf_counter() - t0, records)
+        writer.close()  # releases the lock, also on Ctrl-C
+    records = [new.get(t.trial_id) or previous[t.trial_id] for t in trials
+               if t.trial_id in new or t.trial_id in previous]
+    return SweepResult(out, len(trials), len(trials) - len(todo), len(new),
+                       sum(1 for r in new.values() if r["status"] == "error"), time.perf_counter() - t0, records,
+                       n_retried=n_retried, n_failed_earlier=n_failed_earlier)
 
 
 # ---------------------------------------------------------------------------------------------- report

@@ -226,3 +226,59 @@ def test_the_module_docstring_space_is_valid():
     space = yaml.safe_load("\n".join(line[4:] for line in block.strip("\n").splitlines()))
     assert space["mem_bw"] == 1e12
     assert len(designs(space, training=True)) > 100
+
+
+def test_a_torn_journal_line_is_cut_before_appending_and_not_counted(tmp_path, capsys, monkeypatch):
+    """A SIGKILL in the middle of a journal write leaves a torn last line: the next run cuts it off before it
+    appends (else the next design's record is glued onto it and lost), and the interrupt message counts only
+    readable design records."""
+    import importlib
+
+    cosearch_module = importlib.import_module("mcmcore.cosearch")  # `import mcmcore.cosearch` gives the function
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SPACE))
+    g = tmp_path / "g.json"
+    training_graph(layered_dag(4, seed=1)).save(g)
+    journal = tmp_path / "designs.jsonl"
+    cmd = ["cosearch", str(g), "--space", str(space), "--max-evals", "50", "--budget", "3", "--journal",
+           str(journal), "--no-progress", "--out"]
+    assert main(cmd + [str(tmp_path / "straight.json")]) == 0
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    journal.write_bytes(b"".join(lines[:2]) + lines[2][: len(lines[2]) // 2])  # killed while writing the third
+    capsys.readouterr()
+
+    def interrupted(design):  # Ctrl-C while the first design not in the journal is set up
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(cosearch_module, "design_package", interrupted)
+        assert main(cmd + [str(tmp_path / "resumed.json")]) == 130
+    assert f"kept in {journal} (2 design(s))" in capsys.readouterr().err
+    assert journal.read_bytes() == b"".join(lines[:2])  # the torn line is gone, nothing else changed
+    assert main(cmd + [str(tmp_path / "resumed.json")]) == 0
+    assert [json.loads(line)["design_key"] for line in journal.read_bytes().splitlines()] == \
+        [json.loads(line)["design_key"] for line in lines]
+
+    def same(path):
+        d = json.loads(path.read_text())
+        d.pop("seconds")
+        return d
+
+    assert same(tmp_path / "resumed.json") == same(tmp_path / "straight.json")
+
+
+def test_a_file_that_is_not_a_journal_is_refused_and_left_untouched(train5, tmp_path, capsys):
+    from mcmcore.cosearch import JournalError, journal_size
+
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"placement": [0, 1, 1]}')
+    with pytest.raises(JournalError, match=r"notes.json is not a co-search journal \(no design records\)"):
+        cosearch(train5, SPACE, budget=2, max_evals_per_design=50, progress=False, journal=notes)
+    assert notes.read_text() == '{"placement": [0, 1, 1]}' and journal_size(notes) == 0
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SPACE))
+    assert main(["cosearch", "resnet50", "--space", str(space), "--budget", "2", "--max-evals", "50",
+                 "--journal", str(notes), "--no-progress"]) == 1
+    assert "choose another --journal" in capsys.readouterr().err
+    assert notes.read_text() == '{"placement": [0, 1, 1]}'

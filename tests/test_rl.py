@@ -442,3 +442,94 @@ def test_prior_regularizer_is_the_entropy_for_absolute_policies():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="regularizer"):
         PPO(_env(), config=PPOConfig(policy=TINY, regularizer="kl"))
+
+
+# ------------------------------------------------------------------- resuming pre-training keeps its training data
+_PRETRAIN_DATA = {"corpus": "generated", "n_generated": 2, "packages": ("ring4", "port4")}  # none of them defaults
+
+
+def _pretrain_config(**kw):
+    return PPOConfig(seed=3, samples_per_update=4, epochs=1,
+                     policy=PolicyConfig(hidden=8, gnn_layers=2, attention_layers=1, heads=2), **kw)
+
+
+def test_pretrain_resume_reuses_the_checkpoints_corpus_and_packages(tmp_path):
+    from mcmcore.rl import pretrain
+
+    straight = pretrain(**_PRETRAIN_DATA, updates=4, config=_pretrain_config(), n_threads=1)
+    ck = tmp_path / "ck.pt"
+    pretrain(**_PRETRAIN_DATA, updates=2, config=_pretrain_config(checkpoint_path=str(ck)), n_threads=1)
+    # no corpus, packages or n_generated given: the checkpoint's, not the defaults
+    resumed = pretrain(updates=4, resume=ck, n_threads=1)
+    assert resumed.updates == 4 and len(resumed.env.instances) == 4
+    assert resumed.training_data["corpus"] == "generated" and resumed.training_data["n_generated"] == 2
+    assert [p["name"] for p in resumed.training_data["packages"]] == ["ring4", "port4"]
+    for a, b in zip(straight.policy.parameters(), resumed.policy.parameters()):
+        assert torch.equal(a, b)
+    # the same values given (the corpus spelt another way) are accepted; others are refused, naming both values
+    again = pretrain(corpus="generated", packages=[Package.preset("ring4"), "port4"], n_generated=2, updates=4,
+                     resume=ck, n_threads=1)
+    assert again.updates == 4
+    with pytest.raises(ValueError, match=r"packages ring4 differs from the checkpoint's ring4,port4"):
+        pretrain(packages=["ring4"], updates=5, resume=ck, n_threads=1)
+    with pytest.raises(ValueError, match=r"corpus zoo\+generated differs from the checkpoint's generated"):
+        pretrain(corpus="generated+zoo", updates=5, resume=ck, n_threads=1)
+    with pytest.raises(ValueError, match=r"n_generated 3 differs .* 2.*teacher dp differs .* none"):
+        pretrain(n_generated=3, teacher="dp", updates=5, resume=ck, n_threads=1)
+    # a corpus that rebuilds differently (another mcmcore version) is refused, not trained on
+    state = torch.load(ck, weights_only=False)
+    state["training_data"]["graphs"][0][1] += 1
+    torch.save(state, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not the one it was trained on"):
+        pretrain(updates=5, resume=tmp_path / "other.pt", n_threads=1)
+
+
+def test_cli_pretrain_resume_as_the_interrupt_message_says_keeps_the_corpus(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from mcmcore.cli import main
+
+    common = ["rl", "pretrain", "--corpus", "generated", "--generated", "2", "--packages", "ring4,port4",
+              "--samples-per-update", "4", "--hidden", "8", "--epochs", "1", "--no-progress", "--threads", "1"]
+    assert main(common + ["--updates", "4", "--out", str(tmp_path / "full.pt")]) == 0
+    step = PPO.step
+
+    def step_then_ctrl_c(self, *args, **kw):
+        stats = step(self, *args, **kw)
+        if self.updates == 2:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C during update 2: the run stops after it
+        return stats
+
+    monkeypatch.setattr(PPO, "step", step_then_ctrl_c)
+    out, ck = tmp_path / "int.pt", tmp_path / "int.pt.ckpt"
+    assert main(common + ["--updates", "4", "--out", str(out)]) == 130
+    monkeypatch.undo()
+    assert f"continue with --resume {ck}" in capsys.readouterr().err
+    assert torch.load(ck, weights_only=False)["updates"] == 2
+    old = torch.load(ck, weights_only=False)
+    old.pop("training_data", None)  # as checkpoints were before they recorded it
+    torch.save(old, tmp_path / "old.ckpt")
+
+    # resumed exactly as the message says: the same corpus, so the same weights as the uninterrupted run
+    assert main(["rl", "pretrain", "--resume", str(ck), "--out", str(out), "--no-progress", "--threads", "1"]) == 0
+    assert "pre-trained 4 updates" in capsys.readouterr().out
+    full, resumed = PlacementPolicy.load(tmp_path / "full.pt"), PlacementPolicy.load(out)
+    for a, b in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+    # conflicting corpus settings are refused, naming the option and both values
+    for flags, named in [(["--packages", "ring4"], "--packages ring4 differs from the checkpoint's ring4,port4"),
+                         (["--corpus", "zoo"], "--corpus zoo differs from the checkpoint's generated"),
+                         (["--generated", "5"], "--generated 5 differs from the checkpoint's 2")]:
+        assert main(["rl", "pretrain", "--resume", str(ck), "--out", str(out), "--no-progress", *flags]) == 1
+        assert named in capsys.readouterr().err
+
+    # a checkpoint that predates the record: refused without the corpus options, continued exactly with them
+    old_out = tmp_path / "old.pt"
+    assert main(["rl", "pretrain", "--resume", str(tmp_path / "old.ckpt"), "--out", str(old_out),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "predates" in err and "--corpus and --packages and --generated" in err
+    assert main(["rl", "pretrain", "--resume", str(tmp_path / "old.ckpt"), "--out", str(old_out), "--no-progress",
+                 "--threads", "1", "--corpus", "generated", "--generated", "2", "--packages", "ring4,port4"]) == 0
+    for a, b in zip(full.parameters(), PlacementPolicy.load(old_out).parameters()):
+        assert torch.equal(a, b)

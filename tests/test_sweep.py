@@ -324,3 +324,159 @@ def test_package_labels_keep_changed_presets_apart():
     labels = [t.labels["package"] for t in expand_spec(spec)]
     assert labels == ["ring8", "ring8(link_bandwidth=1e+09)", "slow",
                       "ring8(link_bandwidth=1e+09,hop_latency=1e-09)"]
+
+
+# ------------------------------------------------------------------------------------------------ failures on resume
+def failing_spec() -> dict:
+    """4 trials: 2 that run, 2 that fail deterministically (an option the method does not take)."""
+    return {"graphs": ["resnet50"], "packages": ["ring4"],
+            "methods": [{"name": "random", "max_evals": 100},
+                        {"name": "anneal", "max_evals": 100, "options": {"no_such_option": 1}}],
+            "seeds": [0, 1]}
+
+
+def test_transient_failures_run_again_on_resume_and_kept_failures_still_fail_the_sweep(tmp_path, capsys):
+    from mcmcore.sweep import _lost_record
+
+    spec = failing_spec()
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "r.jsonl"
+    first = sweep(spec, out=out, n_workers=1, progress=False)
+    assert (first.n_run, first.n_failed) == (4, 2)
+    # the worker of one trial was killed (an OOM kill, kill -9) more often than max_retries: its record is WorkerLost
+    lost = next(t for t in expand_spec(spec) if t.inputs["method"] == "random")
+    lines = [line for line in out.read_bytes().splitlines(keepends=True)
+             if json.loads(line)["trial_id"] != lost.trial_id]
+    out.write_bytes(b"".join(lines) + (json.dumps(_lost_record(lost, "worker process died 4 times")) + "\n").encode())
+
+    resumed = sweep(spec, out=out, n_workers=1, progress=False)
+    assert resumed.n_run == 1 and resumed.n_failed == 0  # only the lost trial runs again
+    assert resumed.n_retried == 1
+    assert (resumed.n_skipped, resumed.n_failed_earlier, resumed.n_failed_total) == (3, 2, 2)
+    assert str(resumed).startswith("4 trials: 1 already done, 2 failed earlier (kept; --retry-failed reruns them), "
+                                   "1 run (0 failed; 1 retried after failing earlier)")
+    # the file is append-only: the lost trial has two records, and readers take the newest
+    assert out.read_bytes().count(b"\n") == 5
+    newest = {r["trial_id"]: r for r in read_results(out)}
+    assert len(newest) == 4 and newest[lost.trial_id]["result"]["value"] > 0
+    assert [r["trial_id"] for r in resumed.records] == [t.trial_id for t in expand_spec(spec)]
+    assert {(r["method"], r["failed"]) for r in summarize(read_results(out))} == {("random", 0), ("anneal", 2)}
+
+    # a rerun "to continue" runs nothing, but does not report success while failures remain in the file
+    assert main(["sweep", str(spec_path), "--out", str(out), "--workers", "1", "--no-progress"]) == 4
+    text = capsys.readouterr().out
+    assert "2 already done, 2 failed earlier (kept; --retry-failed reruns them), 0 run (0 failed)" in text
+    # --retry-failed runs the deterministic failures again (they fail again)
+    assert main(["sweep", str(spec_path), "--out", str(out), "--workers", "1", "--no-progress",
+                 "--retry-failed"]) == 4
+    assert "2 run (2 failed; 2 retried after failing earlier)" in capsys.readouterr().out
+    assert out.read_bytes().count(b"\n") == 7 and len(read_results(out)) == 4
+    assert main(["sweep-report", str(out)]) == 0
+    assert "4 trials, 2 failed" in capsys.readouterr().out
+
+
+def test_readers_take_the_newest_record_of_a_trial(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    failed = {**GOOD_RECORD, "status": "error", "result": None, "error": {"type": "WorkerLost", "message": "x"}}
+    other = {**GOOD_RECORD, "trial_id": "b2"}
+    out.write_text("".join(json.dumps(r) + "\n" for r in (failed, other, GOOD_RECORD)))
+    assert [(r["trial_id"], r["status"]) for r in read_results(out)] == [("b2", "feasible"), ("a1", "feasible")]
+    assert main(["sweep-report", str(out)]) == 0
+    assert "2 trials, 0 failed" in capsys.readouterr().out
+
+
+def test_an_interrupted_search_is_a_transient_failure_not_a_result(monkeypatch):
+    """Ctrl-C reaches the workers too; a search that returns its best so far must not be recorded as the trial's
+    result (it would never run again)."""
+    from mcmcore.search import METHODS
+    from mcmcore.search.random_search import run as random_run
+
+    def cut(problem, tracker, **kw):
+        random_run(problem, tracker, **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(METHODS, "cut", cut)
+    trial = expand_spec({"graphs": ["resnet50"], "packages": ["ring4"], "methods": [{"name": "cut", "max_evals": 50}],
+                         "seeds": [0]})[0]
+    record = run_trial(trial)
+    assert record["status"] == "error" and record["result"] is None and record["error"]["type"] == "Interrupted"
+    from mcmcore.sweep import is_transient_failure
+
+    assert is_transient_failure(record)
+    assert not is_transient_failure({**record, "error": {"type": "ValueError", "message": "no_such_option"}})
+    assert not is_transient_failure({**record, "status": "feasible", "error": None})
+
+
+# ------------------------------------------------------------------------------------------------ one writer per file
+def test_a_second_sweep_on_the_same_file_fails_at_once_and_changes_nothing(tmp_path, capsys):
+    import fcntl
+
+    spec = small_spec(tmp_path, graphs=["resnet50"], methods=[{"name": "random", "max_evals": 100}])
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "r.jsonl"
+    sweep(spec, out=out, n_workers=1, progress=False)
+    with open(out, "rb") as f:  # drop one trial: the second sweep would have work to do
+        first_line = f.readline()
+    out.write_bytes(first_line)
+    with open(out, "ab") as held:  # the lock of a sweep that is running
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for resume in (True, False):
+            with pytest.raises(SweepResultsError, match="another sweep is writing to .*r.jsonl"):
+                sweep(spec, out=out, resume=resume, n_workers=1, progress=False)
+        assert main(["sweep", str(spec_path), "--out", str(out), "--no-resume", "--no-progress"]) == 1
+        assert "another sweep is writing to" in capsys.readouterr().err
+        assert out.read_bytes() == first_line  # neither emptied nor appended to
+    res = sweep(spec, out=out, n_workers=1, progress=False)  # the lock released: it runs
+    assert res.n_skipped == 1 and res.n_run == 1
+
+
+def test_the_lock_is_released_on_interrupt_and_resume_in_the_same_process_works(tmp_path, monkeypatch):
+    import fcntl
+    import importlib
+
+    sweep_module = importlib.import_module("mcmcore.sweep")  # `import mcmcore.sweep as m` gives the function
+
+    spec = small_spec(tmp_path, graphs=["resnet50"], methods=[{"name": "random", "max_evals": 100}], seeds=[0, 1, 2])
+    out = tmp_path / "r.jsonl"
+
+    def one_then_ctrl_c(trials, n_workers, max_retries):
+        yield run_trial(trials[0])
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(sweep_module, "_run_local", one_then_ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            sweep(spec, out=out, n_workers=1, progress=False)
+    with open(out, "ab") as f:  # free again
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(f, fcntl.LOCK_UN)
+    res = sweep(spec, out=out, n_workers=1, progress=False)
+    assert (res.n_skipped, res.n_run) == (1, 2) and len(read_results(out)) == 3
+
+
+# ------------------------------------------------------------------------------------------------ not a results file
+def test_a_file_that_is_not_a_results_file_is_refused_and_left_untouched(tmp_path, capsys):
+    spec = small_spec(tmp_path, graphs=["resnet50"], methods=[{"name": "random", "max_evals": 50}], seeds=[0])
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    placement = tmp_path / "placement.json"
+    assert main(["partition", "resnet50", "--package", "ring4", "--method", "random", "--max-evals", "50",
+                 "--out", str(placement)]) == 0
+    capsys.readouterr()
+    message = r"placement.json is not a sweep results file \(no trial records\); choose another --out"
+    for content in (placement.read_bytes(), b'{"placement": [0, 1]}', b"notes\nmore notes\n"):
+        placement.write_bytes(content)
+        for resume in (True, False):
+            with pytest.raises(SweepResultsError, match=message):
+                sweep(spec, out=placement, resume=resume, n_workers=1, progress=False)
+            assert placement.read_bytes() == content
+        assert main(["sweep", str(spec_path), "--out", str(placement), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert "is not a sweep results file" in err and "skipping" not in err  # one error, not a line per line
+        assert placement.read_bytes() == content
+    # a first record cut by a kill is a results file: repaired, as a torn last line is
+    placement.write_bytes(b'{"error":null,"format":"mcmcore-sweep-tr')
+    res = sweep(spec, out=placement, n_workers=1, progress=False)
+    assert res.n_run == 1 and placement.read_bytes().count(b"\n") == 1 and len(read_results(placement)) == 1

@@ -235,6 +235,9 @@ class PPO:
         self.generator = torch.Generator().manual_seed(int(config.seed))
         self.updates = 0
         self.target_updates: int | None = None  # the run's planned total (pretrain), kept in checkpoints
+        #: what the run trains on (pretrain: corpus, n_generated, package specs, teacher, the corpus graphs' names
+        #: and sizes), kept in checkpoints so that a resumed run rebuilds the same env; None: not recorded
+        self.training_data: dict | None = None
         self.samples = 0
         self._env_seeded = False
         self.timing = {"policy": 0.0, "update": 0.0}
@@ -476,14 +479,14 @@ class PPO:
     # ----------------------------------------------------------------------------------------- checkpoints
     def save_checkpoint(self, path) -> None:
         """Everything needed to resume exactly (policy, optimiser, generators, self-imitation memory, counters,
-        config)."""
+        config, and :attr:`training_data`, from which the caller rebuilds the env)."""
         cfg = asdict(self.config)
         state = {"format": "mcmcore-rl-checkpoint", "version": 1, "policy": self.policy.to_dict(),
                  "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                  "env_rng": self.env.np_random.bit_generator.state if self._env_seeded else None,
                  "env_seeded": self._env_seeded, "best": self.best, "taught": self._taught,
                  "incumbents": self.incumbents, "updates": self.updates, "target_updates": self.target_updates,
-                 "samples": self.samples, "config": cfg}
+                 "samples": self.samples, "config": cfg, "training_data": self.training_data}
         tmp = Path(str(path) + ".tmp")
         torch.save(state, tmp)
         tmp.replace(path)
@@ -491,6 +494,9 @@ class PPO:
     @classmethod
     def resume(cls, path, env: PlacementEnv, **overrides) -> "PPO":
         """A trainer restored from :meth:`save_checkpoint` (``overrides``: config fields to change, e.g. log_path).
+
+        ``env`` must be the checkpoint's: the self-imitation memory and incumbents are keyed by its instances
+        (:func:`~mcmcore.rl.pretrain.pretrain` rebuilds it from the checkpoint's ``training_data``).
 
         The log (``config.log_path``) loses the lines of updates after the checkpoint's, which the resumed run
         writes again."""
@@ -508,6 +514,7 @@ class PPO:
         trainer.generator.set_state(state["generator"])
         trainer.updates = int(state["updates"])
         trainer.target_updates = state.get("target_updates")
+        trainer.training_data = state.get("training_data")
         trainer.samples = int(state["samples"])
         trainer._env_seeded = bool(state["env_seeded"])
         trainer.best = dict(state.get("best", {}))
