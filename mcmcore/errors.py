@@ -28,3 +28,8 @@ class InvalidPlacementError(MCMError, ValueError):
 
 class InfeasibleError(MCMError):
     """No valid placement exists; the message says why."""
+
+
+class ExactModelError(MCMError, RuntimeError):
+    """CP-SAT rejected the model that ``exact`` built (MODEL_INVALID, or a proof that contradicts a known valid
+    placement): a bug of mcmcore, not a property of the instance. The message carries CP-SAT's reason."""

@@ -373,3 +373,246 @@ def test_ideals_capacity_pruning_on_mixed_speed_ratios(seed):
         assert not pruned.rerun
         assert pruned.value == plain.value
         np.testing.assert_array_equal(pruned.placement, plain.placement)
+
+
+# --------------------------------------------------------------------------------------------- exact: audit fixes
+def _no_hint(monkeypatch):
+    """Make ``exact`` start without the pipeline split (as when the split finds no placement)."""
+    from mcmcore.search import exact
+
+    monkeypatch.setattr(exact, "_hint", lambda problem, tracker: tracker.best_placement)
+
+
+def brute_force_latency(graph, package, constraints, overlap=None) -> float:
+    """The best latency over all K^N placements that satisfy the constraints (inf when none does)."""
+    k, n = package.n_devices, graph.n_nodes
+    every = np.array(list(itertools.product(range(k), repeat=n)), dtype=np.int32).reshape(-1, n)
+    values, violations = evaluate_batch(graph, package, every, constraints=constraints, overlap=overlap,
+                                        objective="latency", n_threads=1, return_violations=True)
+    ok = violations == 0
+    return float(values[ok].min()) if ok.any() else float("inf")
+
+
+@pytest.mark.parametrize("out_bytes", [1e6, 1e7])
+@pytest.mark.parametrize("hint", [True, False])
+def test_exact_links_model_in_seconds_not_bytes(out_bytes, hint, monkeypatch):
+    """Regression: the links model's horizon added bytes as if seconds; without the split's bound the interval's
+    domain overflowed (a TypeError from CP-SAT, or MODEL_INVALID reported as NO_SOLUTION). Device 0 cannot hold a
+    node, which used to leave the pipeline split empty."""
+    if not hint:
+        _no_hint(monkeypatch)
+    graph = Graph.from_edges(3, [(0, 1), (1, 2)], flops=[1e9, 2e9, 1e9], out_bytes=[out_bytes, out_bytes, 0.0],
+                             weight_bytes=[3e6] * 3)
+    package = Package.ring(3, link_bandwidth=1e10, peak_flops=1e12, mem_bw=1e12, sram_bytes=[2e6, 1e9, 1e9])
+    best = brute_force(graph, package, Constraints())
+    res = partition(graph, package, method="exact", max_evals=100, progress=False, n_threads=1)
+    assert res.status is SearchStatus.OPTIMAL and res.info["exact"]["status"] != "MODEL_INVALID"
+    assert res.value == pytest.approx(best, rel=1e-6)
+    assert 0 not in set(res.placement.tolist())
+
+
+@pytest.mark.parametrize("dataflow", ["auto", "ordered"])
+def test_exact_with_no_compute_at_all(dataflow, monkeypatch):
+    """Regression: with every compute time 0 and no split, the time unit fell to ~1e-299 s and the coefficients
+    overflowed. The best placement keeps all on one device that holds them: interval 0."""
+    _no_hint(monkeypatch)
+    graph = Graph.from_edges(3, [(0, 1), (1, 2)], flops=[0.0] * 3, out_bytes=[1e7, 1e7, 0.0], weight_bytes=[3e6] * 3)
+    package = Package.port(3, bandwidth=1e10, peak_flops=1e12, mem_bw=1e12, sram_bytes=[2e6, 1e9, 1e9])
+    cons = Constraints(dataflow=dataflow)
+    res = partition(graph, package, method="exact", constraints=cons, max_evals=100, progress=False, n_threads=1)
+    assert res.status is SearchStatus.OPTIMAL and res.value == 0.0 == brute_force(graph, package, cons)
+
+
+def test_exact_far_from_its_bound_without_a_hint_still_proves_the_optimum(monkeypatch):
+    """Without a known placement the horizon covers the worst placement (here a slow transfer, 1e6 x the optimum):
+    the first unit is too coarse to tell the best placements apart, so exact solves again with the unit that the
+    best value found allows, and proves the optimum."""
+    _no_hint(monkeypatch)
+    graph = Graph.from_edges(4, [(0, 1), (1, 2), (2, 3)], flops=[1.0, 2.0, 1.0, 2.0],
+                             comm_time=[1e6, 1e-3, 1e6, 0.0])
+    package = Package.port(2, bandwidth=1.0, peak_flops=1e3, mem_bw=1e3, sram_bytes=np.inf)
+    best = brute_force(graph, package, Constraints())
+    res = partition(graph, package, method="exact", max_seconds=30, progress=False, n_threads=1)
+    assert res.status is SearchStatus.OPTIMAL and res.value == pytest.approx(best, rel=1e-9)
+    assert res.info["exact"]["rounds"] >= 2
+
+
+def test_exact_latency_without_a_split(monkeypatch):
+    """The audit's case: the first pipeline device cannot hold the first node, and the objective is latency. exact
+    used to offer the split and stop (NO_SOLUTION without one); it now solves the latency model."""
+    _no_hint(monkeypatch)
+    graph = Graph.from_edges(2, [(0, 1)], flops=[1e9, 1e9], weight_bytes=[3e6, 1e6], out_bytes=[1e6, 0.0])
+    package = Package.port(2, bandwidth=1e10, peak_flops=1e12, mem_bw=1e12, sram_bytes=[2e6, 1e9])
+    res = partition(graph, package, method="exact", objective="latency", max_evals=100, progress=False,
+                    n_threads=1)
+    assert res.status is SearchStatus.OPTIMAL
+    assert res.value == pytest.approx(brute_force_latency(graph, package, Constraints()), rel=1e-9)
+    assert res.placement.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("hint", [True, False])
+def test_exact_latency_agrees_with_brute_force(seed, hint, monkeypatch):
+    """The latency model (list schedule in the fixed topological order, remote inputs delayed by the transfer, or
+    by hops * hop_latency + bytes over the slowest link) finds and proves the brute-force optimum."""
+    if not hint:
+        _no_hint(monkeypatch)
+    rng = np.random.default_rng(600 + seed)
+    links = seed % 2 == 1
+    graph, package = random_instance(rng, n_nodes=int(rng.integers(4, 7)), n_devices=3, links=links,
+                                     kinds=seed % 4 == 2, extras=seed % 5 == 0)
+    if links:
+        package = package.replace(hop_latency=float(rng.choice([0.0, 0.5, 3.0])))
+    cons = Constraints(dataflow="ordered") if seed % 3 == 0 else Constraints()
+    best = brute_force_latency(graph, package, cons)
+    if not np.isfinite(best):
+        with pytest.raises(InfeasibleError):
+            partition(graph, package, method="exact", objective="latency", constraints=cons, max_seconds=30,
+                      progress=False, n_threads=1)
+        return
+    res = partition(graph, package, method="exact", objective="latency", constraints=cons, max_seconds=30,
+                    progress=False, n_threads=1)
+    assert res.valid and res.status is SearchStatus.OPTIMAL
+    assert res.value == pytest.approx(best, rel=1e-6)
+    assert res.lower_bound <= best * (1 + 1e-9)
+
+
+def test_exact_latency_with_large_units_keeps_the_true_optimum(monkeypatch):
+    """Regression (found by hypothesis): with horizons near 2**33 units, CP-SAT 9.15's presolve certified a wrong
+    latency optimum (1.5 instead of 0.25: all on device 0). Units stay under 2**30 now."""
+    from mcmcore.search import exact
+
+    assert exact.MAX_UNITS <= 2 ** 30
+    _no_hint(monkeypatch)
+    graph = Graph.from_edges(3, [(0, 2)], flops=[0.0] * 3, mem_bytes=[0.0, 0.0, 0.5], out_bytes=[0.0] * 3)
+    package = Package.from_spec({
+        "format": "mcmcore-package", "version": 1, "topology": "custom", "n_devices": 3, "peak_flops": 1.0,
+        "mem_bw": [2.0, 1.0, 1.0], "sram_bytes": "inf", "order": [0, 1, 2], "hop_latency": 1.0,
+        "links": [[0, 1, 1.0], [1, 2, 1.0], [2, 0, 1.0]]})
+    cons = Constraints(capacity=False, colors=False, pins=False, support=False)
+    assert brute_force_latency(graph, package, cons) == pytest.approx(0.25)
+    res = partition(graph, package, method="exact", objective="latency", constraints=cons, max_seconds=30,
+                    progress=False, n_threads=1)
+    assert res.status is SearchStatus.OPTIMAL and res.value == pytest.approx(0.25)
+    assert res.lower_bound <= 0.25 * (1 + 1e-9)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(max_devices=3, max_nodes=6, min_nodes=1))
+def test_exact_is_sound_on_random_problems(problem):
+    """Any package, constraints, overlap and cost magnitudes, both objectives, without the split's hint: exact's
+    bound never exceeds the brute-force optimum, and OPTIMAL means the optimum."""
+    from mcmcore.search import exact
+
+    graph, package, _, constraints, overlap = problem
+    saved = exact._hint
+    exact._hint = lambda p, tracker: tracker.best_placement
+    try:
+        for objective, truth in (("throughput", brute_force), ("latency", brute_force_latency)):
+            best = truth(graph, package, constraints, overlap)
+            if not np.isfinite(best):
+                with pytest.raises(InfeasibleError):
+                    partition(graph, package, method="exact", objective=objective, constraints=constraints,
+                              overlap=overlap, max_seconds=20, progress=False, n_threads=1)
+                continue
+            res = partition(graph, package, method="exact", objective=objective, constraints=constraints,
+                            overlap=overlap, max_seconds=20, progress=False, n_threads=1)
+            assert res.valid and res.value >= best * (1 - 1e-9)
+            assert res.lower_bound <= best * (1 + 1e-9)
+            if res.status is SearchStatus.OPTIMAL:
+                assert res.value <= best * (1 + 1e-6)
+    finally:
+        exact._hint = saved
+
+
+def test_exact_estimates_its_model_size():
+    """The estimate (used to decide whether the model fits the budget) is of the order of the model built."""
+    from mcmcore.generate import layered_dag
+    from mcmcore.search import exact
+    from mcmcore.search.base import Tracker
+
+    graph = layered_dag(30, width=3, seed=5)
+    for preset in ("port4", "ring4", "hetero3", "mesh4x4"):
+        for objective in ("throughput", "latency"):
+            problem = SearchProblem(graph, Package.preset(preset), Constraints(), objective)
+            size = exact.estimate_model_size(problem)
+            m, _, _ = exact._build(problem, Tracker(problem, max_evals=None, max_seconds=60), exact._Clock(math.inf))
+            proto = m.Proto()
+            built = len(proto.variables) + len(proto.constraints)
+            assert built <= size <= 20 * built, (preset, objective, size, built)
+
+
+@pytest.mark.parametrize("budget", [dict(max_seconds=0.5), dict(max_evals=1000)])
+def test_exact_skips_a_model_too_large_for_the_budget(budget, monkeypatch):
+    """A model estimated over the budget (its build time over half the seconds, or over MAX_MODEL_SIZE items) is
+    not built: the split is the result, FEASIBLE, and info says why."""
+    from mcmcore.generate import layered_dag
+    from mcmcore.search import exact
+
+    graph = layered_dag(200, width=5, seed=1)  # the split is 10% above the lower bound: not proven optimal
+    package = Package.preset("ring8")
+    size = exact.estimate_model_size(SearchProblem(graph, package, Constraints(), "throughput"))
+    assert size * exact.BUILD_SECONDS_PER_ITEM > 0.5 * 0.5  # too long to build in half of 0.5 s
+    if "max_evals" in budget:
+        monkeypatch.setattr(exact, "MAX_MODEL_SIZE", size - 1)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(exact, "_build", never)
+    res = partition(graph, package, method="exact", progress=False, n_threads=1, **budget)
+    info = res.info["exact"]
+    assert info["status"] == "TOO_LARGE" and info["model_size"] == size and f"{size:,}" in info["reason"]
+    assert res.valid and res.status in (SearchStatus.FEASIBLE, SearchStatus.OPTIMAL)
+
+
+def test_exact_stops_building_past_its_share_of_the_time(monkeypatch):
+    """When the build runs past its share of the time (the estimate was wrong), it stops: OUT_OF_TIME."""
+    from mcmcore.search import exact
+
+    monkeypatch.setattr(exact, "BUILD_SECONDS_PER_ITEM", 0.0)  # the estimate says it fits
+    monkeypatch.setattr(exact, "BUILD_SHARE", 1e-12)  # but the build may take no time at all
+    rng = np.random.default_rng(3)
+    graph, package = random_instance(rng, n_nodes=8, n_devices=3)
+    res = partition(graph, package, method="exact", max_seconds=5, progress=False, n_threads=1)
+    assert res.info["exact"]["status"] == "OUT_OF_TIME"
+    assert res.valid  # the split
+
+
+def test_exact_counts_its_solutions_against_max_evals(monkeypatch):
+    """max_evals counts the split's evaluations and each CP-SAT solution; a budget spent on the split leaves
+    CP-SAT out (NO_BUDGET) instead of running it for DEFAULT_MAX_SECONDS."""
+    _no_hint(monkeypatch)
+    rng = np.random.default_rng(4)
+    graph, package = random_instance(rng, n_nodes=9, n_devices=3)
+    one = partition(graph, package, method="exact", max_evals=1, progress=False, n_threads=1)
+    assert one.evals == 1 and one.valid and one.info["exact"]["solutions"] == 1
+    monkeypatch.undo()
+    spent = partition(graph, package, method="exact", max_evals=1, progress=False, n_threads=1)
+    assert spent.evals == 1 and spent.info["exact"]["status"] in ("NO_BUDGET", "ALREADY_OPTIMAL")
+    for _ in range(2):  # max_evals only: deterministic
+        res = partition(graph, package, method="exact", max_evals=50, progress=False, n_threads=1)
+        assert res.evals <= 50
+    assert res.placement.tolist() == partition(graph, package, method="exact", max_evals=50, progress=False,
+                                               n_threads=1).placement.tolist()
+
+
+@pytest.mark.parametrize("hint", [True, False])
+def test_exact_reports_a_model_cpsat_rejects(hint, monkeypatch):
+    """A model CP-SAT rejects (MODEL_INVALID: here units forced past int64) is a bug of ours: never a silent
+    NO_SOLUTION. With a known placement it stays the result with a RuntimeWarning; without one, ExactModelError."""
+    from mcmcore.search import exact
+
+    monkeypatch.setattr(exact, "MAX_UNITS", 2 ** 62)
+    monkeypatch.setattr(exact, "RESOLUTION", 4e18)
+    if not hint:
+        _no_hint(monkeypatch)
+    rng = np.random.default_rng(5)
+    graph, package = random_instance(rng, n_nodes=6, n_devices=3)
+    if hint:
+        with pytest.warns(RuntimeWarning, match="MODEL_INVALID"):
+            res = partition(graph, package, method="exact", max_seconds=5, progress=False, n_threads=1)
+        assert res.valid and "MODEL_INVALID" in res.info["exact"]["error"]
+    else:
+        with pytest.raises(exact.ExactModelError, match="MODEL_INVALID"):
+            partition(graph, package, method="exact", max_seconds=5, progress=False, n_threads=1)
